@@ -1,0 +1,1 @@
+//! `#[repr(C)]` layouts shared with other processes, and event layout tables.

@@ -1,0 +1,1 @@
+//! Ring storage behind one trait: in-process memory now, shared memory later.

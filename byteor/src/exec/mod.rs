@@ -1,0 +1,1 @@
+//! The executor: stage traits, the typed builder, producer and control handles.

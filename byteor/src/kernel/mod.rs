@@ -1,0 +1,1 @@
+//! The lock-free core: sequences, barriers, gating and wait strategies.

@@ -1,0 +1,29 @@
+//! byteor: low-latency staged event pipelines in the style of the LMAX Disruptor.
+//!
+//! A pipeline is authored as a [`plan::PipelinePlanV2`], validated with
+//! [`plan::validate_plan_v2`], lowered with [`lower::lower_v2`] into the canonical
+//! [`spec::PipelineSpecV1`], checked again with [`spec::validate_v1`], and run by an executor.
+#![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod abi;
+pub mod backing;
+pub mod exec;
+pub mod kernel;
+pub mod lower;
+pub mod plan;
+pub mod spec;
+
+/// Most stages a SingleRing holds (per shard).
+pub const SINGLE_RING_V1_MAX_STAGES: usize = 4;
+
+/// Most consumers of one `FanoutBroadcast` lane.
+///
+/// Each consumer of a broadcast lane owns a 128-byte cursor the writer must scan before it may
+/// reuse a slot; eight keeps that scan within one kilobyte of hot cache lines and matches the
+/// core counts byteor targets. Wider fan-out is built from broadcast lanes in a tree.
+pub const FANOUT_V1_MAX_CONSUMERS: usize = 8;
+
+/// The only gating mode of v1 `SequencedSlots` lanes: a slot is reusable once every reader of
+/// the lane has released it.
+pub const SEQUENCED_SLOTS_V1_GATING: &str = "all_readers";

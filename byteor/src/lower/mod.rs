@@ -1,0 +1,1 @@
+//! Lowering: `PipelinePlanV2` to the canonical `PipelineSpecV1`.

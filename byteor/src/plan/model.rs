@@ -1,0 +1,536 @@
+//! The `PipelinePlanV2` data model: plain data, buildable from code, from the typed builder, from
+//! the `#[pipeline]` macro, or from a TOML plan document.
+//!
+//! The model mirrors the plan document (DESIGN appendix B) one to one, so that a document that
+//! parses but breaks a rule (say, a `single_ring` target that also carries a `lane_graph`
+//! payload) is still representable and reported by [`validate_plan_v2`](super::validate_plan_v2)
+//! with every violation, rather than refused by the parser with only the first.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Default ring capacity of a SingleRing plan when the plan does not set one.
+pub const DEFAULT_RING_CAPACITY: u32 = 1024;
+
+/// Default capacity of a LaneGraph lane whose intent does not set one.
+pub const DEFAULT_LANE_CAPACITY: u32 = 1024;
+
+/// The execution model a plan targets. Always an explicit choice of the plan's author.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ExecutionTargetV1 {
+    /// One ordered ring, a single producer and up to four dependent stages.
+    SingleRing,
+    /// A graph of named lanes and roles (stages, bridges, routers, merges).
+    LaneGraph,
+}
+
+impl ExecutionTargetV1 {
+    /// The name used in plan documents and specs (`single_ring` / `lane_graph`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ExecutionTargetV1::SingleRing => "single_ring",
+            ExecutionTargetV1::LaneGraph => "lane_graph",
+        }
+    }
+}
+
+impl fmt::Display for ExecutionTargetV1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A pipeline plan, version 2: the source contract every authoring surface produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelinePlanV2 {
+    /// Pipeline name; non-empty. Used in thread names, describe output and specs.
+    pub name: String,
+    /// The execution model this plan targets.
+    pub target: ExecutionTargetV1,
+    /// Ingress boundaries (where events enter). A SingleRing plan has exactly one.
+    pub ingress: Vec<BoundaryDecl>,
+    /// Egress boundaries (where results leave). A SingleRing plan has exactly one.
+    pub egress: Vec<BoundaryDecl>,
+    /// The stage catalog. For SingleRing, in topological order.
+    pub stages: Vec<StageDecl>,
+    /// SingleRing payload; present exactly when `target` is [`ExecutionTargetV1::SingleRing`].
+    pub single_ring: Option<SingleRingConstraints>,
+    /// LaneGraph payload; present exactly when `target` is [`ExecutionTargetV1::LaneGraph`].
+    pub lane_graph: Option<LaneGraphPlan>,
+}
+
+impl PipelinePlanV2 {
+    /// An empty SingleRing plan with default constraints. Add boundaries and stages next.
+    pub fn single_ring(name: impl Into<String>) -> Self {
+        PipelinePlanV2 {
+            name: name.into(),
+            target: ExecutionTargetV1::SingleRing,
+            ingress: Vec::new(),
+            egress: Vec::new(),
+            stages: Vec::new(),
+            single_ring: Some(SingleRingConstraints::default()),
+            lane_graph: None,
+        }
+    }
+
+    /// An empty LaneGraph plan (`on_full = Block`, default boundary policy).
+    pub fn lane_graph(name: impl Into<String>) -> Self {
+        PipelinePlanV2 {
+            name: name.into(),
+            target: ExecutionTargetV1::LaneGraph,
+            ingress: Vec::new(),
+            egress: Vec::new(),
+            stages: Vec::new(),
+            single_ring: None,
+            lane_graph: Some(LaneGraphPlan::default()),
+        }
+    }
+
+    /// The execution target this plan declares.
+    pub fn target(&self) -> ExecutionTargetV1 {
+        self.target
+    }
+
+    /// Adds an ingress boundary.
+    pub fn with_ingress(mut self, name: impl Into<String>) -> Self {
+        self.ingress.push(BoundaryDecl::new(name));
+        self
+    }
+
+    /// Adds an egress boundary.
+    pub fn with_egress(mut self, name: impl Into<String>) -> Self {
+        self.egress.push(BoundaryDecl::new(name));
+        self
+    }
+
+    /// Appends a stage to the catalog.
+    pub fn with_stage(mut self, stage: StageDecl) -> Self {
+        self.stages.push(stage);
+        self
+    }
+
+    /// Replaces the SingleRing constraints (and leaves the target unchanged).
+    pub fn with_single_ring(mut self, constraints: SingleRingConstraints) -> Self {
+        self.single_ring = Some(constraints);
+        self
+    }
+
+    /// Appends a LaneGraph connection, creating the LaneGraph payload if absent.
+    pub fn with_connection(mut self, connection: Connection) -> Self {
+        self.lane_graph
+            .get_or_insert_with(LaneGraphPlan::default)
+            .connections
+            .push(connection);
+        self
+    }
+
+    /// Looks up a stage by name.
+    pub fn stage(&self, name: &str) -> Option<&StageDecl> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+/// A named boundary (ingress or egress).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BoundaryDecl {
+    /// Boundary name; unique across boundaries and stages.
+    pub name: String,
+}
+
+impl BoundaryDecl {
+    /// A boundary with the given name.
+    pub fn new(name: impl Into<String>) -> Self {
+        BoundaryDecl { name: name.into() }
+    }
+}
+
+/// One entry of the stage catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageDecl {
+    /// Stage name; unique across stages and boundaries.
+    pub name: String,
+    /// Registered stage kind used to resolve an implementation by name; `None` means the name.
+    pub kind: Option<String>,
+    /// Whether the stage acts on the outside world (approval and replay policy look at it).
+    pub side_effects: bool,
+    /// Parameters handed to the stage's parameter parser.
+    pub params: BTreeMap<String, ParamValue>,
+    /// SingleRing only: the earlier stages this stage runs after. Must be empty on a LaneGraph.
+    pub after: Vec<String>,
+}
+
+impl StageDecl {
+    /// A stage with no kind override, no side effects, no params and no dependencies.
+    pub fn new(name: impl Into<String>) -> Self {
+        StageDecl {
+            name: name.into(),
+            kind: None,
+            side_effects: false,
+            params: BTreeMap::new(),
+            after: Vec::new(),
+        }
+    }
+
+    /// Sets the registered kind.
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Marks the stage as side-effecting (or not).
+    pub fn side_effects(mut self, side_effects: bool) -> Self {
+        self.side_effects = side_effects;
+        self
+    }
+
+    /// Sets one parameter.
+    pub fn param(mut self, key: impl Into<String>, value: impl Into<ParamValue>) -> Self {
+        self.params.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds a SingleRing dependency on an earlier stage.
+    pub fn after(mut self, stage: impl Into<String>) -> Self {
+        self.after.push(stage.into());
+        self
+    }
+
+    /// The effective kind: the explicit kind, or the stage name.
+    pub fn effective_kind(&self) -> &str {
+        self.kind.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// A stage parameter value, as read from a plan document's `params` table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    /// `true` / `false`.
+    Bool(bool),
+    /// A signed integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// An array of values.
+    Array(Vec<ParamValue>),
+    /// A nested table.
+    Table(BTreeMap<String, ParamValue>),
+}
+
+impl From<bool> for ParamValue {
+    fn from(v: bool) -> Self {
+        ParamValue::Bool(v)
+    }
+}
+impl From<i64> for ParamValue {
+    fn from(v: i64) -> Self {
+        ParamValue::Int(v)
+    }
+}
+impl From<i32> for ParamValue {
+    fn from(v: i32) -> Self {
+        ParamValue::Int(i64::from(v))
+    }
+}
+impl From<u32> for ParamValue {
+    fn from(v: u32) -> Self {
+        ParamValue::Int(i64::from(v))
+    }
+}
+impl From<f64> for ParamValue {
+    fn from(v: f64) -> Self {
+        ParamValue::Float(v)
+    }
+}
+impl From<&str> for ParamValue {
+    fn from(v: &str) -> Self {
+        ParamValue::Str(v.to_owned())
+    }
+}
+impl From<String> for ParamValue {
+    fn from(v: String) -> Self {
+        ParamValue::Str(v)
+    }
+}
+
+/// SingleRing execution constraints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SingleRingConstraints {
+    /// Ring capacity in slots: a power of two, at least 2.
+    pub capacity: u32,
+    /// Number of shards (independent rings); at least 1.
+    pub shards: u32,
+    /// Ordering guarantee; `Strict` requires one shard.
+    pub ordering: OrderingMode,
+    /// Producer mode; only `Single` is supported in v1.
+    pub producer: ProducerMode,
+    /// Stage scheduling; only `Dedicated` is supported in v1.
+    pub scheduling: SchedulingMode,
+    /// Name of the key events are sharded by; required when `shards > 1`.
+    pub shard_key: Option<String>,
+}
+
+impl Default for SingleRingConstraints {
+    fn default() -> Self {
+        SingleRingConstraints {
+            capacity: DEFAULT_RING_CAPACITY,
+            shards: 1,
+            ordering: OrderingMode::Strict,
+            producer: ProducerMode::Single,
+            scheduling: SchedulingMode::Dedicated,
+            shard_key: None,
+        }
+    }
+}
+
+/// Ordering guarantee of a SingleRing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OrderingMode {
+    /// Every event in publication order (one shard).
+    Strict,
+    /// Order holds per shard key (several shards).
+    PerKey,
+}
+
+impl OrderingMode {
+    /// Document name: `strict` / `per_key`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OrderingMode::Strict => "strict",
+            OrderingMode::PerKey => "per_key",
+        }
+    }
+}
+
+/// Producer mode of a SingleRing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProducerMode {
+    /// One producer thread (the only mode supported in v1).
+    Single,
+    /// Several producers claiming into one ring (not supported in v1; rejected).
+    Multi,
+}
+
+impl ProducerMode {
+    /// Document name: `single` / `multi`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProducerMode::Single => "single",
+            ProducerMode::Multi => "multi",
+        }
+    }
+}
+
+/// Stage scheduling of a SingleRing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SchedulingMode {
+    /// Each stage on its own thread (the only mode supported in v1).
+    Dedicated,
+    /// Stages pulled by a worker pool (not supported in v1; rejected).
+    WorkQueue,
+}
+
+impl SchedulingMode {
+    /// Document name: `dedicated` / `work_queue`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SchedulingMode::Dedicated => "dedicated",
+            SchedulingMode::WorkQueue => "work_queue",
+        }
+    }
+}
+
+/// LaneGraph payload: connections with lane intents, the boundary policy and `on_full`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneGraphPlan {
+    /// What a writer does when a lane is full; must be set (validation reports `None`).
+    pub on_full: Option<OnFull>,
+    /// How ingress and egress lanes behave.
+    pub boundary: BoundaryLanePolicy,
+    /// Directed connections: ingress→stage, stage→stage, stage→egress.
+    pub connections: Vec<Connection>,
+}
+
+impl Default for LaneGraphPlan {
+    fn default() -> Self {
+        LaneGraphPlan {
+            on_full: Some(OnFull::Block),
+            boundary: BoundaryLanePolicy::default(),
+            connections: Vec::new(),
+        }
+    }
+}
+
+/// Behaviour of a writer facing a full lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OnFull {
+    /// Wait for room (backpressure); nothing is lost.
+    Block,
+    /// Never wait; the event is dropped and counted.
+    Drop,
+}
+
+impl OnFull {
+    /// Document name: `block` / `drop`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OnFull::Block => "block",
+            OnFull::Drop => "drop",
+        }
+    }
+}
+
+/// Boundary lane policy: the lanes at ingress and egress boundaries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundaryLanePolicy {
+    /// Lane kind of boundary lanes.
+    pub kind: LaneKind,
+    /// Capacity of boundary lanes; `None` means [`DEFAULT_LANE_CAPACITY`].
+    pub capacity: Option<u32>,
+    /// Boundary-specific `on_full`; `None` inherits the graph's `on_full`.
+    pub on_full: Option<OnFull>,
+}
+
+impl Default for BoundaryLanePolicy {
+    fn default() -> Self {
+        BoundaryLanePolicy {
+            kind: LaneKind::Events,
+            capacity: None,
+            on_full: None,
+        }
+    }
+}
+
+/// A directed LaneGraph connection with its lane intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connection {
+    /// Source: an ingress or a stage.
+    pub from: String,
+    /// Destination: a stage or an egress.
+    pub to: String,
+    /// The lane kind (and its parameters) this connection asks for.
+    pub lane: LaneIntent,
+}
+
+impl Connection {
+    /// A connection over an `Events` lane with default capacity.
+    pub fn new(from: impl Into<String>, to: impl Into<String>) -> Self {
+        Connection {
+            from: from.into(),
+            to: to.into(),
+            lane: LaneIntent::events(),
+        }
+    }
+
+    /// Sets the lane intent.
+    pub fn lane(mut self, lane: LaneIntent) -> Self {
+        self.lane = lane;
+        self
+    }
+}
+
+/// Per-connection lane intent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneIntent {
+    /// Lane kind.
+    pub kind: LaneKind,
+    /// Capacity in slots; `None` means [`DEFAULT_LANE_CAPACITY`] (not allowed for
+    /// `SequencedSlots`, which needs an explicit capacity).
+    pub capacity: Option<u32>,
+    /// Gating mode; only meaningful for `SequencedSlots`, where it must equal
+    /// [`SEQUENCED_SLOTS_V1_GATING`](crate::SEQUENCED_SLOTS_V1_GATING).
+    pub gating: Option<String>,
+}
+
+impl LaneIntent {
+    /// An `Events` lane with default capacity.
+    pub fn events() -> Self {
+        LaneIntent {
+            kind: LaneKind::Events,
+            capacity: None,
+            gating: None,
+        }
+    }
+
+    /// A lane of the given kind with default capacity and no gating.
+    pub fn of(kind: LaneKind) -> Self {
+        LaneIntent {
+            kind,
+            capacity: None,
+            gating: None,
+        }
+    }
+
+    /// A `SequencedSlots` lane with the v1 gating and the given capacity.
+    pub fn sequenced_slots(capacity: u32) -> Self {
+        LaneIntent {
+            kind: LaneKind::SequencedSlots,
+            capacity: Some(capacity),
+            gating: Some(crate::SEQUENCED_SLOTS_V1_GATING.to_owned()),
+        }
+    }
+
+    /// Sets the capacity.
+    pub fn capacity(mut self, capacity: u32) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+}
+
+/// LaneGraph lane kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LaneKind {
+    /// General event flow over an SPSC ring. Always available.
+    Events,
+    /// Ordered, replayable journal. Needs cargo feature `lane_graph_journal`.
+    Journal,
+    /// Bounded sequenced slots. Needs `capacity > 0` and the v1 gating.
+    SequencedSlots,
+    /// One writer, every consumer sees every event. Needs cargo feature `lane_graph_fanout`.
+    FanoutBroadcast,
+}
+
+impl LaneKind {
+    /// Every lane kind, in declaration order.
+    pub const ALL: [LaneKind; 4] = [
+        LaneKind::Events,
+        LaneKind::Journal,
+        LaneKind::SequencedSlots,
+        LaneKind::FanoutBroadcast,
+    ];
+
+    /// Document name: `events`, `journal`, `sequenced_slots`, `fanout_broadcast`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LaneKind::Events => "events",
+            LaneKind::Journal => "journal",
+            LaneKind::SequencedSlots => "sequenced_slots",
+            LaneKind::FanoutBroadcast => "fanout_broadcast",
+        }
+    }
+
+    /// The cargo feature this kind needs, if any.
+    pub const fn required_feature(self) -> Option<&'static str> {
+        match self {
+            LaneKind::Journal => Some("lane_graph_journal"),
+            LaneKind::FanoutBroadcast => Some("lane_graph_fanout"),
+            LaneKind::Events | LaneKind::SequencedSlots => None,
+        }
+    }
+
+    /// Whether this build of byteor supports the kind (its feature is compiled in).
+    pub const fn is_enabled(self) -> bool {
+        match self {
+            LaneKind::Journal => cfg!(feature = "lane_graph_journal"),
+            LaneKind::FanoutBroadcast => cfg!(feature = "lane_graph_fanout"),
+            LaneKind::Events | LaneKind::SequencedSlots => true,
+        }
+    }
+}
+
+impl fmt::Display for LaneKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,1 @@
+//! Examples for byteor live next to this crate manifest; this crate has no library code.
