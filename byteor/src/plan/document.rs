@@ -1,0 +1,652 @@
+//! TOML plan documents: [`PipelinePlanV2::from_toml`] and [`PipelinePlanV2::to_toml`].
+//!
+//! The document format is the one of the design's appendix B. Parsing goes through private
+//! serde structs that refuse unknown keys; the model itself stays free of serde. The parser
+//! checks the *shape* of the document (keys, types, enum values, `version = 2`) and nothing
+//! else: a document that parses but breaks a plan rule becomes a plan that
+//! [`validate_plan_v2`](super::validate_plan_v2) reports in full.
+//!
+//! Choices the appendix leaves open:
+//! - `[single_ring]` and `[lane_graph]` are present in the plan exactly when their table is
+//!   present in the document. A `single_ring` target needs its table (validation reports a
+//!   missing one), but every key in it is optional, so an empty `[single_ring]` means all
+//!   defaults.
+//! - `lane_graph.boundary`, a connection's `lane`, and `kind` inside either are optional:
+//!   the default boundary policy and lane intent are `events` lanes of default capacity.
+//!   `lane_graph.on_full` is optional in the document so that validation can report its
+//!   absence with the rest.
+//! - [`to_toml`](PipelinePlanV2::to_toml) writes every key of `[single_ring]`, the `kind` of
+//!   every lane, and omits stage keys at their defaults (`kind`, `side_effects = false`, empty
+//!   `params`, empty `after`) and unset optional values.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{
+    BoundaryDecl, BoundaryLanePolicy, Connection, ExecutionTargetV1, LaneGraphPlan, LaneIntent,
+    LaneKind, OnFull, OrderingMode, ParamValue, PipelinePlanV2, ProducerMode, SchedulingMode,
+    SingleRingConstraints, StageDecl,
+};
+
+/// The plan document version this build reads and writes.
+pub const PLAN_DOCUMENT_VERSION: i64 = 2;
+
+/// Why a TOML plan document could not be read. Every variant carries the 1-based line and
+/// column of the offending text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanDocumentError {
+    /// The text is not TOML, or does not have the shape of a plan document: an unknown key,
+    /// a missing key, a value of the wrong type, an unknown enum value.
+    #[error("line {line}, column {column}: {}{message}", key_prefix(.key))]
+    Malformed {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// The dotted path of the offending key, when known (`single_ring.shards`).
+        key: Option<String>,
+        /// What is wrong, listing the valid keys or values where there is a fixed set.
+        message: String,
+    },
+
+    /// `version` is not [`PLAN_DOCUMENT_VERSION`].
+    #[error("line {line}, column {column}: key `version`: plan document version {found} is not supported; this build reads version {PLAN_DOCUMENT_VERSION}")]
+    UnsupportedVersion {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// The version the document declares.
+        found: i64,
+    },
+
+    /// A stage parameter holds a TOML date or time, which stage parameters cannot carry.
+    #[error("line {line}, column {column}: stage `{stage}`, param `{param}`: date and time values are not supported in stage params")]
+    DatetimeParam {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// The stage whose `params` hold the value.
+        stage: String,
+        /// The parameter name (dotted when the value is nested in a table).
+        param: String,
+    },
+}
+
+impl PlanDocumentError {
+    /// 1-based line of the offending text.
+    pub fn line(&self) -> usize {
+        match self {
+            PlanDocumentError::Malformed { line, .. }
+            | PlanDocumentError::UnsupportedVersion { line, .. }
+            | PlanDocumentError::DatetimeParam { line, .. } => *line,
+        }
+    }
+
+    /// 1-based column (in characters) of the offending text.
+    pub fn column(&self) -> usize {
+        match self {
+            PlanDocumentError::Malformed { column, .. }
+            | PlanDocumentError::UnsupportedVersion { column, .. }
+            | PlanDocumentError::DatetimeParam { column, .. } => *column,
+        }
+    }
+}
+
+fn key_prefix(key: &Option<String>) -> String {
+    match key {
+        Some(k) => format!("key `{k}`: "),
+        None => String::new(),
+    }
+}
+
+impl PipelinePlanV2 {
+    /// Reads a plan from a TOML plan document.
+    ///
+    /// Only the document's shape is checked here; call
+    /// [`validate_plan_v2`](super::validate_plan_v2) on the result for the plan rules.
+    ///
+    /// # Errors
+    ///
+    /// A [`PlanDocumentError`] with the line and column of the first problem: TOML syntax, an
+    /// unknown or missing key, a wrong type, an unknown enum value, a `version` other than 2,
+    /// or a date/time stage parameter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use byteor::plan::{ExecutionTargetV1, PipelinePlanV2};
+    ///
+    /// let plan = PipelinePlanV2::from_toml(
+    ///     r#"
+    /// version = 2
+    /// name = "orders"
+    /// target = "single_ring"
+    ///
+    /// [[ingress]]
+    /// name = "orders_in"
+    /// [[egress]]
+    /// name = "fills_out"
+    ///
+    /// [[stages]]
+    /// name = "parse"
+    ///
+    /// [single_ring]
+    /// "#,
+    /// )?;
+    /// assert_eq!(plan.target(), ExecutionTargetV1::SingleRing);
+    /// assert_eq!(PipelinePlanV2::from_toml(&plan.to_toml())?, plan);
+    ///
+    /// let err = PipelinePlanV2::from_toml("version = 2\nname = \"x\"\ntarget = \"ring\"\n")
+    ///     .unwrap_err();
+    /// assert_eq!((err.line(), err.column()), (3, 10));
+    /// assert!(err.to_string().contains("`single_ring`, `lane_graph`"));
+    /// # Ok::<(), byteor::plan::PlanDocumentError>(())
+    /// ```
+    pub fn from_toml(text: &str) -> Result<PipelinePlanV2, PlanDocumentError> {
+        let doc: PlanDoc = toml::from_str(text).map_err(|e| malformed(text, &e))?;
+        doc.into_plan(text)
+    }
+
+    /// Writes the plan as a TOML plan document.
+    ///
+    /// The output is deterministic and laid out like the design's appendix B; reading it back
+    /// with [`from_toml`](Self::from_toml) gives a plan equal to `self`, whatever the plan
+    /// holds (invalid plans included). Only a float parameter that is NaN breaks that
+    /// equality, since NaN is not equal to itself.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = write_plan(&mut out, self);
+        out
+    }
+}
+
+// ---- reading ----------------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanDoc {
+    version: Spanned<i64>,
+    name: String,
+    target: TargetDoc,
+    #[serde(default)]
+    ingress: Vec<BoundaryDoc>,
+    #[serde(default)]
+    egress: Vec<BoundaryDoc>,
+    #[serde(default)]
+    stages: Vec<StageDoc>,
+    single_ring: Option<SingleRingDoc>,
+    lane_graph: Option<LaneGraphDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoundaryDoc {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageDoc {
+    name: String,
+    kind: Option<String>,
+    #[serde(default)]
+    side_effects: bool,
+    #[serde(default)]
+    params: BTreeMap<String, Spanned<toml::Value>>,
+    #[serde(default)]
+    after: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SingleRingDoc {
+    capacity: u32,
+    shards: u32,
+    ordering: OrderingDoc,
+    producer: ProducerDoc,
+    scheduling: SchedulingDoc,
+    shard_key: Option<String>,
+}
+
+impl Default for SingleRingDoc {
+    fn default() -> Self {
+        let d = SingleRingConstraints::default();
+        SingleRingDoc {
+            capacity: d.capacity,
+            shards: d.shards,
+            ordering: d.ordering.into(),
+            producer: d.producer.into(),
+            scheduling: d.scheduling.into(),
+            shard_key: d.shard_key,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LaneGraphDoc {
+    on_full: Option<OnFullDoc>,
+    #[serde(default)]
+    boundary: BoundaryPolicyDoc,
+    #[serde(default)]
+    connections: Vec<ConnectionDoc>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BoundaryPolicyDoc {
+    #[serde(default)]
+    kind: LaneKindDoc,
+    capacity: Option<u32>,
+    on_full: Option<OnFullDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectionDoc {
+    from: String,
+    to: String,
+    #[serde(default)]
+    lane: LaneDoc,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LaneDoc {
+    #[serde(default)]
+    kind: LaneKindDoc,
+    capacity: Option<u32>,
+    gating: Option<String>,
+}
+
+/// Serde mirrors of the model's enums: the model stays serde-free, and the document names
+/// (snake_case) are spelled once, here.
+macro_rules! doc_enum {
+    ($doc:ident => $model:ident { $($variant:ident),+ $(,)? } default $default:ident) => {
+        #[derive(Deserialize, Clone, Copy)]
+        #[serde(rename_all = "snake_case")]
+        enum $doc {
+            $($variant),+
+        }
+
+        impl Default for $doc {
+            fn default() -> Self {
+                $doc::$default
+            }
+        }
+
+        impl From<$doc> for $model {
+            fn from(d: $doc) -> Self {
+                match d {
+                    $($doc::$variant => $model::$variant),+
+                }
+            }
+        }
+
+        impl From<$model> for $doc {
+            fn from(m: $model) -> Self {
+                match m {
+                    $($model::$variant => $doc::$variant),+
+                }
+            }
+        }
+    };
+}
+
+doc_enum!(TargetDoc => ExecutionTargetV1 { SingleRing, LaneGraph } default SingleRing);
+doc_enum!(OrderingDoc => OrderingMode { Strict, PerKey } default Strict);
+doc_enum!(ProducerDoc => ProducerMode { Single, Multi } default Single);
+doc_enum!(SchedulingDoc => SchedulingMode { Dedicated, WorkQueue } default Dedicated);
+doc_enum!(OnFullDoc => OnFull { Block, Drop } default Block);
+doc_enum!(LaneKindDoc => LaneKind { Events, Journal, SequencedSlots, FanoutBroadcast } default Events);
+
+impl PlanDoc {
+    fn into_plan(self, text: &str) -> Result<PipelinePlanV2, PlanDocumentError> {
+        if *self.version.get_ref() != PLAN_DOCUMENT_VERSION {
+            let (line, column) = line_column(text, self.version.span().start);
+            return Err(PlanDocumentError::UnsupportedVersion {
+                line,
+                column,
+                found: *self.version.get_ref(),
+            });
+        }
+        let stages = self
+            .stages
+            .into_iter()
+            .map(|s| s.into_stage(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(PipelinePlanV2 {
+            name: self.name,
+            target: self.target.into(),
+            ingress: self
+                .ingress
+                .into_iter()
+                .map(|b| BoundaryDecl::new(b.name))
+                .collect(),
+            egress: self
+                .egress
+                .into_iter()
+                .map(|b| BoundaryDecl::new(b.name))
+                .collect(),
+            stages,
+            single_ring: self.single_ring.map(|r| SingleRingConstraints {
+                capacity: r.capacity,
+                shards: r.shards,
+                ordering: r.ordering.into(),
+                producer: r.producer.into(),
+                scheduling: r.scheduling.into(),
+                shard_key: r.shard_key,
+            }),
+            lane_graph: self.lane_graph.map(|g| LaneGraphPlan {
+                on_full: g.on_full.map(Into::into),
+                boundary: BoundaryLanePolicy {
+                    kind: g.boundary.kind.into(),
+                    capacity: g.boundary.capacity,
+                    on_full: g.boundary.on_full.map(Into::into),
+                },
+                connections: g
+                    .connections
+                    .into_iter()
+                    .map(|c| Connection {
+                        from: c.from,
+                        to: c.to,
+                        lane: LaneIntent {
+                            kind: c.lane.kind.into(),
+                            capacity: c.lane.capacity,
+                            gating: c.lane.gating,
+                        },
+                    })
+                    .collect(),
+            }),
+        })
+    }
+}
+
+impl StageDoc {
+    fn into_stage(self, text: &str) -> Result<StageDecl, PlanDocumentError> {
+        let mut params = BTreeMap::new();
+        for (key, value) in self.params {
+            let span = value.span();
+            let converted = param_value(value.into_inner()).map_err(|path| {
+                let (line, column) = line_column(text, span.start);
+                let mut param = key.clone();
+                for segment in path.iter().rev() {
+                    param.push('.');
+                    param.push_str(segment);
+                }
+                PlanDocumentError::DatetimeParam {
+                    line,
+                    column,
+                    stage: self.name.clone(),
+                    param,
+                }
+            })?;
+            params.insert(key, converted);
+        }
+        Ok(StageDecl {
+            name: self.name,
+            kind: self.kind,
+            side_effects: self.side_effects,
+            params,
+            after: self.after,
+        })
+    }
+}
+
+/// Converts a TOML value; on a date/time, returns the table keys leading to it, innermost
+/// first (array positions are not keys and are left out).
+fn param_value(value: toml::Value) -> Result<ParamValue, Vec<String>> {
+    Ok(match value {
+        toml::Value::String(s) => ParamValue::Str(s),
+        toml::Value::Integer(i) => ParamValue::Int(i),
+        toml::Value::Float(f) => ParamValue::Float(f),
+        toml::Value::Boolean(b) => ParamValue::Bool(b),
+        toml::Value::Datetime(_) => return Err(Vec::new()),
+        toml::Value::Array(items) => ParamValue::Array(
+            items
+                .into_iter()
+                .map(param_value)
+                .collect::<Result<_, _>>()?,
+        ),
+        toml::Value::Table(table) => {
+            let mut map = BTreeMap::new();
+            for (k, v) in table {
+                match param_value(v) {
+                    Ok(v) => {
+                        map.insert(k, v);
+                    }
+                    Err(mut path) => {
+                        path.push(k);
+                        return Err(path);
+                    }
+                }
+            }
+            ParamValue::Table(map)
+        }
+    })
+}
+
+fn malformed(text: &str, err: &toml::de::Error) -> PlanDocumentError {
+    let start = err.span().map_or(0, |s| s.start);
+    let (line, column) = line_column(text, start);
+    let key = error_key_path(err).or_else(|| key_before(text, start));
+    PlanDocumentError::Malformed {
+        line,
+        column,
+        key,
+        message: err.message().to_owned(),
+    }
+}
+
+/// The dotted key path the toml crate attaches to a value error. The crate shows it only in
+/// its `Display` output, and only when the error carries no source text, as a last line
+/// ``in `a.b` ``.
+fn error_key_path(err: &toml::de::Error) -> Option<String> {
+    let mut bare = err.clone();
+    bare.set_input(None);
+    let shown = bare.to_string();
+    let last = shown.lines().last()?;
+    let path = last.strip_prefix("in `")?.strip_suffix('`')?;
+    (!path.is_empty()).then(|| path.to_owned())
+}
+
+/// The key of a `key = value` pair whose value starts at `offset`, read back from the text.
+fn key_before(text: &str, offset: usize) -> Option<String> {
+    let before = text.get(..offset)?.trim_end_matches([' ', '\t']);
+    let before = before.strip_suffix('=')?.trim_end_matches([' ', '\t']);
+    let key = if let Some(quoted) = before.strip_suffix('"') {
+        let open = quoted.rfind('"')?;
+        &quoted[open + 1..]
+    } else {
+        let start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |i| i + 1);
+        &before[start..]
+    };
+    (!key.is_empty()).then(|| key.to_owned())
+}
+
+/// 1-based line and column (in characters) of a byte offset. Offsets past the end, or inside
+/// a character, are clamped back to the nearest character boundary.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+// ---- writing ----------------------------------------------------------------------------------
+
+fn write_plan(out: &mut String, plan: &PipelinePlanV2) -> std::fmt::Result {
+    writeln!(out, "version = {PLAN_DOCUMENT_VERSION}")?;
+    writeln!(out, "name = {}", quote(&plan.name))?;
+    writeln!(out, "target = {}", quote(plan.target.as_str()))?;
+
+    for (table, list) in [("ingress", &plan.ingress), ("egress", &plan.egress)] {
+        for b in list {
+            writeln!(out, "\n[[{table}]]")?;
+            writeln!(out, "name = {}", quote(&b.name))?;
+        }
+    }
+
+    for s in &plan.stages {
+        writeln!(out, "\n[[stages]]")?;
+        writeln!(out, "name = {}", quote(&s.name))?;
+        if let Some(kind) = &s.kind {
+            writeln!(out, "kind = {}", quote(kind))?;
+        }
+        if s.side_effects {
+            writeln!(out, "side_effects = true")?;
+        }
+        if !s.params.is_empty() {
+            out.push_str("params = ");
+            write_table(out, &s.params);
+            out.push('\n');
+        }
+        if !s.after.is_empty() {
+            let items: Vec<String> = s.after.iter().map(|a| quote(a)).collect();
+            writeln!(out, "after = [{}]", items.join(", "))?;
+        }
+    }
+
+    if let Some(r) = &plan.single_ring {
+        writeln!(out, "\n[single_ring]")?;
+        writeln!(out, "capacity = {}", r.capacity)?;
+        writeln!(out, "shards = {}", r.shards)?;
+        writeln!(out, "ordering = {}", quote(r.ordering.as_str()))?;
+        writeln!(out, "producer = {}", quote(r.producer.as_str()))?;
+        writeln!(out, "scheduling = {}", quote(r.scheduling.as_str()))?;
+        if let Some(key) = &r.shard_key {
+            writeln!(out, "shard_key = {}", quote(key))?;
+        }
+    }
+
+    if let Some(g) = &plan.lane_graph {
+        writeln!(out, "\n[lane_graph]")?;
+        if let Some(on_full) = g.on_full {
+            writeln!(out, "on_full = {}", quote(on_full.as_str()))?;
+        }
+        let b = &g.boundary;
+        let mut fields = vec![format!("kind = {}", quote(b.kind.as_str()))];
+        if let Some(c) = b.capacity {
+            fields.push(format!("capacity = {c}"));
+        }
+        if let Some(on_full) = b.on_full {
+            fields.push(format!("on_full = {}", quote(on_full.as_str())));
+        }
+        writeln!(out, "boundary = {{ {} }}", fields.join(", "))?;
+
+        for c in &g.connections {
+            writeln!(out, "\n[[lane_graph.connections]]")?;
+            writeln!(out, "from = {}", quote(&c.from))?;
+            writeln!(out, "to = {}", quote(&c.to))?;
+            let mut fields = vec![format!("kind = {}", quote(c.lane.kind.as_str()))];
+            if let Some(cap) = c.lane.capacity {
+                fields.push(format!("capacity = {cap}"));
+            }
+            if let Some(gating) = &c.lane.gating {
+                fields.push(format!("gating = {}", quote(gating)));
+            }
+            writeln!(out, "lane = {{ {} }}", fields.join(", "))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a parameter table inline: `{ a = 1, b = "x" }`.
+fn write_table(out: &mut String, table: &BTreeMap<String, ParamValue>) {
+    if table.is_empty() {
+        out.push_str("{}");
+        return;
+    }
+    out.push_str("{ ");
+    for (i, (k, v)) in table.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&key(k));
+        out.push_str(" = ");
+        write_value(out, v);
+    }
+    out.push_str(" }");
+}
+
+fn write_value(out: &mut String, value: &ParamValue) {
+    match value {
+        ParamValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        ParamValue::Int(i) => out.push_str(&i.to_string()),
+        ParamValue::Float(f) => out.push_str(&float(*f)),
+        ParamValue::Str(s) => out.push_str(&quote(s)),
+        ParamValue::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        ParamValue::Table(table) => write_table(out, table),
+    }
+}
+
+/// A TOML float that reads back as the same `f64`. Rust's `Debug` form is the shortest text
+/// that round-trips, always has a `.` or an exponent, and is TOML float syntax.
+fn float(f: f64) -> String {
+    if f.is_nan() {
+        if f.is_sign_negative() { "-nan" } else { "nan" }.to_owned()
+    } else if f.is_infinite() {
+        if f > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else {
+        format!("{f:?}")
+    }
+}
+
+/// A key: bare when TOML allows it, quoted otherwise.
+fn key(k: &str) -> String {
+    let bare = !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if bare {
+        k.to_owned()
+    } else {
+        quote(k)
+    }
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c.is_control() && u32::from(c) <= 0x7f || c == '\u{7f}' => {
+                // Remaining C0 controls and DEL must be escaped in basic strings.
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
