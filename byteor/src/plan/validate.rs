@@ -768,6 +768,12 @@ impl<'a> Validator<'a> {
 
     fn check_dependencies(&mut self) {
         let stages = &self.plan.stages;
+        // First position of each stage name: a dependency is earlier exactly when its first
+        // declaration is (a duplicate name is reported on its own).
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        for (i, s) in stages.iter().enumerate() {
+            first.entry(s.name.as_str()).or_insert(i);
+        }
         for (i, stage) in stages.iter().enumerate() {
             let mut seen: HashSet<&str> = HashSet::new();
             for dep in &stage.after {
@@ -782,20 +788,23 @@ impl<'a> Validator<'a> {
                     self.push(PlanViolation::SelfDependency {
                         stage: stage.name.clone(),
                     });
-                } else if stages[..i].iter().any(|s| s.name == *dep) {
+                    continue;
+                }
+                match first.get(dep.as_str()) {
                     // A dependency on an earlier stage: what the rule asks for.
-                } else if stages[i + 1..].iter().any(|s| s.name == *dep) {
-                    self.push(PlanViolation::DependencyNotEarlier {
+                    Some(&j) if j < i => {}
+                    Some(_) => self.push(PlanViolation::DependencyNotEarlier {
                         stage: stage.name.clone(),
                         dependency: dep.clone(),
-                    });
-                } else {
-                    let suggestion = closest(dep, stages.iter().map(|s| s.name.as_str()));
-                    self.push(PlanViolation::UnknownDependency {
-                        stage: stage.name.clone(),
-                        dependency: dep.clone(),
-                        suggestion,
-                    });
+                    }),
+                    None => {
+                        let suggestion = closest(dep, stages.iter().map(|s| s.name.as_str()));
+                        self.push(PlanViolation::UnknownDependency {
+                            stage: stage.name.clone(),
+                            dependency: dep.clone(),
+                            suggestion,
+                        });
+                    }
                 }
             }
         }
@@ -866,26 +875,33 @@ impl<'a> Validator<'a> {
             }
             _ => {}
         }
-        for b in &plan.ingress {
-            if !b.name.is_empty() && !lane_graph.connections.iter().any(|c| c.from == b.name) {
-                self.push(PlanViolation::UnconnectedBoundary {
-                    role: DeclRole::Ingress,
-                    name: b.name.clone(),
-                });
-            }
-        }
-        for b in &plan.egress {
-            if !b.name.is_empty() && !lane_graph.connections.iter().any(|c| c.to == b.name) {
-                self.push(PlanViolation::UnconnectedBoundary {
-                    role: DeclRole::Egress,
-                    name: b.name.clone(),
-                });
+        let sources: HashSet<&str> = lane_graph
+            .connections
+            .iter()
+            .map(|c| c.from.as_str())
+            .collect();
+        let destinations: HashSet<&str> = lane_graph
+            .connections
+            .iter()
+            .map(|c| c.to.as_str())
+            .collect();
+        for (role, list, used) in [
+            (DeclRole::Ingress, &plan.ingress, &sources),
+            (DeclRole::Egress, &plan.egress, &destinations),
+        ] {
+            for b in list {
+                if !b.name.is_empty() && !used.contains(b.name.as_str()) {
+                    self.push(PlanViolation::UnconnectedBoundary {
+                        role,
+                        name: b.name.clone(),
+                    });
+                }
             }
         }
 
         let edges = self.check_connections(&lane_graph.connections, index);
         self.check_sources(&lane_graph.connections, index);
-        self.check_reachability(&edges);
+        self.check_reachability(&edges, index);
         self.check_cycles(&edges);
     }
 
@@ -1086,7 +1102,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn check_reachability(&mut self, edges: &[(Node, Node)]) {
+    fn check_reachability(&mut self, edges: &[(Node, Node)], index: &HashMap<&'a str, Node>) {
         let plan = self.plan;
         let n = plan.stages.len();
         // Forward: stages reached from any ingress.
@@ -1121,9 +1137,9 @@ impl<'a> Validator<'a> {
         flood(&pred, &mut reaches_egress, backward);
 
         for (i, stage) in plan.stages.iter().enumerate() {
-            // Duplicate stage names resolve to the first declaration; the duplicate itself is
-            // already reported and has no edges of its own.
-            if stage.name.is_empty() || !is_first_stage_named(plan, i) {
+            // A name resolves to its first declaration. A stage whose name is empty, repeated
+            // or taken by a boundary is already reported and has no edges of its own.
+            if index.get(stage.name.as_str()) != Some(&Node::Stage(i)) {
                 continue;
             }
             if !plan.ingress.is_empty() && !reached[i] {
@@ -1215,13 +1231,6 @@ fn role_of(node: Node) -> DeclRole {
         Node::Egress(_) => DeclRole::Egress,
         Node::Stage(_) => DeclRole::Stage,
     }
-}
-
-fn is_first_stage_named(plan: &PipelinePlanV2, i: usize) -> bool {
-    let name = &plan.stages[i].name;
-    !plan.stages[..i].iter().any(|s| s.name == *name)
-        && !plan.ingress.iter().any(|b| b.name == *name)
-        && !plan.egress.iter().any(|b| b.name == *name)
 }
 
 fn flood(adjacency: &[Vec<usize>], marked: &mut [bool], mut work: Vec<usize>) {
@@ -2298,6 +2307,37 @@ mod tests {
         plan.name.clear();
         let boxed: Box<dyn std::error::Error> = Box::new(errors(&plan));
         assert_eq!(boxed.to_string(), "pipeline name is empty");
+    }
+
+    #[test]
+    fn long_chains_validate_without_deep_recursion() {
+        // A chain far deeper than a recursive walk could take on a test thread's stack, closed
+        // into one cycle by its last connection.
+        const N: usize = 50_000;
+        let mut plan = PipelinePlanV2::lane_graph("chain")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_connection(Connection::new("in", "s0"));
+        for i in 0..N {
+            plan = plan.with_stage(StageDecl::new(format!("s{i}")));
+            if i + 1 < N {
+                plan =
+                    plan.with_connection(Connection::new(format!("s{i}"), format!("s{}", i + 1)));
+            }
+        }
+        plan = plan.with_connection(Connection::new(format!("s{}", N - 1), "out"));
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+
+        plan = plan.with_connection(Connection::new(format!("s{}", N - 1), "s0"));
+        let errors = errors(&plan);
+        assert_eq!(errors.len(), 1);
+        match &errors.violations()[0] {
+            PlanViolation::Cycle { path } => {
+                assert_eq!(path.len(), N + 1);
+                assert_eq!((path[0].as_str(), path[N].as_str()), ("s0", "s0"));
+            }
+            other => panic!("expected a cycle, got {other}"),
+        }
     }
 
     #[test]
