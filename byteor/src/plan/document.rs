@@ -145,8 +145,9 @@ impl PipelinePlanV2 {
     ///
     /// let err = PipelinePlanV2::from_toml("version = 2\nname = \"x\"\ntarget = \"ring\"\n")
     ///     .unwrap_err();
+    /// // line 3, column 10: in `target`: unknown variant `ring`, expected `single_ring` or `lane_graph`
     /// assert_eq!((err.line(), err.column()), (3, 10));
-    /// assert!(err.to_string().contains("`single_ring`, `lane_graph`"));
+    /// assert!(err.to_string().contains("`single_ring` or `lane_graph`"));
     /// # Ok::<(), byteor::plan::PlanDocumentError>(())
     /// ```
     pub fn from_toml(text: &str) -> Result<PipelinePlanV2, PlanDocumentError> {

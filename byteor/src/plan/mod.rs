@@ -18,7 +18,8 @@
 //! # The rules
 //!
 //! Every target:
-//! - the pipeline name and every stage and boundary name are non-empty;
+//! - the pipeline name, every stage and boundary name, and an explicit stage `kind` are
+//!   non-empty;
 //! - the target has its payload and not the other one's;
 //! - stage and boundary names are unique across all three catalogs.
 //!
@@ -77,8 +78,10 @@
 //! # Reading a plan document
 //!
 //! With the `toml` cargo feature (on by default), plans are read from and written to TOML
-//! documents; see [`PipelinePlanV2::from_toml`]. The parser checks the document's shape;
-//! the plan rules are left to [`validate_plan_v2`]:
+//! documents in the format of the design's appendix B with `PipelinePlanV2::from_toml` and
+//! `PipelinePlanV2::to_toml`, and `from_toml(to_toml(p)) == p` for every plan. The parser
+//! checks the document's shape (keys, types, enum values, `version = 2`) and reports the
+//! first problem with its line and column; the plan rules are left to [`validate_plan_v2`]:
 //!
 #![cfg_attr(feature = "toml", doc = "```")]
 #![cfg_attr(not(feature = "toml"), doc = "```ignore")]

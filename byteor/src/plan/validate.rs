@@ -5,7 +5,8 @@
 //!
 //! 1. the pipeline name;
 //! 2. target and payload agreement (`[single_ring]` / `[lane_graph]` tables);
-//! 3. names: empty names, duplicates, and names shared between stages and boundaries;
+//! 3. names: empty names and stage kinds, duplicates, and names shared between stages and
+//!    boundaries;
 //! 4. the rules of the declared target, in document order (boundaries, stages, constraints or
 //!    connections, then whole-graph properties such as reachability and cycles).
 
@@ -81,6 +82,13 @@ pub enum PlanViolation {
         role: DeclRole,
         /// 1-based position in that catalog.
         position: usize,
+    },
+
+    /// A stage's explicit `kind` is empty (leave it unset to use the stage name).
+    #[error("stage `{stage}` has an empty `kind`; omit `kind` to resolve the stage by its name")]
+    EmptyStageKind {
+        /// The stage.
+        stage: String,
     },
 
     /// Two stages share a name.
@@ -704,6 +712,13 @@ impl<'a> Validator<'a> {
                 }
             }
         }
+        for stage in &plan.stages {
+            if stage.kind.as_deref() == Some("") {
+                self.push(PlanViolation::EmptyStageKind {
+                    stage: stage.name.clone(),
+                });
+            }
+        }
         index
     }
 
@@ -1105,7 +1120,8 @@ impl<'a> Validator<'a> {
     fn check_reachability(&mut self, edges: &[(Node, Node)], index: &HashMap<&'a str, Node>) {
         let plan = self.plan;
         let n = plan.stages.len();
-        // Forward: stages reached from any ingress.
+        // Stages fed by an ingress seed the forward flood; stages feeding an egress seed the
+        // backward one.
         let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut pred: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut reached = vec![false; n];
@@ -1114,17 +1130,13 @@ impl<'a> Validator<'a> {
         let mut backward = Vec::new();
         for &(s, d) in edges {
             match (s, d) {
-                (Node::Ingress(_), Node::Stage(j)) => {
-                    if !reached[j] {
-                        reached[j] = true;
-                        forward.push(j);
-                    }
+                (Node::Ingress(_), Node::Stage(j)) if !reached[j] => {
+                    reached[j] = true;
+                    forward.push(j);
                 }
-                (Node::Stage(i), Node::Egress(_)) => {
-                    if !reaches_egress[i] {
-                        reaches_egress[i] = true;
-                        backward.push(i);
-                    }
+                (Node::Stage(i), Node::Egress(_)) if !reaches_egress[i] => {
+                    reaches_egress[i] = true;
+                    backward.push(i);
                 }
                 (Node::Stage(i), Node::Stage(j)) => {
                     succ[i].push(j);
@@ -1549,6 +1561,17 @@ mod tests {
                 position: 1
             },
             ["egress #1"]
+        );
+    }
+
+    #[test]
+    fn empty_stage_kind() {
+        let mut plan = ring();
+        plan.stages[1].kind = Some(String::new());
+        assert_only!(
+            plan,
+            PlanViolation::EmptyStageKind { .. },
+            ["`risk`", "`kind`"]
         );
     }
 
