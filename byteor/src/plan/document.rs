@@ -1,12 +1,12 @@
 //! TOML plan documents: [`PipelinePlanV2::from_toml`] and [`PipelinePlanV2::to_toml`].
 //!
-//! The document format is the one of the design's appendix B. Parsing goes through private
+//! The format is described on [`PipelinePlanV2::from_toml`]. Parsing goes through private
 //! serde structs that refuse unknown keys; the model itself stays free of serde. The parser
 //! checks the *shape* of the document (keys, types, enum values, `version = 2`) and nothing
 //! else: a document that parses but breaks a plan rule becomes a plan that
 //! [`validate_plan_v2`](super::validate_plan_v2) reports in full.
 //!
-//! Choices the appendix leaves open:
+//! Choices made where the format could go either way:
 //! - `[single_ring]` and `[lane_graph]` are present in the plan exactly when their table is
 //!   present in the document. A `single_ring` target needs its table (validation reports a
 //!   missing one), but every key in it is optional, so an empty `[single_ring]` means all
@@ -112,6 +112,47 @@ impl PipelinePlanV2 {
     /// Only the document's shape is checked here; call
     /// [`validate_plan_v2`](super::validate_plan_v2) on the result for the plan rules.
     ///
+    /// # Format
+    ///
+    /// Every key, with its default where it has one. Unknown keys are errors.
+    ///
+    /// ```toml
+    /// version = 2                 # required; the only version this build reads
+    /// name = "orders"             # required
+    /// target = "single_ring"      # required: "single_ring" | "lane_graph"
+    ///
+    /// [[ingress]]                 # boundary catalog; `name` required
+    /// name = "orders_in"
+    /// [[egress]]
+    /// name = "fills_out"
+    ///
+    /// [[stages]]                  # stage catalog (topological order for single_ring)
+    /// name = "parse"              # required
+    /// kind = "parse_order"        # registered stage kind; default: the name
+    /// side_effects = false        # default false
+    /// params = { max_qty = 1000 } # any TOML values except dates and times; default {}
+    /// after = []                  # single_ring only: earlier stages; default []
+    ///
+    /// [single_ring]               # the single_ring payload; every key optional
+    /// capacity = 1024             # power of two >= 2
+    /// shards = 1                  # >= 1
+    /// ordering = "strict"         # "strict" | "per_key"
+    /// producer = "single"         # "single" | "multi" (not supported in v1)
+    /// scheduling = "dedicated"    # "dedicated" | "work_queue" (not supported in v1)
+    /// shard_key = "account"       # no default; required by validation when shards > 1
+    ///
+    /// [lane_graph]                # the lane_graph payload
+    /// on_full = "block"           # "block" | "drop"; required by validation
+    /// boundary = { kind = "events", capacity = 1024, on_full = "drop" }  # all optional
+    ///
+    /// [[lane_graph.connections]]
+    /// from = "orders_in"          # required: an ingress or a stage
+    /// to = "parse"                # required: a stage or an egress
+    /// lane = { kind = "sequenced_slots", capacity = 64, gating = "all_readers" }
+    /// # lane kinds: "events" (default) | "journal" | "sequenced_slots" | "fanout_broadcast";
+    /// # `lane` and each of its keys are optional
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`PlanDocumentError`] with the line and column of the first problem: TOML syntax, an
@@ -157,7 +198,7 @@ impl PipelinePlanV2 {
 
     /// Writes the plan as a TOML plan document.
     ///
-    /// The output is deterministic and laid out like the design's appendix B; reading it back
+    /// The output is deterministic and laid out as in [`from_toml`](Self::from_toml); reading it back
     /// with [`from_toml`](Self::from_toml) gives a plan equal to `self`, whatever the plan
     /// holds (invalid plans included). Only a float parameter that is NaN breaks that
     /// equality, since NaN is not equal to itself.
@@ -673,7 +714,7 @@ mod tests {
     use super::*;
     use crate::plan::{validate_plan_v2, PlanViolation};
 
-    /// The example of the design's appendix B: every key once, both payload tables.
+    /// The reference example of the plan document format: every key once, both payloads.
     const APPENDIX_B: &str = r#"
 version = 2                 # plan document version; anything else is an error
 name = "orders"
@@ -844,6 +885,30 @@ lane = { kind = "events" }
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn format_reference_in_the_docs_reads_and_round_trips() {
+        // The annotated document on `from_toml`, taken from this file so the two cannot drift.
+        let source = include_str!("document.rs");
+        let start = source.find("/// ```toml\n").expect("format reference") + "/// ```toml\n".len();
+        let end = start + source[start..].find("/// ```\n").expect("end of reference");
+        let reference: String = source[start..end]
+            .lines()
+            .map(|l| {
+                l.trim_start()
+                    .trim_start_matches("///")
+                    .strip_prefix(' ')
+                    .unwrap_or("")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let plan = parse(&reference);
+        assert_eq!(plan.stages[0].kind.as_deref(), Some("parse_order"));
+        let graph = plan.lane_graph.as_ref().expect("lane_graph table");
+        assert_eq!(graph.boundary.on_full, Some(OnFull::Drop));
+        assert_eq!(graph.connections[0].lane, LaneIntent::sequenced_slots(64));
+        assert_round_trip(&plan);
     }
 
     #[test]

@@ -78,7 +78,7 @@
 //! # Reading a plan document
 //!
 //! With the `toml` cargo feature (on by default), plans are read from and written to TOML
-//! documents in the format of the design's appendix B with `PipelinePlanV2::from_toml` and
+//! documents with `PipelinePlanV2::from_toml` (whose docs describe the format) and
 //! `PipelinePlanV2::to_toml`, and `from_toml(to_toml(p)) == p` for every plan. The parser
 //! checks the document's shape (keys, types, enum values, `version = 2`) and reports the
 //! first problem with its line and column; the plan rules are left to [`validate_plan_v2`]:
