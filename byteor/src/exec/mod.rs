@@ -39,6 +39,7 @@
 
 mod builder;
 mod control;
+pub mod egress;
 mod error;
 mod pipeline;
 mod producer;
