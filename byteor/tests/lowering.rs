@@ -17,10 +17,10 @@ use std::path::PathBuf;
 
 use byteor::lower::{lower_v2, LowerError};
 use byteor::plan::{
-    BoundaryLanePolicy, Connection, LaneIntent, LaneKind, OnFull, OrderingMode, ParamValue,
-    PipelinePlanV2, SingleRingConstraints, StageDecl,
+    Connection, LaneIntent, OrderingMode, ParamValue, PipelinePlanV2, SingleRingConstraints,
+    StageDecl,
 };
-use byteor::spec::{describe, dot, validate_v1, PipelineSpecV1, RoleKind};
+use byteor::spec::{describe, dot, validate_v1, PipelineSpecV1};
 
 fn snapshot_path(file: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -158,75 +158,81 @@ fn lane_graph_plant() {
     check("lane_graph_plant", &plan);
 }
 
-/// A broadcast group beside a point-to-point connection (router plus a bridge into the
-/// broadcast lane), boundary lanes of another kind (bridges at the ingress and in front of the
-/// egress merge), and an egress lane that takes the boundary policy's settings.
 #[cfg(feature = "lane_graph_fanout")]
-#[test]
-fn lane_graph_broadcast_and_boundaries() {
-    let mut plan = PipelinePlanV2::lane_graph("ticks")
-        .with_ingress("ticks_in")
-        .with_egress("orders_out")
-        .with_egress("audit_out")
-        .with_stage(StageDecl::new("normalise"))
-        .with_stage(StageDecl::new("signal"))
-        .with_stage(StageDecl::new("risk"))
-        .with_stage(StageDecl::new("audit"))
-        .with_connection(Connection::new("ticks_in", "normalise"))
-        .with_connection(
-            Connection::new("normalise", "signal")
-                .lane(LaneIntent::of(LaneKind::FanoutBroadcast).capacity(512)),
-        )
-        .with_connection(Connection::new("normalise", "audit"))
-        .with_connection(
-            Connection::new("normalise", "risk").lane(LaneIntent::of(LaneKind::FanoutBroadcast)),
-        )
-        .with_connection(Connection::new("signal", "orders_out"))
-        .with_connection(Connection::new("risk", "orders_out"))
-        .with_connection(
-            Connection::new("audit", "audit_out").lane(LaneIntent::sequenced_slots(100)),
-        );
-    if let Some(graph) = plan.lane_graph.as_mut() {
-        graph.boundary = BoundaryLanePolicy {
-            kind: LaneKind::SequencedSlots,
-            capacity: Some(256),
-            on_full: Some(OnFull::Drop),
-        };
-    }
-    check("lane_graph_broadcast", &plan);
-}
+mod fanout {
+    use super::*;
+    use byteor::plan::{BoundaryLanePolicy, LaneKind, OnFull};
+    use byteor::spec::RoleKind;
 
-/// A plain broadcast: one lane, every destination a reader, no router.
-#[cfg(feature = "lane_graph_fanout")]
-#[test]
-fn broadcast_only_sources_share_one_lane() {
-    let broadcast = || LaneIntent::of(LaneKind::FanoutBroadcast);
-    let plan = PipelinePlanV2::lane_graph("fan")
-        .with_ingress("in")
-        .with_egress("out_a")
-        .with_egress("out_b")
-        .with_egress("out_c")
-        .with_stage(StageDecl::new("src"))
-        .with_connection(Connection::new("in", "src"))
-        .with_connection(Connection::new("src", "out_a").lane(broadcast()))
-        .with_connection(Connection::new("src", "out_b").lane(broadcast()))
-        .with_connection(Connection::new("src", "out_c").lane(broadcast()));
-    let spec = lower_v2(&plan).expect("lowers");
-    let byteor::spec::TopologySpec::LaneGraph(graph) = &spec.topology else {
-        panic!("lane graph expected");
-    };
-    assert!(
-        graph.roles.iter().all(|r| r.kind != RoleKind::Router),
-        "a broadcast group needs no router"
-    );
-    // Each egress reads the broadcast lane through its own bridge to the events boundary.
-    let shared = graph
-        .lanes
-        .iter()
-        .find(|l| l.kind == LaneKind::FanoutBroadcast)
-        .expect("a broadcast lane");
-    assert_eq!(shared.name, "src->*");
-    assert_eq!(shared.readers.len(), 3);
+    /// A broadcast group beside a point-to-point connection (router plus a bridge into the
+    /// broadcast lane), boundary lanes of another kind (bridges at the ingress and in front of the
+    /// egress merge), and an egress lane that takes the boundary policy's settings.
+    #[test]
+    fn lane_graph_broadcast_and_boundaries() {
+        let mut plan = PipelinePlanV2::lane_graph("ticks")
+            .with_ingress("ticks_in")
+            .with_egress("orders_out")
+            .with_egress("audit_out")
+            .with_stage(StageDecl::new("normalise"))
+            .with_stage(StageDecl::new("signal"))
+            .with_stage(StageDecl::new("risk"))
+            .with_stage(StageDecl::new("audit"))
+            .with_connection(Connection::new("ticks_in", "normalise"))
+            .with_connection(
+                Connection::new("normalise", "signal")
+                    .lane(LaneIntent::of(LaneKind::FanoutBroadcast).capacity(512)),
+            )
+            .with_connection(Connection::new("normalise", "audit"))
+            .with_connection(
+                Connection::new("normalise", "risk")
+                    .lane(LaneIntent::of(LaneKind::FanoutBroadcast)),
+            )
+            .with_connection(Connection::new("signal", "orders_out"))
+            .with_connection(Connection::new("risk", "orders_out"))
+            .with_connection(
+                Connection::new("audit", "audit_out").lane(LaneIntent::sequenced_slots(100)),
+            );
+        if let Some(graph) = plan.lane_graph.as_mut() {
+            graph.boundary = BoundaryLanePolicy {
+                kind: LaneKind::SequencedSlots,
+                capacity: Some(256),
+                on_full: Some(OnFull::Drop),
+            };
+        }
+        check("lane_graph_broadcast", &plan);
+    }
+
+    /// A plain broadcast: one lane, every destination a reader, no router.
+    #[test]
+    fn broadcast_only_sources_share_one_lane() {
+        let broadcast = || LaneIntent::of(LaneKind::FanoutBroadcast);
+        let plan = PipelinePlanV2::lane_graph("fan")
+            .with_ingress("in")
+            .with_egress("out_a")
+            .with_egress("out_b")
+            .with_egress("out_c")
+            .with_stage(StageDecl::new("src"))
+            .with_connection(Connection::new("in", "src"))
+            .with_connection(Connection::new("src", "out_a").lane(broadcast()))
+            .with_connection(Connection::new("src", "out_b").lane(broadcast()))
+            .with_connection(Connection::new("src", "out_c").lane(broadcast()));
+        let spec = lower_v2(&plan).expect("lowers");
+        let byteor::spec::TopologySpec::LaneGraph(graph) = &spec.topology else {
+            panic!("lane graph expected");
+        };
+        assert!(
+            graph.roles.iter().all(|r| r.kind != RoleKind::Router),
+            "a broadcast group needs no router"
+        );
+        // Each egress reads the broadcast lane through its own bridge to the events boundary.
+        let shared = graph
+            .lanes
+            .iter()
+            .find(|l| l.kind == LaneKind::FanoutBroadcast)
+            .expect("a broadcast lane");
+        assert_eq!(shared.name, "src->*");
+        assert_eq!(shared.readers.len(), 3);
+    }
 }
 
 #[test]

@@ -31,9 +31,10 @@
 //!
 //! `stages[i]` is the plan's `i`-th stage (`id == i`, kind = the plan's kind or the stage
 //! name). `deps[i]` has bit `j` set for each stage `i` runs `after`; `final_mask` has bit `i`
-//! set for each stage no other stage depends on. Capacity, shards, ordering and shard key are
-//! copied; the slot geometry is left `0/0` for the executor to fill when it binds an event
-//! type.
+//! set for each stage no other stage depends on. Capacity, shards and ordering are copied, and
+//! the shard key too when `shards > 1` (a single-shard ring has no use for one, and the
+//! canonical form leaves it out); the slot geometry is left `0/0` for the executor to fill
+//! when it binds an event type.
 //!
 //! # LaneGraph
 //!

@@ -98,7 +98,12 @@ pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError>
             slot: SlotGeometry::default(),
             shards: constraints.shards,
             ordering: constraints.ordering,
-            shard_key: constraints.shard_key.clone(),
+            // A key only means something to a sharded ring; the canonical form drops it
+            // otherwise (validate_v1 wants it present exactly when shards > 1).
+            shard_key: constraints
+                .shard_key
+                .clone()
+                .filter(|_| constraints.shards > 1),
             deps,
             final_mask,
         }),

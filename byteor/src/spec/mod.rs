@@ -42,14 +42,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod describe;
 pub mod fingerprint;
 pub mod kv;
 mod model;
 mod validate;
+mod view;
 
-pub use describe::{describe, dot};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};
 pub use kv::KvError;
 pub use model::*;
 pub use validate::{validate_v1, SpecErrors, SpecViolation};
+pub use view::{describe, dot};
