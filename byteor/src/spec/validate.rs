@@ -153,7 +153,7 @@ pub enum SpecViolation {
     /// A lane, role or endpoint refers to a lane id that does not exist.
     #[error("{item} refers to lane id {lane}, which does not exist")]
     UnknownLane {
-        /// The referring item (`role `x``, `endpoint `y``).
+        /// The referring item, as ``role `x` `` or ``endpoint `y` ``.
         item: String,
         /// The missing lane id.
         lane: u32,
@@ -329,7 +329,7 @@ pub enum SpecViolation {
         role: String,
         /// Its kind.
         kind: RoleKind,
-        /// The kind of its first input lane.
+        /// The kind of its first lane (inputs first, then outputs).
         expected: LaneKind,
         /// The lane of another kind.
         lane: String,
