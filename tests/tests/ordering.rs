@@ -341,3 +341,125 @@ fn shard_for_key_is_stable_and_in_range() {
         assert_eq!(shard_for_key(key, 1), 0);
     }
 }
+
+/// Checks the batch contract: batches are contiguous and non-empty, `end_of_batch` marks
+/// exactly their last event, and `on_batch_end` runs before downstream stages see the batch.
+struct Batches {
+    next: u64,
+    batch_start: u64,
+    saw_end_of_batch: bool,
+    batches: Arc<AtomicU64>,
+    /// One past the last event of the last batch whose `on_batch_end` ran.
+    ended: Arc<AtomicU64>,
+    jitter: Jitter,
+}
+
+impl Stage<Ev> for Batches {
+    fn on_event(&mut self, _: &Ev, ctx: &EventContext) -> Result<(), StageError> {
+        if ctx.sequence != self.next || self.saw_end_of_batch {
+            return Err(StageError::msg(format!(
+                "sequence {} after {} (end of batch seen: {})",
+                ctx.sequence, self.next, self.saw_end_of_batch
+            )));
+        }
+        self.next += 1;
+        self.saw_end_of_batch = ctx.end_of_batch;
+        self.jitter.step();
+        Ok(())
+    }
+
+    fn on_batch_end(&mut self, batch: &BatchContext) -> Result<(), StageError> {
+        if batch.start != self.batch_start
+            || batch.end != self.next
+            || batch.is_empty()
+            || batch.len() != batch.end - batch.start
+            || !self.saw_end_of_batch
+            || batch.shard != 0
+        {
+            return Err(StageError::msg(format!(
+                "batch {batch:?} after events up to {} (batch began at {}, end of batch seen: {})",
+                self.next, self.batch_start, self.saw_end_of_batch
+            )));
+        }
+        self.batch_start = batch.end;
+        self.saw_end_of_batch = false;
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.ended.store(batch.end, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Runs after `Batches`: may see an event only once the upstream batch holding it ended.
+struct AfterBatch {
+    ended: Arc<AtomicU64>,
+}
+
+impl Stage<Ev> for AfterBatch {
+    fn on_event(&mut self, _: &Ev, ctx: &EventContext) -> Result<(), StageError> {
+        let ended = self.ended.load(Ordering::Acquire);
+        if ended <= ctx.sequence {
+            return Err(StageError::msg(format!(
+                "saw sequence {} before upstream on_batch_end covered it (ended at {ended})",
+                ctx.sequence
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn batches_are_contiguous_and_end_before_downstream_sees_them() {
+    const EVENTS: u64 = 30_000;
+    let seed = test_seed("batches");
+    bounded("batch contract", TIMEOUT, move || {
+        let batches = Arc::new(AtomicU64::new(0));
+        let ended = Arc::new(AtomicU64::new(0));
+        let pipeline = SingleRing::<Ev>::build("batch-contract", |ring| {
+            let ring = ring
+                .capacity(128)
+                .ingress("in")
+                .egress("out")
+                .wait_strategy(WaitStrategy::Parking);
+            let (ring, a) = ring.stage(
+                "a",
+                Batches {
+                    next: 0,
+                    batch_start: 0,
+                    saw_end_of_batch: false,
+                    batches: batches.clone(),
+                    ended: ended.clone(),
+                    jitter: Jitter::new(seed, 5, 37),
+                },
+            );
+            let (ring, _) = ring.stage_after(
+                "b",
+                AfterBatch {
+                    ended: ended.clone(),
+                },
+                [a],
+            );
+            ring.build()
+        })
+        .unwrap();
+        let (mut producer, control) = pipeline.spawn().unwrap();
+        let mut rng = XorShift::new(seed);
+        let mut i = 0;
+        while i < EVENTS {
+            // Bursts, so batches of many sizes form.
+            let burst = rng.range(1, 100).min(EVENTS - i);
+            producer
+                .publish_batch(burst as usize, |_, e| *e = Ev::default())
+                .unwrap();
+            i += burst;
+            if rng.one_in(4) {
+                std::thread::yield_now();
+            }
+        }
+        drop(producer);
+        let report = control.join_timeout(TIMEOUT).expect("clean join");
+        assert_eq!(report.processed("b"), EVENTS);
+        let batches = batches.load(Ordering::Relaxed);
+        assert!((1..=EVENTS).contains(&batches), "{batches} batches");
+        println!("{EVENTS} events in {batches} batches");
+    });
+}

@@ -527,3 +527,174 @@ fn dropping_control_without_join_does_not_hang() {
         assert_eq!(a.events.load(Ordering::Relaxed), 0);
     });
 }
+
+#[test]
+fn shutdown_wakes_a_producer_blocked_on_a_full_ring() {
+    bounded("blocked producer", TIMEOUT, || {
+        let gate = Arc::new(Gate::new());
+        let a = Counter::gated(24, &gate);
+        let pipeline = SingleRing::<Ev>::build("blocked", |ring| {
+            let ring = ring.capacity(4).ingress("in").egress("out");
+            let (ring, _) = ring.stage("a", a.clone());
+            ring.build()
+        })
+        .unwrap();
+        let (mut producer, control) = pipeline.spawn().unwrap();
+        let publisher = std::thread::spawn(move || {
+            let mut ok = 0u64;
+            loop {
+                match producer.publish(ev(ok)) {
+                    Ok(_) => ok += 1,
+                    Err(e) => return (ok, e),
+                }
+            }
+        });
+        wait_until("the ring to fill", TIMEOUT, || {
+            gate.has_waiter() && control.metrics().published() == 4
+        });
+        // The producer is now waiting for room that never comes while `a` holds.
+        std::thread::sleep(Duration::from_millis(30));
+        let opener = {
+            let gate = gate.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                gate.open();
+            })
+        };
+        let report = control.shutdown_timeout(TIMEOUT).expect("clean shutdown");
+        let (ok, err) = publisher.join().unwrap();
+        opener.join().unwrap();
+        assert_eq!(err, PublishError::Stopped(PipelineError::Closed));
+        assert_eq!(ok, 4, "nothing was accepted after the shutdown");
+        assert_eq!(report.processed("a"), 4);
+        assert_eq!(a.events.load(Ordering::Relaxed), 4);
+    });
+}
+
+/// Outcome of one round of a shutdown racing a producer thread on `a -> b`.
+struct RaceRound {
+    acked_before: u64,
+    acked_total: u64,
+    processed_a: u64,
+    processed_b: u64,
+    events_a: u64,
+    events_b: u64,
+}
+
+/// Runs one round; `Err` when the shutdown did not finish within ten seconds.
+fn race_shutdown_against_producer(
+    rng: &mut tests::XorShift,
+    seed: u64,
+    round: u64,
+) -> Result<RaceRound, PipelineError> {
+    let (a, b) = (Counter::new(seed + round), Counter::new(seed + round + 100));
+    let capacity = 1 << rng.range(1, 6);
+    let pipeline = SingleRing::<Ev>::build("race", |ring| {
+        let ring = ring
+            .capacity(capacity)
+            .ingress("in")
+            .egress("out")
+            .wait_strategy(if round % 2 == 0 {
+                WaitStrategy::Parking
+            } else {
+                WaitStrategy::Yielding
+            });
+        let (ring, first) = ring.stage("a", a.clone());
+        let (ring, _) = ring.stage_after("b", b.clone(), [first]);
+        ring.build()
+    })
+    .unwrap();
+    let (mut producer, control) = pipeline.spawn().unwrap();
+    // Events the producer has been told were accepted.
+    let acked = Arc::new(AtomicU64::new(0));
+    let publisher = {
+        let acked = acked.clone();
+        std::thread::spawn(move || loop {
+            let next = acked.load(Ordering::Relaxed);
+            match producer.publish(ev(next)) {
+                Ok(_) => acked.store(next + 1, Ordering::Release),
+                Err(e) => return e,
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_micros(rng.range(0, 3_000)));
+    let acked_before = acked.load(Ordering::Acquire);
+    let shutdown = control.shutdown_timeout(Duration::from_secs(10));
+    let err = publisher.join().unwrap();
+    assert_eq!(err, PublishError::Stopped(PipelineError::Closed));
+    let report = shutdown?;
+    assert_eq!(a.shutdowns.load(Ordering::Relaxed), 1);
+    assert_eq!(b.shutdowns.load(Ordering::Relaxed), 1);
+    Ok(RaceRound {
+        acked_before,
+        acked_total: acked.load(Ordering::Acquire),
+        processed_a: report.processed("a"),
+        processed_b: report.processed("b"),
+        events_a: a.events.load(Ordering::Relaxed),
+        events_b: b.events.load(Ordering::Relaxed),
+    })
+}
+
+// `Control::shutdown` must finish (draining what was acknowledged) even while a producer thread
+// is publishing. It can hang instead: `close_from_control` sets the drain target to the cursor
+// it reads (say 192); stage `a` drains to 192 and exits; a publish that had passed its running
+// check before the shutdown then stores cursor 193 and returns `Ok`; the producer's next
+// publish fails with `Closed`, the producer is dropped, and `close_from_producer` overwrites
+// the drain target with 193. Stage `b`, not yet out, now waits for `a` to reach 193 — but `a`
+// is gone: `shutdown_timeout` reports `Timeout { running: ["b"] }` (plain `shutdown()` and
+// dropping `Control` block forever).
+#[test]
+#[ignore = "executor bug: a shutdown racing a publishing producer thread can hang forever             (the drain target is raised after an upstream stage already drained and exited)"]
+fn shutdown_racing_a_producer_thread_keeps_every_acknowledged_event() {
+    let seed = test_seed("shutdown_race");
+    bounded("shutdown race", TIMEOUT, move || {
+        let mut rng = tests::XorShift::new(seed);
+        for round in 0..100 {
+            let r = race_shutdown_against_producer(&mut rng, seed, round)
+                .unwrap_or_else(|e| panic!("round {round}: shutdown did not finish: {e}"));
+            for (stage, processed, events) in [
+                ("a", r.processed_a, r.events_a),
+                ("b", r.processed_b, r.events_b),
+            ] {
+                assert!(
+                    processed >= r.acked_before,
+                    "round {round}: {} publishes returned before shutdown, {stage} processed {processed}",
+                    r.acked_before
+                );
+                assert!(
+                    processed <= r.acked_total,
+                    "round {round}: {stage} processed more than was published"
+                );
+                assert_eq!(processed, events, "round {round}: report of {stage}");
+            }
+        }
+    });
+}
+
+// A clean shutdown must cut the stream at one point: every event is handled by every stage or
+// by none. When a producer on another thread publishes while `Control::shutdown` runs, the cut
+// moves: `close_from_control` fixes the drain target at the cursor it reads, a publish that had
+// already passed its running check then stores a higher cursor, and `close_from_producer`
+// (the producer dropped once it sees `Closed`) overwrites the target with that higher cursor;
+// besides, a stage leaves the drain only when `next >= target && available <= next`, so a
+// first-level stage still handles events past the target that its barrier shows. A stage that
+// already left stays at the old cut while an upstream one goes on: the report shows e.g.
+// `a` = 193, `b` = 192 — event 192 was handled by `a` and never by `b`.
+#[test]
+#[ignore = "executor bug: a shutdown racing a publishing producer thread can leave an event             handled by an upstream stage but not by its downstream stage (the drain target             moves after being set, and stages may run past it)"]
+fn shutdown_racing_a_producer_leaves_no_event_half_processed() {
+    let seed = test_seed("shutdown_cut");
+    bounded("shutdown cut", TIMEOUT, move || {
+        let mut rng = tests::XorShift::new(seed);
+        for round in 0..200 {
+            let Ok(r) = race_shutdown_against_producer(&mut rng, seed, round) else {
+                // The hang is the other test's subject.
+                continue;
+            };
+            assert_eq!(
+                r.processed_a, r.processed_b,
+                "round {round}: `a` and `b` drained to different points"
+            );
+        }
+    });
+}
