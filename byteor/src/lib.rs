@@ -14,6 +14,10 @@ pub mod lower;
 pub mod plan;
 pub mod spec;
 
+/// The authoring macros: `#[derive(StageDescriptor)]` (also at [`exec::StageDescriptor`]) and
+/// `#[derive(ShmEvent)]` (also at [`abi::ShmEvent`]).
+pub use byteor_macros::{ShmEvent, StageDescriptor};
+
 /// Most stages a SingleRing holds (per shard).
 pub const SINGLE_RING_V1_MAX_STAGES: usize = 4;
 

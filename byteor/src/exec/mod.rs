@@ -1,1 +1,4 @@
 //! The executor: stage traits, the typed builder, producer and control handles.
+
+mod descriptor;
+pub use descriptor::*;
