@@ -14,6 +14,19 @@ pub mod lower;
 pub mod plan;
 pub mod spec;
 
+/// The names most programs need: `use byteor::prelude::*;`.
+pub mod prelude {
+    pub use crate::exec::{
+        from_fn, from_fn_mut, per_shard, BatchContext, BuildError, Control, EventContext, MutStage,
+        PipelineError, Producer, PublishError, SingleRing, Stage, StageError, StageInfo, StageRef,
+        TryPublishError,
+    };
+    pub use crate::kernel::WaitStrategy;
+    pub use crate::lower::lower_v2;
+    pub use crate::plan::{OrderingMode, PipelinePlanV2, StageDecl};
+    pub use crate::spec::{validate_v1, PipelineSpecV1};
+}
+
 /// The authoring macros: `#[derive(StageDescriptor)]` (also at [`exec::StageDescriptor`]) and
 /// `#[derive(ShmEvent)]` (also at [`abi::ShmEvent`]).
 pub use byteor_macros::{ShmEvent, StageDescriptor};

@@ -1,4 +1,67 @@
 //! The executor: stage traits, the typed builder, producer and control handles.
+//!
+//! A SingleRing pipeline runs one thread per stage (and shard), embedded in the caller's
+//! process. The producer writes events in place into a pre-allocated ring; each stage handles
+//! every event after the stages it depends on, in batches; the producer reuses a slot once
+//! every final stage has passed it. Nothing is allocated, locked or dispatched dynamically per
+//! event: stages are monomorphised into their thread loops.
+//!
+//! ```
+//! use byteor::prelude::*;
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//! use std::sync::Arc;
+//!
+//! let total = Arc::new(AtomicU64::new(0));
+//! let sink = Arc::clone(&total);
+//! let pipeline = SingleRing::<u64>::build("sum", |ring| {
+//!     let ring = ring.capacity(256).ingress("numbers").egress("total");
+//!     let (ring, double) = ring.stage("double", from_fn_mut(|v: &mut u64, _: &EventContext| {
+//!         *v *= 2;
+//!         Ok(())
+//!     }));
+//!     let (ring, _) = ring.stage_after("sum", from_fn(move |v: &u64, _: &EventContext| {
+//!         sink.fetch_add(*v, Ordering::Relaxed);
+//!         Ok(())
+//!     }), [double]);
+//!     ring.build()
+//! })?;
+//!
+//! let (mut producer, control) = pipeline.spawn()?;
+//! for i in 1..=100u64 {
+//!     producer.publish(|slot| *slot = i)?;
+//! }
+//! drop(producer); // end of stream
+//! let report = control.join()?;
+//! assert_eq!(report.processed("sum"), 100);
+//! assert_eq!(total.load(Ordering::Relaxed), 2 * 5050);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+mod builder;
+mod control;
 mod descriptor;
+mod error;
+mod pipeline;
+mod producer;
+mod runtime;
+mod stage;
+
+pub use builder::{
+    per_shard, shard_for_key, source, state, IntoShardedStage, IntoStage, KeyRouter, PerShard,
+    RingBuilder, Router, SingleRing, StageEntry, StageFactory, StageList, StageRef, StageSlots,
+    Unsharded,
+};
 pub use descriptor::*;
+pub use control::{
+    Control, PipelineMetrics, PipelineReport, PipelineState, ShardMetrics, StageMetrics,
+    StageReport,
+};
+pub use error::{
+    BuildError, PipelineError, PublishError, SpawnError, StageFailure, TryPublishError,
+};
+pub use pipeline::{SingleRingPipeline, Spawner};
+pub use producer::Producer;
+pub use stage::{
+    access, from_fn, from_fn_mut, BatchContext, EventContext, FnMutStage, FnStage, MutStage, Stage,
+    StageError, StageImpl, StageInfo,
+};

@@ -1,1 +1,32 @@
-//! The lock-free core: sequences, barriers, gating and wait strategies.
+//! The lock-free core: sequences, barriers, the producer's final-stage gate and wait strategies.
+//!
+//! This is the only module with lock-free protocol code. It works over plain
+//! [`Sequence`]s (a padded `AtomicU64`) wherever they live — process memory or a shared-memory
+//! mapping — so every backing reuses it unchanged.
+//!
+//! # Protocol
+//! * The producer writes event `n` into slot `n & (capacity - 1)`, then stores `n + 1` into the
+//!   cursor (`Release`).
+//! * A stage with upstream sequences `U` (the cursor, or the stages it runs after) may read
+//!   events below `min(U)` (`Acquire`). It handles every available event in one batch, then
+//!   stores its own sequence once (`Release`).
+//! * The producer may write event `n` only when `n < min(final stages) + capacity`: every final
+//!   stage — and therefore every stage — has finished the event that used that slot before.
+//!
+//! The model tests under `cfg(loom)` check both properties exhaustively on small rings:
+//! `RUSTFLAGS="--cfg loom" cargo test -p byteor --lib --release kernel::loom_tests`.
+
+mod barrier;
+mod sequence;
+pub(crate) mod sync;
+mod wait;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use barrier::{FinalStageGate, SequenceBarrier, MAX_UPSTREAM};
+pub use sequence::{Sequence, SEQUENCE_PADDING};
+pub use sync::SlotCell;
+pub use wait::{
+    WaitStrategy, Waiter, WakeHub, FIRST_PARK, MAX_PARK, SPIN_TRIES, WAKE_HUB_SLOTS, YIELD_TRIES,
+};

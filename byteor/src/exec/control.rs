@@ -1,0 +1,325 @@
+//! The control handle: metrics, shutdown, join.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::{PipelineError, StageFailure};
+use super::pipeline::StageThread;
+use super::runtime::{Runtime, StageExit, CLOSING, FAILED, RUNNING};
+
+/// Controls a running pipeline: read metrics, shut it down, wait for it.
+///
+/// Dropping the control handle shuts the pipeline down (draining) and joins its threads.
+pub struct Control<E> {
+    rt: Arc<Runtime<E>>,
+    threads: Vec<StageThread>,
+}
+
+impl<E> fmt::Debug for Control<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Control")
+            .field("pipeline", &self.rt.name)
+            .field("threads", &self.threads.len())
+            .finish()
+    }
+}
+
+/// Lifecycle state of a pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PipelineState {
+    /// Accepting and processing events.
+    Running,
+    /// Shut down or producer closed: draining what was published, accepting nothing new.
+    Closing,
+    /// A stage failed; everything stopped.
+    Failed,
+}
+
+/// Metrics of one stage instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageMetrics {
+    /// Stage name.
+    pub stage: String,
+    /// Stage id within the ring.
+    pub id: u32,
+    /// Shard served.
+    pub shard: u32,
+    /// Events the stage has finished.
+    pub processed: u64,
+    /// The stage's sequence: every event below it is finished (equal to `processed`, since
+    /// sequences count from 0).
+    pub sequence: u64,
+    /// Events published to the shard that the stage has not finished yet.
+    pub lag: u64,
+}
+
+/// Metrics of one shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardMetrics {
+    /// Shard index.
+    pub shard: u32,
+    /// Events published to the shard.
+    pub published: u64,
+    /// One entry per stage, by stage id.
+    pub stages: Vec<StageMetrics>,
+}
+
+/// A point-in-time view of a pipeline's counters. Reading it takes relaxed loads only; it
+/// never disturbs the hot path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineMetrics {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Lifecycle state.
+    pub state: PipelineState,
+    /// One entry per shard.
+    pub shards: Vec<ShardMetrics>,
+}
+
+impl PipelineMetrics {
+    /// Events published over all shards.
+    pub fn published(&self) -> u64 {
+        self.shards.iter().map(|s| s.published).sum()
+    }
+
+    /// Events stage `stage` finished over all shards.
+    pub fn processed(&self, stage: &str) -> u64 {
+        self.shards
+            .iter()
+            .flat_map(|s| &s.stages)
+            .filter(|m| m.stage == stage)
+            .map(|m| m.processed)
+            .sum()
+    }
+}
+
+impl fmt::Display for PipelineMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "pipeline {} ({:?})", self.pipeline, self.state)?;
+        writeln!(
+            f,
+            "  {:<5} {:<16} {:>14} {:>14} {:>10}",
+            "shard", "stage", "processed", "sequence", "lag"
+        )?;
+        for shard in &self.shards {
+            for m in &shard.stages {
+                writeln!(
+                    f,
+                    "  {:<5} {:<16} {:>14} {:>14} {:>10}",
+                    m.shard, m.stage, m.processed, m.sequence, m.lag
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What each stage instance did, returned by a clean shutdown or join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageReport {
+    /// Stage name.
+    pub stage: String,
+    /// Shard served.
+    pub shard: u32,
+    /// Events finished.
+    pub processed: u64,
+}
+
+/// Outcome of a clean shutdown: what was published and what each stage finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineReport {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Events published per shard.
+    pub published: Vec<u64>,
+    /// One entry per stage instance.
+    pub stages: Vec<StageReport>,
+}
+
+impl PipelineReport {
+    /// Events published over all shards.
+    pub fn total_published(&self) -> u64 {
+        self.published.iter().sum()
+    }
+
+    /// Events stage `stage` finished over all shards.
+    pub fn processed(&self, stage: &str) -> u64 {
+        self.stages
+            .iter()
+            .filter(|r| r.stage == stage)
+            .map(|r| r.processed)
+            .sum()
+    }
+}
+
+impl<E> Control<E> {
+    pub(crate) fn new(rt: Arc<Runtime<E>>, threads: Vec<StageThread>) -> Self {
+        Control { rt, threads }
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.rt.name
+    }
+
+    /// The lifecycle state.
+    pub fn state(&self) -> PipelineState {
+        match self.rt.state() {
+            RUNNING => PipelineState::Running,
+            CLOSING => PipelineState::Closing,
+            _ => PipelineState::Failed,
+        }
+    }
+
+    /// The failure that stopped the pipeline, if one did.
+    pub fn failure(&self) -> Option<StageFailure> {
+        self.rt.failure()
+    }
+
+    /// Per-stage and per-shard counters.
+    pub fn metrics(&self) -> PipelineMetrics {
+        let shards = self
+            .rt
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, sh)| {
+                let published = sh.ring.cursor().load_relaxed();
+                let stages = sh
+                    .ring
+                    .stage_sequences()
+                    .iter()
+                    .enumerate()
+                    .map(|(id, seq)| {
+                        let processed = seq.load_relaxed();
+                        StageMetrics {
+                            stage: self.rt.stage_names[id].clone(),
+                            id: id as u32,
+                            shard: i as u32,
+                            processed,
+                            sequence: processed,
+                            lag: published.saturating_sub(processed),
+                        }
+                    })
+                    .collect();
+                ShardMetrics {
+                    shard: i as u32,
+                    published,
+                    stages,
+                }
+            })
+            .collect();
+        PipelineMetrics {
+            pipeline: self.rt.name.clone(),
+            state: self.state(),
+            shards,
+        }
+    }
+
+    /// Stops accepting events, lets every stage finish everything already published, then
+    /// joins the stage threads.
+    ///
+    /// For an exact end of stream, stop publishing first — drop or
+    /// [`close`](super::Producer::close) the producer, or call `shutdown` from the producer's
+    /// own thread after its last `publish`. A publish running on another thread at the very
+    /// moment of `shutdown` may be refused with [`PipelineError::Closed`]; one that had already
+    /// passed its check is processed if the stages see it before they stop, and otherwise
+    /// shows as published-but-unprocessed in the report's counts.
+    ///
+    /// Returns the stage failure if a stage failed before or during the drain.
+    pub fn shutdown(self) -> Result<PipelineReport, PipelineError> {
+        self.rt.close_from_control();
+        self.join_inner(None)
+    }
+
+    /// Like [`shutdown`](Self::shutdown), but gives up after `timeout`, returning
+    /// [`PipelineError::Timeout`] naming the stages still running (their threads are left to
+    /// finish on their own).
+    pub fn shutdown_timeout(self, timeout: Duration) -> Result<PipelineReport, PipelineError> {
+        self.rt.close_from_control();
+        self.join_inner(Some(timeout))
+    }
+
+    /// Waits for the pipeline to end — the producer closed (dropped) and every stage drained,
+    /// or a stage failed — and joins the threads.
+    pub fn join(self) -> Result<PipelineReport, PipelineError> {
+        self.join_inner(None)
+    }
+
+    /// Like [`join`](Self::join), but gives up after `timeout`.
+    pub fn join_timeout(self, timeout: Duration) -> Result<PipelineReport, PipelineError> {
+        self.join_inner(Some(timeout))
+    }
+
+    fn join_inner(mut self, timeout: Option<Duration>) -> Result<PipelineReport, PipelineError> {
+        let threads = std::mem::take(&mut self.threads);
+        if let Some(timeout) = timeout {
+            let deadline = Instant::now() + timeout;
+            let mut pause = Duration::from_micros(100);
+            while threads.iter().any(|t| !t.handle.is_finished()) {
+                if Instant::now() >= deadline {
+                    return Err(PipelineError::Timeout {
+                        waited: timeout,
+                        running: threads
+                            .iter()
+                            .filter(|t| !t.handle.is_finished())
+                            .map(|t| t.label.clone())
+                            .collect(),
+                    });
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(10));
+            }
+        }
+        let mut stages = Vec::with_capacity(threads.len());
+        for t in threads {
+            match t.handle.join() {
+                Ok(Ok((processed, StageExit::Drained | StageExit::Aborted))) => {
+                    stages.push(StageReport {
+                        stage: t.stage,
+                        shard: t.shard,
+                        processed,
+                    })
+                }
+                // The failure is recorded in the runtime; report the first one below.
+                Ok(Err(_)) => {}
+                Err(payload) => {
+                    // Panics are caught inside the thread; this is a panic while reporting one.
+                    self.rt.fail(StageFailure {
+                        stage: t.stage,
+                        shard: t.shard,
+                        sequence: None,
+                        reason: super::runtime::panic_message(&*payload),
+                        panicked: true,
+                    });
+                }
+            }
+        }
+        if self.rt.state() == FAILED {
+            return Err(self.rt.stopped_error());
+        }
+        Ok(PipelineReport {
+            pipeline: self.rt.name.clone(),
+            published: self
+                .rt
+                .shards
+                .iter()
+                .map(|s| s.ring.cursor().load_relaxed())
+                .collect(),
+            stages,
+        })
+    }
+}
+
+impl<E> Drop for Control<E> {
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        self.rt.close_from_control();
+        for t in self.threads.drain(..) {
+            let _ = t.handle.join();
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Executor errors. Every variant names the stage, shard or setting it is about.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A stage that stopped the pipeline: which one, where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageFailure {
+    /// The stage's name.
+    pub stage: String,
+    /// The shard it served.
+    pub shard: u32,
+    /// The sequence it was handling, when the failure was tied to one event.
+    pub sequence: Option<u64>,
+    /// The error text or panic message.
+    pub reason: String,
+    /// Whether the stage panicked (rather than returning an error).
+    pub panicked: bool,
+}
+
+impl fmt::Display for StageFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = if self.panicked { "panicked" } else { "failed" };
+        write!(f, "stage `{}` (shard {}) {what}", self.stage, self.shard)?;
+        if let Some(seq) = self.sequence {
+            write!(f, " at sequence {seq}")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Why a running pipeline (or one of its handles) stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineError {
+    /// A stage returned an error or panicked; the pipeline stopped.
+    #[error("{0}")]
+    StageFailed(StageFailure),
+    /// The pipeline was shut down (or its producer closed); it accepts no more events.
+    #[error("the pipeline is shut down")]
+    Closed,
+    /// Stage threads did not finish within the time allowed.
+    #[error("stage threads did not finish within {waited:?} (still running: {running:?})")]
+    Timeout {
+        /// How long was waited.
+        waited: Duration,
+        /// Threads still running (`stage` or `stage-shard`).
+        running: Vec<String>,
+    },
+}
+
+impl PipelineError {
+    /// The failed stage's name, when a stage caused the error.
+    pub fn stage(&self) -> Option<&str> {
+        match self {
+            PipelineError::StageFailed(f) => Some(&f.stage),
+            _ => None,
+        }
+    }
+}
+
+/// A `publish` that could not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The pipeline stopped (shut down or failed); see the inner error.
+    #[error("cannot publish: {0}")]
+    Stopped(PipelineError),
+    /// A batch larger than the ring.
+    #[error("a batch of {requested} events does not fit a ring of {capacity} slots")]
+    BatchTooLarge {
+        /// Events in the batch.
+        requested: usize,
+        /// Ring capacity.
+        capacity: u64,
+    },
+}
+
+/// A `try_publish` that did not publish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TryPublishError {
+    /// The ring (of shard `shard`) is full; nothing was written. Retry later.
+    #[error("ring of shard {shard} is full")]
+    Full {
+        /// The shard whose ring is full.
+        shard: u32,
+    },
+    /// The pipeline stopped (shut down or failed).
+    #[error("cannot publish: {0}")]
+    Stopped(PipelineError),
+    /// A batch larger than the ring.
+    #[error("a batch of {requested} events does not fit a ring of {capacity} slots")]
+    BatchTooLarge {
+        /// Events in the batch.
+        requested: usize,
+        /// Ring capacity.
+        capacity: u64,
+    },
+}
+
+/// Why a pipeline could not be built from the builder.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The authored plan breaks rules (every violation listed).
+    #[error("invalid pipeline plan:\n{0}")]
+    InvalidPlan(crate::plan::ValidationErrors),
+    /// Lowering failed.
+    #[error("lowering failed: {0}")]
+    Lower(crate::lower::LowerError),
+    /// The lowered spec failed its own validation.
+    #[error("invalid pipeline spec:\n{0}")]
+    InvalidSpec(crate::spec::SpecErrors),
+    /// A mutating stage is not ordered against another stage, so both could touch the same
+    /// event at once.
+    #[error(
+        "stage `{stage}` mutates events but is not ordered against stage `{other}`: make one run after the other"
+    )]
+    UnorderedMutation {
+        /// The mutating stage.
+        stage: String,
+        /// A stage that may run on the same event at the same time.
+        other: String,
+    },
+    /// A stage declaration carried `after` entries; the builder takes dependencies from
+    /// handles only.
+    #[error("stage `{stage}` lists `after` dependencies in its declaration; pass handles to `stage_after` instead")]
+    DeclaredDependencies {
+        /// The stage.
+        stage: String,
+    },
+}
+
+/// Why `spawn` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The OS refused to start a stage thread.
+    #[error("could not start the thread of stage `{stage}` (shard {shard}): {source}")]
+    Thread {
+        /// The stage.
+        stage: String,
+        /// The shard.
+        shard: u32,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Ring storage could not be created.
+    #[error("could not create ring storage: {0}")]
+    Backing(#[from] crate::backing::BackingError),
+    /// A stage factory produced no instance for a shard.
+    #[error("stage `{stage}` has no instance for shard {shard}")]
+    MissingInstance {
+        /// The stage.
+        stage: String,
+        /// The shard.
+        shard: u32,
+    },
+}

@@ -1,0 +1,303 @@
+//! The producer handle: writes events into the ring(s).
+
+use std::sync::Arc;
+
+use crate::kernel::{FinalStageGate, Waiter};
+
+use super::builder::{Router, Unsharded};
+use super::error::{PublishError, TryPublishError};
+use super::runtime::{Runtime, RUNNING};
+
+struct ProducerShard {
+    /// Next sequence to write.
+    next: u64,
+    /// Sequence up to which events are written but not yet published (batch publish on a
+    /// sharded ring only).
+    published: u64,
+    gate: FinalStageGate,
+}
+
+/// Writes events into a running pipeline. There is exactly one producer per pipeline
+/// (`producer = single`); it may move to another thread but is not shared.
+///
+/// Events are written in place: [`publish`](Self::publish) hands the closure the slot's
+/// `&mut E`, which still holds an older event — overwrite every field stages read.
+///
+/// Dropping the producer (or calling [`close`](Self::close)) ends the stream: stages drain
+/// everything published and stop, and [`Control::join`](super::Control::join) returns.
+pub struct Producer<E, K = Unsharded> {
+    rt: Arc<Runtime<E>>,
+    shards: Box<[ProducerShard]>,
+    router: K,
+    /// Staging event for sharded rings: the shard is known only once the event is filled.
+    scratch: E,
+    hub_slot: usize,
+}
+
+impl<E, K> std::fmt::Debug for Producer<E, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("pipeline", &self.rt.name)
+            .field(
+                "published",
+                &self.shards.iter().map(|s| s.next).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E, K> Producer<E, K>
+where
+    E: Default + Send + Sync,
+    K: Router<E>,
+{
+    pub(crate) fn new(rt: Arc<Runtime<E>>, router: K) -> Self {
+        let shards = rt
+            .shards
+            .iter()
+            .map(|s| ProducerShard {
+                next: 0,
+                published: 0,
+                gate: FinalStageGate::new(&rt.finals, s.ring.capacity(), 0),
+            })
+            .collect();
+        let hub_slot = rt.producer_slot();
+        Producer {
+            rt,
+            shards,
+            router,
+            scratch: E::default(),
+            hub_slot,
+        }
+    }
+
+    /// Slots per ring.
+    pub fn capacity(&self) -> u64 {
+        self.shards[0].gate.capacity()
+    }
+
+    /// Events published so far, over all shards.
+    pub fn published(&self) -> u64 {
+        self.shards.iter().map(|s| s.next).sum()
+    }
+
+    /// Whether shard `shard` has room for events below `end` (cheap while the cached gate says
+    /// so).
+    #[inline(always)]
+    fn room(&mut self, shard: usize, end: u64) -> bool {
+        let rt = &*self.rt;
+        self.shards[shard]
+            .gate
+            .has_room(rt.shards[shard].ring.stage_sequences(), end)
+    }
+
+    #[inline(always)]
+    fn check_running(&self) -> Result<(), PublishError> {
+        if self.rt.state() == RUNNING {
+            Ok(())
+        } else {
+            Err(PublishError::Stopped(self.rt.stopped_error()))
+        }
+    }
+
+    /// Waits until shard `shard` has room for events below `end`.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room(&mut self, shard: usize, end: u64) -> Result<(), PublishError> {
+        let rt = &*self.rt;
+        let sh = &rt.shards[shard];
+        let seqs = sh.ring.stage_sequences();
+        let ps = &mut self.shards[shard];
+        let mut waiter = Waiter::new(rt.strategy, &sh.hub, self.hub_slot);
+        loop {
+            if ps.gate.has_room(seqs, end) {
+                waiter.reset();
+                return Ok(());
+            }
+            if rt.state() != RUNNING {
+                return Err(PublishError::Stopped(rt.stopped_error()));
+            }
+            let gate = &ps.gate;
+            waiter.idle(|| gate.released(seqs) + gate.capacity() >= end || rt.state() != RUNNING);
+        }
+    }
+
+    /// Publishes one event, waiting (with the pipeline's wait strategy) while the ring is full.
+    /// `fill` writes the event into its slot. Returns the event's sequence within its shard.
+    ///
+    /// Fails once the pipeline has been shut down or a stage has failed (the error names it).
+    #[inline]
+    pub fn publish<F: FnOnce(&mut E)>(&mut self, fill: F) -> Result<u64, PublishError> {
+        self.check_running()?;
+        if K::SHARDED {
+            fill(&mut self.scratch);
+            let shard = self.router.shard(&self.scratch);
+            return self.publish_scratch(shard);
+        }
+        let seq = self.shards[0].next;
+        if !self.room(0, seq + 1) {
+            self.wait_for_room(0, seq + 1)?;
+        }
+        let sh = &self.rt.shards[0];
+        // SAFETY: the gate shows every final stage (so every stage) finished the event that
+        // used this slot before, and stages never read past the cursor, which still excludes
+        // `seq`; the producer is the only writer. So nobody else accesses the slot now.
+        sh.ring.slot(seq).with_mut(|p| fill(unsafe { &mut *p }));
+        sh.ring.cursor().store(seq + 1);
+        self.shards[0].next = seq + 1;
+        self.shards[0].published = seq + 1;
+        sh.hub.notify();
+        Ok(seq)
+    }
+
+    #[inline]
+    fn publish_scratch(&mut self, shard: usize) -> Result<u64, PublishError> {
+        let seq = self.shards[shard].next;
+        if !self.room(shard, seq + 1) {
+            self.wait_for_room(shard, seq + 1)?;
+        }
+        let sh = &self.rt.shards[shard];
+        let scratch = &mut self.scratch;
+        // SAFETY: as in `publish`: the slot is released by every stage and not yet published.
+        sh.ring
+            .slot(seq)
+            .with_mut(|p| core::mem::swap(unsafe { &mut *p }, scratch));
+        sh.ring.cursor().store(seq + 1);
+        self.shards[shard].next = seq + 1;
+        self.shards[shard].published = seq + 1;
+        sh.hub.notify();
+        Ok(seq)
+    }
+
+    /// Publishes one event if there is room right now; never waits. On a full ring returns
+    /// [`TryPublishError::Full`] and writes nothing. (On an unsharded ring `fill` is not called
+    /// then; on a sharded ring it was called to find the shard, and the event is discarded.)
+    #[inline]
+    pub fn try_publish<F: FnOnce(&mut E)>(&mut self, fill: F) -> Result<u64, TryPublishError> {
+        if self.rt.state() != RUNNING {
+            return Err(TryPublishError::Stopped(self.rt.stopped_error()));
+        }
+        if K::SHARDED {
+            fill(&mut self.scratch);
+            let shard = self.router.shard(&self.scratch);
+            let seq = self.shards[shard].next;
+            if !self.room(shard, seq + 1) {
+                return Err(TryPublishError::Full {
+                    shard: shard as u32,
+                });
+            }
+            return self.publish_scratch(shard).map_err(|e| match e {
+                PublishError::Stopped(p) => TryPublishError::Stopped(p),
+                PublishError::BatchTooLarge {
+                    requested,
+                    capacity,
+                } => TryPublishError::BatchTooLarge {
+                    requested,
+                    capacity,
+                },
+            });
+        }
+        let seq = self.shards[0].next;
+        if !self.room(0, seq + 1) {
+            return Err(TryPublishError::Full { shard: 0 });
+        }
+        let sh = &self.rt.shards[0];
+        // SAFETY: as in `publish`.
+        sh.ring.slot(seq).with_mut(|p| fill(unsafe { &mut *p }));
+        sh.ring.cursor().store(seq + 1);
+        self.shards[0].next = seq + 1;
+        self.shards[0].published = seq + 1;
+        sh.hub.notify();
+        Ok(seq)
+    }
+
+    /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, making them
+    /// visible to stages at once (one cursor store per shard). Waits for room like
+    /// [`publish`](Self::publish). `count` may not exceed the ring capacity.
+    pub fn publish_batch<F: FnMut(usize, &mut E)>(
+        &mut self,
+        count: usize,
+        mut fill: F,
+    ) -> Result<(), PublishError> {
+        self.check_running()?;
+        let capacity = self.capacity();
+        if count as u64 > capacity {
+            return Err(PublishError::BatchTooLarge {
+                requested: count,
+                capacity,
+            });
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        if K::SHARDED {
+            return self.publish_batch_routed(count, fill);
+        }
+        let start = self.shards[0].next;
+        let end = start + count as u64;
+        if !self.room(0, end) {
+            self.wait_for_room(0, end)?;
+        }
+        let sh = &self.rt.shards[0];
+        for (i, seq) in (start..end).enumerate() {
+            // SAFETY: the gate released every slot of `start..end` and none is published yet.
+            sh.ring.slot(seq).with_mut(|p| fill(i, unsafe { &mut *p }));
+        }
+        sh.ring.cursor().store(end);
+        self.shards[0].next = end;
+        self.shards[0].published = end;
+        sh.hub.notify();
+        Ok(())
+    }
+
+    fn publish_batch_routed<F: FnMut(usize, &mut E)>(
+        &mut self,
+        count: usize,
+        mut fill: F,
+    ) -> Result<(), PublishError> {
+        for i in 0..count {
+            fill(i, &mut self.scratch);
+            let shard = self.router.shard(&self.scratch);
+            let seq = self.shards[shard].next;
+            if !self.room(shard, seq + 1) {
+                // Stages only free slots they have seen: publish what is pending first.
+                self.flush_pending();
+                self.wait_for_room(shard, seq + 1)?;
+            }
+            let sh = &self.rt.shards[shard];
+            let scratch = &mut self.scratch;
+            // SAFETY: the slot is released by every stage and not yet published.
+            sh.ring
+                .slot(seq)
+                .with_mut(|p| core::mem::swap(unsafe { &mut *p }, scratch));
+            self.shards[shard].next = seq + 1;
+        }
+        self.flush_pending();
+        Ok(())
+    }
+
+    fn flush_pending(&mut self) {
+        for (ps, sh) in self.shards.iter_mut().zip(self.rt.shards.iter()) {
+            if ps.published != ps.next {
+                sh.ring.cursor().store(ps.next);
+                ps.published = ps.next;
+                sh.hub.notify();
+            }
+        }
+    }
+
+    /// Ends the stream: stages drain everything published, then stop. Same as dropping the
+    /// producer.
+    pub fn close(self) {
+        drop(self)
+    }
+}
+
+impl<E, K> Drop for Producer<E, K> {
+    fn drop(&mut self) {
+        // Anything written but unpublished (a batch interrupted by a panicking closure) is not
+        // part of the stream.
+        self.rt
+            .close_from_producer(self.shards.iter().map(|s| s.published));
+    }
+}

@@ -1,0 +1,284 @@
+//! Shared runtime state of a running SingleRing pipeline and the stage thread loop.
+
+use std::sync::Mutex;
+
+use crate::backing::MemRing;
+use crate::kernel::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::kernel::{SequenceBarrier, WaitStrategy, Waiter, WakeHub};
+
+use super::error::{PipelineError, StageFailure};
+use super::stage::{BatchContext, EventContext, StageImpl, StageInfo};
+
+pub(crate) const RUNNING: u32 = 0;
+pub(crate) const CLOSING: u32 = 1;
+pub(crate) const FAILED: u32 = 2;
+
+/// "No drain target yet".
+const NO_TARGET: u64 = u64::MAX;
+
+/// One shard: its ring, its wake-up hub, and the sequence its stages drain to on shutdown.
+pub(crate) struct ShardRuntime<E> {
+    pub(crate) ring: MemRing<E>,
+    pub(crate) hub: WakeHub,
+    drain_target: AtomicU64,
+}
+
+/// Everything the producer, the control handle and the stage threads share.
+pub(crate) struct Runtime<E> {
+    pub(crate) name: String,
+    pub(crate) stage_names: Vec<String>,
+    /// `deps[i]`: bit mask of the stages stage `i` runs after.
+    pub(crate) deps: Vec<u32>,
+    /// Stages no other stage depends on.
+    pub(crate) finals: Vec<usize>,
+    pub(crate) strategy: WaitStrategy,
+    pub(crate) shards: Box<[ShardRuntime<E>]>,
+    state: AtomicU32,
+    failure: Mutex<Option<StageFailure>>,
+}
+
+impl<E: Default + Send + Sync> Runtime<E> {
+    pub(crate) fn new(
+        name: String,
+        stage_names: Vec<String>,
+        deps: Vec<u32>,
+        finals: Vec<usize>,
+        strategy: WaitStrategy,
+        capacity: u64,
+        shards: u32,
+    ) -> Result<Self, crate::backing::BackingError> {
+        let stages = stage_names.len();
+        let shards = (0..shards)
+            .map(|_| {
+                Ok(ShardRuntime {
+                    ring: MemRing::new(capacity, stages)?,
+                    // One parking slot per stage, plus one for the producer.
+                    hub: WakeHub::new(stages + 1),
+                    drain_target: AtomicU64::new(NO_TARGET),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+            .into_boxed_slice();
+        Ok(Runtime {
+            name,
+            stage_names,
+            deps,
+            finals,
+            strategy,
+            shards,
+            state: AtomicU32::new(RUNNING),
+            failure: Mutex::new(None),
+        })
+    }
+}
+
+impl<E> Runtime<E> {
+    #[inline(always)]
+    pub(crate) fn state(&self) -> u32 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Hub slot of the producer.
+    pub(crate) fn producer_slot(&self) -> usize {
+        self.stage_names.len()
+    }
+
+    fn notify_all(&self) {
+        for shard in self.shards.iter() {
+            shard.hub.notify();
+        }
+    }
+
+    /// End of stream from the producer: drain exactly what it published.
+    pub(crate) fn close_from_producer(&self, cursors: impl Iterator<Item = u64>) {
+        for (shard, cursor) in self.shards.iter().zip(cursors) {
+            shard.drain_target.store(cursor, Ordering::Release);
+        }
+        let _ = self
+            .state
+            .compare_exchange(RUNNING, CLOSING, Ordering::AcqRel, Ordering::Acquire);
+        self.notify_all();
+    }
+
+    /// Shutdown requested from outside the producer: stop accepting events, then drain what the
+    /// rings hold now.
+    pub(crate) fn close_from_control(&self) {
+        let _ = self
+            .state
+            .compare_exchange(RUNNING, CLOSING, Ordering::SeqCst, Ordering::SeqCst);
+        for shard in self.shards.iter() {
+            let cursor = shard.ring.cursor().as_atomic().load(Ordering::SeqCst);
+            // A producer that already closed set the exact target; keep the larger one.
+            shard
+                .drain_target
+                .compare_exchange(NO_TARGET, cursor, Ordering::AcqRel, Ordering::Acquire)
+                .ok();
+        }
+        self.notify_all();
+    }
+
+    /// Records the first failure and stops everything.
+    pub(crate) fn fail(&self, failure: StageFailure) {
+        {
+            let mut slot = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(failure);
+            }
+        }
+        self.state.store(FAILED, Ordering::Release);
+        self.notify_all();
+    }
+
+    /// The first failure, if any.
+    pub(crate) fn failure(&self) -> Option<StageFailure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The error a handle reports once the pipeline is no longer running.
+    pub(crate) fn stopped_error(&self) -> PipelineError {
+        match self.failure() {
+            Some(f) => PipelineError::StageFailed(f),
+            None => PipelineError::Closed,
+        }
+    }
+
+    pub(crate) fn drain_target(&self, shard: usize) -> Option<u64> {
+        let t = self.shards[shard].drain_target.load(Ordering::Acquire);
+        (t != NO_TARGET).then_some(t)
+    }
+}
+
+/// How a stage thread ended without failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StageExit {
+    /// Drained everything up to the shutdown target.
+    Drained,
+    /// Another stage failed; this one stopped where it was.
+    Aborted,
+}
+
+/// The body of one stage thread: wait, handle a batch, publish progress, repeat.
+///
+/// Monomorphised per stage type, so `on_event` is a direct (usually inlined) call.
+pub(crate) fn run_stage<E, S, M>(
+    rt: &Runtime<E>,
+    shard: usize,
+    stage_id: usize,
+    stage: &mut S,
+) -> Result<(u64, StageExit), StageFailure>
+where
+    E: Send + Sync,
+    S: StageImpl<E, M>,
+{
+    let name = &rt.stage_names[stage_id];
+    let fail = |sequence: Option<u64>, reason: String| StageFailure {
+        stage: name.clone(),
+        shard: shard as u32,
+        sequence,
+        reason,
+        panicked: false,
+    };
+    let sh = &rt.shards[shard];
+    let ring = &sh.ring;
+    let sequences = ring.stage_sequences();
+    let own = &sequences[stage_id];
+
+    let mask = rt.deps[stage_id];
+    let upstream: Vec<&crate::kernel::Sequence> = if mask == 0 {
+        vec![ring.cursor()]
+    } else {
+        (0..rt.stage_names.len())
+            .filter(|j| mask & (1 << j) != 0)
+            .map(|j| &sequences[j])
+            .collect()
+    };
+    let barrier = SequenceBarrier::new(&upstream);
+    let mut waiter = Waiter::new(rt.strategy, &sh.hub, stage_id);
+
+    let info = StageInfo {
+        pipeline: rt.name.clone(),
+        stage: name.clone(),
+        id: stage_id as u32,
+        shard: shard as u32,
+        shards: rt.shards.len() as u32,
+    };
+    stage
+        .start(&info)
+        .map_err(|e| fail(None, format!("on_start failed: {e}")))?;
+
+    let mut next = own.load_relaxed();
+    loop {
+        let mut available = barrier.available();
+        if available <= next {
+            loop {
+                match rt.state() {
+                    RUNNING => {}
+                    FAILED => return Ok((next, StageExit::Aborted)),
+                    _ => {
+                        if let Some(target) = rt.drain_target(shard) {
+                            if next >= target && barrier.available() <= next {
+                                stage.shutdown();
+                                return Ok((next, StageExit::Drained));
+                            }
+                        }
+                    }
+                }
+                waiter.idle(|| barrier.available() > next || rt.state() != RUNNING);
+                available = barrier.available();
+                if available > next {
+                    waiter.reset();
+                    break;
+                }
+            }
+        }
+
+        let ctx_shard = shard as u32;
+        for seq in next..available {
+            let ctx = EventContext {
+                sequence: seq,
+                shard: ctx_shard,
+                end_of_batch: seq + 1 == available,
+            };
+            // SAFETY: `seq < available <= min(upstream)`, so the producer published the event
+            // and every stage this one runs after finished it; the producer will not overwrite
+            // the slot until every final stage — this one or one ordered after it — passes
+            // `seq`. Stages not ordered with this one only read (`build` refuses a mutating
+            // stage that is not ordered against every other stage).
+            let result = unsafe { stage.call(ring.slot(seq), &ctx) };
+            if let Err(e) = result {
+                // Publish the progress made so far, so metrics show where the stage stopped.
+                own.store(seq);
+                return Err(fail(Some(seq), e.to_string()));
+            }
+        }
+        let batch = BatchContext {
+            start: next,
+            end: available,
+            shard: ctx_shard,
+        };
+        if let Err(e) = stage.batch_end(&batch) {
+            own.store(available);
+            return Err(fail(
+                Some(available - 1),
+                format!("on_batch_end failed: {e}"),
+            ));
+        }
+        own.store(available);
+        sh.hub.notify();
+        next = available;
+    }
+}
+
+/// Text of a panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

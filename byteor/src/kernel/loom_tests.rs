@@ -1,0 +1,1 @@
+//! loom model tests of the barrier and gating protocol.
