@@ -8,8 +8,76 @@
 
 mod derive;
 mod diagnostic;
+mod pipeline;
 
 use proc_macro::TokenStream;
+
+/// Declares a pipeline as a function: the body reads like the plan, and the macro expands it
+/// into the typed builder calls (`SingleRing::build`, `stage`, `stage_after`, `build`).
+///
+/// ```
+/// use byteor::prelude::*;
+///
+/// # #[derive(Debug, Default, Clone, Copy)] struct Order { qty: i64 }
+/// # #[derive(Default)] struct Parse;
+/// # impl MutStage<Order> for Parse {
+/// #     fn on_event(&mut self, _: &mut Order, _: &EventContext) -> Result<(), StageError> { Ok(()) }
+/// # }
+/// # struct Risk { max_qty: i64 }
+/// # impl Stage<Order> for Risk {
+/// #     fn on_event(&mut self, _: &Order, _: &EventContext) -> Result<(), StageError> { Ok(()) }
+/// # }
+/// # struct Audit;
+/// # impl Stage<Order> for Audit {
+/// #     fn on_event(&mut self, _: &Order, _: &EventContext) -> Result<(), StageError> { Ok(()) }
+/// # }
+/// # struct Publish;
+/// # impl Stage<Order> for Publish {
+/// #     fn on_event(&mut self, _: &Order, _: &EventContext) -> Result<(), StageError> { Ok(()) }
+/// # }
+/// #[byteor::pipeline(capacity = 1024)]
+/// fn orders(max_qty: i64) -> SingleRing<Order> {
+///     ingress("orders_in");
+///     egress("fills_out");
+///     let parse = stage(Parse::default());
+///     let risk = stage(Risk { max_qty }).after([parse]);
+///     let audit = stage(Audit).side_effects().after([parse]);
+///     let publish = stage(Publish).after([risk, audit]);
+/// }
+///
+/// let pipeline = orders(10_000)?; // Result<SingleRingPipeline<Order, ..>, BuildError>
+/// assert_eq!(pipeline.plan().name, "orders");
+/// assert_eq!(pipeline.plan().stages[3].after, ["risk", "audit"]);
+/// # Ok::<(), BuildError>(())
+/// ```
+///
+/// - The return type names the target and the event type: `-> SingleRing<Order>`. The macro
+///   turns it into `Result<SingleRingPipeline<Order, ..>, BuildError>`.
+/// - Options: `name` (default: the function name), `capacity`, `shards`, `ordering`
+///   (`"strict"` / `"per_key"`), `producer` (`"single"`), `scheduling` (`"dedicated"`),
+///   `wait_strategy` (an expression).
+/// - Body: `ingress("name");` and `egress("name");` once each, `shard_key("name", |e| key);`
+///   with `shards > 1`, and `let name = stage(value)` with optional `.after([stages])`,
+///   `.side_effects()`, `.kind("kind")` and `.param("key", value)`. The binding is the stage's
+///   name; stages run in the order written.
+///
+/// Everything the tokens show is checked at compile time, each error on the offending token,
+/// all in one pass: unknown or duplicate names, self and cyclic dependencies, dependencies on
+/// later stages, more than 4 stages, the option values and combinations v1 refuses. The rest
+/// (stage types, mutation ordering, plan validation) is checked by the typed builder.
+#[proc_macro_attribute]
+pub fn pipeline(args: TokenStream, item: TokenStream) -> TokenStream {
+    pipeline::pipeline(args.into(), item.into()).into()
+}
+
+/// The stage limit this crate checks (`SINGLE_RING_V1_MAX_STAGES`), as a `usize` literal, so
+/// that `byteor` can assert at compile time that both crates agree.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __single_ring_v1_max_stages(_: TokenStream) -> TokenStream {
+    let limit = proc_macro2::Literal::usize_suffixed(pipeline::facts::SINGLE_RING_V1_MAX_STAGES);
+    quote::quote!(#limit).into()
+}
 
 /// Derives `byteor::exec::StageDescriptor` for a stage struct.
 ///

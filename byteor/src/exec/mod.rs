@@ -51,11 +51,11 @@ pub use builder::{
     RingBuilder, Router, SingleRing, StageEntry, StageFactory, StageList, StageRef, StageSlots,
     Unsharded,
 };
-pub use descriptor::*;
 pub use control::{
     Control, PipelineMetrics, PipelineReport, PipelineState, ShardMetrics, StageMetrics,
     StageReport,
 };
+pub use descriptor::*;
 pub use error::{
     BuildError, PipelineError, PublishError, SpawnError, StageFailure, TryPublishError,
 };
