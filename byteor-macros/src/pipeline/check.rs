@@ -120,7 +120,7 @@ fn check_boundaries(def: &PipelineDef, diag: &mut Diagnostics) {
             .iter()
             .find(|s| s.name == kind)
             .map_or("", |s| s.example);
-        if boundaries.is_empty() {
+        if boundaries.is_empty() && !def.attempted.contains(&kind) {
             diag.error(
                 def.span,
                 format!("missing `{example}`: a SingleRing has exactly one {kind}"),
@@ -141,7 +141,7 @@ fn check_boundaries(def: &PipelineDef, diag: &mut Diagnostics) {
             }
         }
     }
-    if def.stages.is_empty() {
+    if def.stages.is_empty() && !def.attempted.contains(&"stage") {
         diag.error(
             def.span,
             format!(
@@ -161,7 +161,7 @@ fn check_sharding(def: &PipelineDef, diag: &mut Diagnostics) {
         );
     }
     match (shards, def.shard_keys.first()) {
-        (Some((n, span)), None) if n > 1 => diag.error(
+        (Some((n, span)), None) if n > 1 && !def.attempted.contains(&"shard_key") => diag.error(
             span,
             format!(
                 "`shards = {n}` needs a shard key to route events by: add `{}` to the body",

@@ -29,8 +29,8 @@ use super::parse::{PipelineDef, SettingArg, Value};
 
 /// The function for a pipeline that passed every check.
 pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
-    let Some(event) = &def.event else {
-        // `check` refuses a pipeline without an event type; stay total regardless.
+    let (Some(event), Some(ring_path)) = (&def.event, &def.ring_path) else {
+        // `parse` reports a return type it cannot read; stay total regardless.
         return expand_with_errors(def, TokenStream::new());
     };
     let ring = ring_ident();
@@ -92,25 +92,33 @@ pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
         });
         let decl = quote!(::byteor::plan::StageDecl::new(#name) #(#settings)*);
         let after = stage.after();
+        // The builder's type errors about a stage (wrong event type, not `Clone` on a sharded
+        // ring) are reported on the method call: give it the stage value's span.
+        let span = value.span();
         stages.push(if after.is_empty() {
-            quote!(let (#ring, #handle) = #ring.stage(#decl, #value);)
+            let method = Ident::new("stage", span);
+            quote!(let (#ring, #handle) = #ring.#method(#decl, #value);)
         } else {
-            quote!(let (#ring, #handle) = #ring.stage_after(#decl, #value, [#(#after),*]);)
+            let method = Ident::new("stage_after", span);
+            quote!(let (#ring, #handle) = #ring.#method(#decl, #value, [#(#after),*]);)
         });
         handles.push(handle);
     }
 
+    // `build` fails to type-check only because of a stage; say so on the function name.
+    let built = Ident::new("ring", Span::mixed_site().located_at(def.span));
+    let build = quote_spanned!(def.span=> #built.build());
     let signature = signature(def, Some(event));
     quote! {
         #signature {
-            ::byteor::exec::SingleRing::<#event>::build(#name, |#ring| {
+            #ring_path::<#event>::build(#name, |#ring| {
                 let #ring = #ring #(#config)*;
                 #sharding
                 let #ring = #ring.ingress(#ingress).egress(#egress);
                 #(#stages)*
                 // Every handle is a stage name; final stages are simply not depended on.
                 let _ = (#(&#handles,)*);
-                #ring.build()
+                #build
             })
         }
     }
@@ -125,7 +133,7 @@ pub(crate) fn expand_with_errors(def: &PipelineDef, errors: TokenStream) -> Toke
     let keep_values = quote! {
         let _ = || { #(let _ = #values;)* };
     };
-    let Some(event) = &def.event else {
+    let (Some(event), Some(ring_path)) = (&def.event, &def.ring_path) else {
         let signature = signature(def, None);
         return quote! {
             #signature {
@@ -141,7 +149,7 @@ pub(crate) fn expand_with_errors(def: &PipelineDef, errors: TokenStream) -> Toke
         #signature {
             #errors
             #keep_values
-            ::byteor::exec::SingleRing::<#event>::build(#name, |#ring| {
+            #ring_path::<#event>::build(#name, |#ring| {
                 let (#ring, _) = #ring.ingress("").egress("").stage(
                     "",
                     ::byteor::exec::from_fn(
@@ -229,7 +237,7 @@ mod tests {
             "fn orders (limit : u32) -> :: core :: result :: Result < :: byteor :: exec :: \
              SingleRingPipeline < Order , impl :: byteor :: exec :: StageList < Order > , impl \
              :: byteor :: exec :: Router < Order > , > , :: byteor :: exec :: BuildError , >",
-            ":: byteor :: exec :: SingleRing :: < Order > :: build (\"orders\" , | ring |",
+            "SingleRing :: < Order > :: build (\"orders\" , | ring |",
             "let ring = ring . capacity (64) . ordering (:: byteor :: plan :: OrderingMode :: \
              Strict) ;",
             "let ring = ring . ingress (\"orders_in\") . egress (\"fills_out\") ;",
@@ -261,7 +269,7 @@ mod tests {
                 wait_strategy = WaitStrategy::BusySpin
             ),
             quote! {
-                pub(crate) fn p() -> SingleRing<Quote> {
+                pub(crate) fn p() -> byteor::exec::SingleRing<Quote> {
                     shard_key("symbol", |q: &Quote| q.symbol);
                     ingress("a"); egress("b");
                     let s = stage(S);
@@ -280,6 +288,10 @@ mod tests {
             "{out}"
         );
         assert!(out.starts_with("pub (crate) fn p ()"), "{out}");
+        assert!(
+            out.contains("byteor :: exec :: SingleRing :: < Quote > :: build"),
+            "{out}"
+        );
     }
 
     #[test]

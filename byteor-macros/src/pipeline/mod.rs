@@ -56,6 +56,25 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelt_or_unnamed_statement_is_not_also_reported_missing() {
+        let out = pipeline(
+            quote!(shards = 2),
+            quote! {
+                fn p() -> SingleRing<u64> {
+                    ingres("in");
+                    egress("out");
+                    shard_key(|e: &u64| *e);
+                    stage(A);
+                }
+            },
+        )
+        .to_string();
+        // The misspelt `ingress`, the malformed `shard_key` and the unnamed stage; no
+        // "missing ingress", "needs a shard key" or "needs at least one stage".
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+    }
+
+    #[test]
     fn a_non_function_item_is_passed_through_with_the_error() {
         let out = pipeline(
             quote!(),

@@ -17,7 +17,7 @@ use super::facts::{
     self, ChoiceFact, OptionFact, Setting, SettingFact, Statement, Target, ValueShape,
     STAGE_EXAMPLE, STATEMENTS,
 };
-use crate::diagnostic::{list, no_such, Diagnostics};
+use crate::diagnostic::{closest, list, no_such, Diagnostics};
 
 /// Everything written in a `#[pipeline]` function, as parsed.
 #[derive(Debug)]
@@ -34,6 +34,9 @@ pub(crate) struct PipelineDef {
     pub(crate) inputs: syn::punctuated::Punctuated<FnArg, Token![,]>,
     /// The event type (from `-> SingleRing<E>`), when the return type could be read.
     pub(crate) event: Option<Type>,
+    /// The path to `SingleRing` as written in the return type (`SingleRing`,
+    /// `byteor::exec::SingleRing`), through which the expansion calls the builder.
+    pub(crate) ring_path: Option<syn::Path>,
     /// The options of `#[pipeline(...)]`, in order.
     pub(crate) options: Vec<OptionValue>,
     /// `ingress("...")` statements.
@@ -44,6 +47,9 @@ pub(crate) struct PipelineDef {
     pub(crate) shard_keys: Vec<ShardKey>,
     /// `let name = stage(...)` statements, in order.
     pub(crate) stages: Vec<StageDef>,
+    /// Statements that were attempted but malformed or misspelt (`ingress`, `egress`,
+    /// `shard_key`, `stage`), so that `check` does not also report them as missing.
+    pub(crate) attempted: Vec<&'static str>,
     /// Where to report problems with the function as a whole.
     pub(crate) span: Span,
 }
@@ -169,7 +175,7 @@ pub(crate) fn parse(
         }
     };
     check_signature(&func, diag);
-    let event = parse_return_type(&func, diag);
+    let (ring_path, event) = parse_return_type(&func, diag).unzip();
     let mut def = PipelineDef {
         attrs: func.attrs.clone(),
         vis: func.vis.clone(),
@@ -177,11 +183,13 @@ pub(crate) fn parse(
         generics: func.sig.generics.clone(),
         inputs: func.sig.inputs.clone(),
         event,
+        ring_path,
         options,
         ingress: Vec::new(),
         egress: Vec::new(),
         shard_keys: Vec::new(),
         stages: Vec::new(),
+        attempted: Vec::new(),
         span: func.sig.ident.span(),
     };
     for stmt in &func.block.stmts {
@@ -321,8 +329,8 @@ fn check_signature(func: &ItemFn, diag: &mut Diagnostics) {
     }
 }
 
-/// Reads `-> SingleRing<E>` (the target and the event type).
-fn parse_return_type(func: &ItemFn, diag: &mut Diagnostics) -> Option<Type> {
+/// Reads `-> SingleRing<E>`: the path to the builder entry point and the event type.
+fn parse_return_type(func: &ItemFn, diag: &mut Diagnostics) -> Option<(syn::Path, Type)> {
     let expected = "declare what the function builds: `-> SingleRing<YourEvent>`";
     let ty = match &func.sig.output {
         ReturnType::Default => {
@@ -351,7 +359,13 @@ fn parse_return_type(func: &ItemFn, diag: &mut Diagnostics) -> Option<Type> {
         _ => None,
     };
     match (target, event) {
-        (Some(Target::SingleRing), Some(event)) => Some(event),
+        (Some(Target::SingleRing), Some(event)) => {
+            let mut ring_path = path.path.clone();
+            if let Some(last) = ring_path.segments.last_mut() {
+                last.arguments = PathArguments::None;
+            }
+            Some((ring_path, event))
+        }
         (Some(Target::LaneGraph), _) => {
             diag.error(
                 last.ident.span(),
@@ -390,40 +404,41 @@ fn statement_forms() -> String {
 }
 
 fn parse_statement(stmt: &Stmt, def: &mut PipelineDef, diag: &mut Diagnostics) {
+    let unnamed_stage =
+        format!("a stage needs a name: `let name = stage(..)`, as in `{STAGE_EXAMPLE}`");
     match stmt {
-        Stmt::Local(local) => {
-            if let Some(stage) = parse_stage(local, diag) {
-                def.stages.push(stage);
-            }
-        }
+        Stmt::Local(local) => match parse_stage(local, diag) {
+            Some(stage) => def.stages.push(stage),
+            None => def.attempted.push("stage"),
+        },
         Stmt::Expr(Expr::Call(call), _) => match called_name(call).as_deref() {
             Some(name) => match STATEMENTS.iter().find(|s| s.name == name) {
                 Some(fact) => parse_call_statement(fact.statement, call, def, diag),
-                None if name == "stage" => diag.error_spanned(
-                    stmt,
-                    format!(
-                        "a stage needs a name: `let name = stage(..)`, as in `{STAGE_EXAMPLE}`"
-                    ),
-                ),
-                None => diag.error(
-                    call.func.span(),
-                    format!(
-                        "{} Declare stages with `{STAGE_EXAMPLE}`",
-                        no_such(
-                            "statement",
-                            "statements",
-                            name,
-                            &STATEMENTS.iter().map(|s| s.name).collect::<Vec<_>>()
-                        )
-                    ),
-                ),
+                None if name == "stage" => {
+                    def.attempted.push("stage");
+                    diag.error_spanned(stmt, unnamed_stage);
+                }
+                None => {
+                    let names: Vec<&'static str> = STATEMENTS.iter().map(|s| s.name).collect();
+                    // A misspelt `ingress` is not also a missing one.
+                    if let Some(meant) = closest(name, names.iter().copied()) {
+                        def.attempted.extend(names.iter().find(|n| **n == meant));
+                    }
+                    diag.error(
+                        call.func.span(),
+                        format!(
+                            "{} Declare stages with `{STAGE_EXAMPLE}`",
+                            no_such("statement", "statements", name, &names)
+                        ),
+                    );
+                }
             },
             None => unexpected_statement(stmt, diag),
         },
-        Stmt::Expr(Expr::MethodCall(_), _) => diag.error_spanned(
-            stmt,
-            format!("a stage needs a name: `let name = stage(..)`, as in `{STAGE_EXAMPLE}`"),
-        ),
+        Stmt::Expr(Expr::MethodCall(_), _) => {
+            def.attempted.push("stage");
+            diag.error_spanned(stmt, unnamed_stage);
+        }
         _ => unexpected_statement(stmt, diag),
     }
 }
@@ -459,7 +474,8 @@ fn parse_call_statement(
         .find(|s| s.statement == statement)
         .unwrap_or(&STATEMENTS[0]);
     let args: Vec<&Expr> = call.args.iter().collect();
-    let wrong = |diag: &mut Diagnostics| {
+    let wrong = |def: &mut PipelineDef, diag: &mut Diagnostics| {
+        def.attempted.push(fact.name);
         diag.error_spanned(call, format!("expected `{}`", fact.example));
     };
     match statement {
@@ -469,7 +485,7 @@ fn parse_call_statement(
                 ..
             })] = args.as_slice()
             else {
-                return wrong(diag);
+                return wrong(def, diag);
             };
             let boundary = Boundary {
                 name: name.clone(),
@@ -487,7 +503,7 @@ fn parse_call_statement(
                 ..
             }), key_fn] = args.as_slice()
             else {
-                return wrong(diag);
+                return wrong(def, diag);
             };
             def.shard_keys.push(ShardKey {
                 name: name.clone(),

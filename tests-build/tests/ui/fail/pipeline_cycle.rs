@@ -1,0 +1,14 @@
+// Three stages waiting on each other: one error per member, numbered.
+use byteor::prelude::*;
+use tests_build::*;
+
+#[byteor::pipeline]
+fn orders() -> SingleRing<Order> {
+    ingress("orders_in");
+    egress("fills_out");
+    let risk = stage(Risk::default()).after([publish]);
+    let audit = stage(Audit::default()).after([risk]);
+    let publish = stage(Publish::default()).after([audit]);
+}
+
+fn main() {}
