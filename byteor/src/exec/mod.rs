@@ -40,6 +40,7 @@
 mod builder;
 mod control;
 mod descriptor;
+pub mod egress;
 mod error;
 mod pipeline;
 mod producer;

@@ -1,25 +1,538 @@
-//! `validate_plan_v2`.
+//! `validate_plan_v2`: every rule a [`PipelinePlanV2`] must satisfy before it is lowered.
+//!
+//! Validation never stops at the first problem. It walks the plan in a fixed order and records
+//! every [`PlanViolation`] it meets, so one run shows an author everything to fix:
+//!
+//! 1. the pipeline name;
+//! 2. target and payload agreement (`[single_ring]` / `[lane_graph]` tables);
+//! 3. names: empty names and stage kinds, duplicates, and names shared between stages and
+//!    boundaries;
+//! 4. the rules of the declared target, in document order (boundaries, stages, constraints or
+//!    connections, then whole-graph properties such as reachability and cycles).
 
-use super::PipelinePlanV2;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 
-/// One rule a plan breaks.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PlanViolation {
-    /// The pipeline name is empty.
-    #[error("pipeline name is empty")]
-    EmptyName,
+use super::{
+    Connection, ExecutionTargetV1, LaneKind, OrderingMode, PipelinePlanV2, ProducerMode,
+    SchedulingMode, SingleRingConstraints, DEFAULT_LANE_CAPACITY,
+};
+use crate::{FANOUT_V1_MAX_CONSUMERS, SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_STAGES};
+
+/// What a named plan element is: an ingress boundary, an egress boundary or a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DeclRole {
+    /// An entry of the `ingress` catalog.
+    Ingress,
+    /// An entry of the `egress` catalog.
+    Egress,
+    /// An entry of the `stages` catalog.
+    Stage,
 }
 
-/// Every violation found in a plan.
+impl DeclRole {
+    /// The word used in messages and documents: `ingress`, `egress` or `stage`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeclRole::Ingress => "ingress",
+            DeclRole::Egress => "egress",
+            DeclRole::Stage => "stage",
+        }
+    }
+}
+
+impl fmt::Display for DeclRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One rule a plan breaks. Every variant names the offending stage, boundary, connection or
+/// field, and its message says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanViolation {
+    // ---- every target -------------------------------------------------------------------
+    /// The pipeline name is empty.
+    #[error("pipeline name is empty")]
+    EmptyPipelineName,
+
+    /// The target needs a payload table the plan does not carry.
+    #[error("target `{target}` needs a `[{table}]` table, but the plan has none")]
+    MissingPayload {
+        /// The declared target.
+        target: ExecutionTargetV1,
+        /// The missing table: `single_ring` or `lane_graph`.
+        table: &'static str,
+    },
+
+    /// The plan carries the payload table of the other target.
+    #[error("target `{target}` does not take a `[{table}]` table; remove the table or change the target")]
+    UnexpectedPayload {
+        /// The declared target.
+        target: ExecutionTargetV1,
+        /// The extra table: `single_ring` or `lane_graph`.
+        table: &'static str,
+    },
+
+    /// A stage or boundary has an empty name.
+    #[error("{role} #{position} has an empty name")]
+    EmptyName {
+        /// The catalog the element is declared in.
+        role: DeclRole,
+        /// 1-based position in that catalog.
+        position: usize,
+    },
+
+    /// A stage's explicit `kind` is empty (leave it unset to use the stage name).
+    #[error("stage `{stage}` has an empty `kind`; omit `kind` to resolve the stage by its name")]
+    EmptyStageKind {
+        /// The stage.
+        stage: String,
+    },
+
+    /// Two stages share a name.
+    #[error("stage `{name}` is declared more than once")]
+    DuplicateStage {
+        /// The repeated stage name.
+        name: String,
+    },
+
+    /// Two boundaries of the same catalog share a name.
+    #[error("{role} `{name}` is declared more than once")]
+    DuplicateBoundary {
+        /// `Ingress` or `Egress`.
+        role: DeclRole,
+        /// The repeated boundary name.
+        name: String,
+    },
+
+    /// A name is used by elements of two different catalogs (stage and boundary, or ingress
+    /// and egress). Stages and boundaries share one namespace, since connections name either.
+    #[error("name `{name}` is declared both as {first} and as {second}; stages and boundaries share one namespace")]
+    NameClash {
+        /// The shared name.
+        name: String,
+        /// The catalog of the first declaration.
+        first: DeclRole,
+        /// The catalog of the later declaration.
+        second: DeclRole,
+    },
+
+    /// Wrong number of ingress or egress boundaries for the target.
+    #[error("a `{target}` plan needs {expected} {role}, found {}", count_and_names(.found))]
+    BoundaryCount {
+        /// The declared target.
+        target: ExecutionTargetV1,
+        /// `Ingress` or `Egress`.
+        role: DeclRole,
+        /// What the target needs: `exactly one` or `at least one`.
+        expected: &'static str,
+        /// The boundaries the plan declares.
+        found: Vec<String>,
+    },
+
+    /// The plan declares no stage.
+    #[error("a `{target}` plan needs at least one stage, found none")]
+    NoStages {
+        /// The declared target.
+        target: ExecutionTargetV1,
+    },
+
+    // ---- SingleRing ---------------------------------------------------------------------
+    /// A SingleRing plan declares more stages than a ring holds.
+    #[error("a `single_ring` plan holds at most {max} stages in v1, found {found}; {} past the limit", names(.extra))]
+    TooManyStages {
+        /// [`SINGLE_RING_V1_MAX_STAGES`].
+        max: usize,
+        /// Number of stages declared.
+        found: usize,
+        /// The stages past the limit, in catalog order.
+        extra: Vec<String>,
+    },
+
+    /// An `after` entry names no stage of the plan.
+    #[error("stage `{stage}` runs after `{dependency}`: no such stage{}", did_you_mean(.suggestion))]
+    UnknownDependency {
+        /// The stage whose `after` list holds the entry.
+        stage: String,
+        /// The unknown name.
+        dependency: String,
+        /// The closest stage name, when one is close.
+        suggestion: Option<String>,
+    },
+
+    /// An `after` entry names a stage declared later in the catalog.
+    #[error("stage `{stage}` runs after `{dependency}`, so `{dependency}` must come before `{stage}` in the stage list (single_ring stages are listed in topological order)")]
+    DependencyNotEarlier {
+        /// The stage whose `after` list holds the entry.
+        stage: String,
+        /// The later stage.
+        dependency: String,
+    },
+
+    /// A stage lists itself in `after`.
+    #[error("stage `{stage}` runs after itself")]
+    SelfDependency {
+        /// The stage.
+        stage: String,
+    },
+
+    /// A stage lists the same dependency twice.
+    #[error("stage `{stage}` lists `{dependency}` more than once in `after`")]
+    DuplicateDependency {
+        /// The stage.
+        stage: String,
+        /// The repeated dependency.
+        dependency: String,
+    },
+
+    /// The ring capacity is not a power of two of at least 2.
+    #[error("single_ring.capacity is {capacity}; it must be a power of two of at least 2")]
+    RingCapacity {
+        /// The declared capacity.
+        capacity: u32,
+    },
+
+    /// `shards = 0`.
+    #[error("single_ring.shards is 0; it must be at least 1")]
+    ZeroShards,
+
+    /// `ordering = strict` with more than one shard.
+    #[error("single_ring.ordering `strict` requires shards = 1, found shards = {shards}; use ordering `per_key` to shard")]
+    StrictOrderingWithShards {
+        /// The declared shard count.
+        shards: u32,
+    },
+
+    /// More than one shard and no (or an empty) `shard_key`.
+    #[error(
+        "single_ring.shards = {shards} requires a non-empty `shard_key` to route events to shards"
+    )]
+    MissingShardKey {
+        /// The declared shard count.
+        shards: u32,
+    },
+
+    /// `producer = multi`.
+    #[error("single_ring.producer `multi` is not supported in v1: a single_ring has exactly one producer")]
+    MultiProducerNotSupported,
+
+    /// `scheduling = work_queue`.
+    #[error("single_ring.scheduling `work_queue` is not supported in v1: single_ring stages run on dedicated threads")]
+    WorkQueueNotSupported,
+
+    /// A SingleRing plan carries a LaneGraph connection (a lane intent).
+    #[error("connection `{from} -> {to}`: a `single_ring` plan takes no lane intents; connections belong to `lane_graph` plans")]
+    LaneIntentOnSingleRing {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+    },
+
+    // ---- LaneGraph ----------------------------------------------------------------------
+    /// A LaneGraph stage has an `after` list.
+    #[error("stage `{stage}` has `after = [{}]`, but `after` lists are single_ring only; wire lane_graph stages with connections", names(.after))]
+    AfterOnLaneGraph {
+        /// The stage.
+        stage: String,
+        /// Its `after` entries.
+        after: Vec<String>,
+    },
+
+    /// `lane_graph.on_full` is not set.
+    #[error("lane_graph.on_full is not set; choose `block` or `drop`")]
+    MissingOnFull,
+
+    /// The boundary lane policy asks for a lane kind this build does not support.
+    #[error("boundary lane kind `{kind}` needs cargo feature `{feature}`")]
+    BoundaryKindDisabled {
+        /// The boundary lane kind.
+        kind: LaneKind,
+        /// The cargo feature that enables it.
+        feature: &'static str,
+    },
+
+    /// The boundary lane capacity is not a power of two of at least 2.
+    #[error("lane_graph.boundary.capacity is {capacity}; it must be a power of two of at least 2")]
+    BoundaryCapacity {
+        /// The declared capacity.
+        capacity: u32,
+    },
+
+    /// The boundary lane policy is `sequenced_slots` without a capacity.
+    #[error("lane_graph.boundary: lane kind `sequenced_slots` needs an explicit capacity")]
+    BoundarySequencedSlotsCapacity,
+
+    /// A boundary no connection names.
+    #[error("{role} `{name}` is not used by any connection")]
+    UnconnectedBoundary {
+        /// `Ingress` or `Egress`.
+        role: DeclRole,
+        /// The boundary.
+        name: String,
+    },
+
+    /// A connection source names neither an ingress nor a stage.
+    #[error("connection `{from} -> {to}`: no ingress or stage named `{from}`{}", did_you_mean(.suggestion))]
+    UnknownSource {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+        /// The closest ingress or stage name, when one is close.
+        suggestion: Option<String>,
+    },
+
+    /// A connection destination names neither a stage nor an egress.
+    #[error("connection `{from} -> {to}`: no stage or egress named `{to}`{}", did_you_mean(.suggestion))]
+    UnknownDestination {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+        /// The closest stage or egress name, when one is close.
+        suggestion: Option<String>,
+    },
+
+    /// A connection starts at an egress.
+    #[error("connection `{from} -> {to}` starts at egress `{from}`; an egress can only be a destination")]
+    ConnectionFromEgress {
+        /// Connection source (an egress).
+        from: String,
+        /// Connection destination.
+        to: String,
+    },
+
+    /// A connection ends at an ingress.
+    #[error("connection `{from} -> {to}` ends at ingress `{to}`; an ingress can only be a source")]
+    ConnectionToIngress {
+        /// Connection source.
+        from: String,
+        /// Connection destination (an ingress).
+        to: String,
+    },
+
+    /// A connection joins an ingress straight to an egress.
+    #[error("connection `{from} -> {to}` joins two boundaries; connect them through a stage")]
+    BoundaryToBoundary {
+        /// Connection source (an ingress).
+        from: String,
+        /// Connection destination (an egress).
+        to: String,
+    },
+
+    /// The same connection is declared twice.
+    #[error("connection `{from} -> {to}` is declared more than once")]
+    DuplicateConnection {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+    },
+
+    /// A connection asks for a lane kind this build does not support.
+    #[error("lane kind `{kind}` on connection `{from} -> {to}` needs cargo feature `{feature}`")]
+    LaneKindDisabled {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+        /// The lane kind.
+        kind: LaneKind,
+        /// The cargo feature that enables it.
+        feature: &'static str,
+    },
+
+    /// A `sequenced_slots` lane without a capacity, or with capacity 0.
+    #[error("connection `{from} -> {to}`: lane kind `sequenced_slots` needs an explicit capacity > 0, found {}", capacity_or_none(.capacity))]
+    SequencedSlotsCapacity {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+        /// The declared capacity.
+        capacity: Option<u32>,
+    },
+
+    /// A `sequenced_slots` lane with a gating other than the v1 gating.
+    #[error("connection `{from} -> {to}`: lane kind `sequenced_slots` needs gating `{expected}`, found {}", quoted_or_none(.found))]
+    SequencedSlotsGating {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+        /// [`SEQUENCED_SLOTS_V1_GATING`].
+        expected: &'static str,
+        /// The declared gating.
+        found: Option<String>,
+    },
+
+    /// A lane other than `sequenced_slots` carries a gating.
+    #[error("connection `{from} -> {to}`: `gating = \"{gating}\"` applies only to `sequenced_slots` lanes, not to `{kind}`")]
+    UnexpectedGating {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+        /// The lane kind.
+        kind: LaneKind,
+        /// The declared gating.
+        gating: String,
+    },
+
+    /// A lane capacity that is not a power of two of at least 2.
+    #[error("connection `{from} -> {to}`: lane capacity {capacity} must be a power of two of at least 2")]
+    LaneCapacity {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+        /// The declared capacity.
+        capacity: u32,
+    },
+
+    /// Connections from one source mix `fanout_broadcast` with other lane kinds.
+    #[error("connections from `{from}` mix lane kinds ({}); a broadcasting source uses `fanout_broadcast` on every connection", kinds_list(.lanes))]
+    MixedBroadcastKinds {
+        /// The source.
+        from: String,
+        /// Each connection's destination and lane kind, in connection order.
+        lanes: Vec<(String, LaneKind)>,
+    },
+
+    /// A broadcast lane with more consumers than supported.
+    #[error("broadcast lane from `{from}` has {} consumers ({}); at most {max} are supported in v1", .consumers.len(), names(.consumers))]
+    TooManyBroadcastConsumers {
+        /// The source (the lane's writer).
+        from: String,
+        /// The consumers, in connection order.
+        consumers: Vec<String>,
+        /// [`FANOUT_V1_MAX_CONSUMERS`].
+        max: usize,
+    },
+
+    /// Broadcast connections from one source ask for different capacities of their shared lane.
+    #[error("broadcast connections from `{from}` share one lane but ask for different capacities ({})", capacities_list(.capacities))]
+    BroadcastCapacityMismatch {
+        /// The source.
+        from: String,
+        /// Each connection's destination and effective capacity, in connection order.
+        capacities: Vec<(String, u32)>,
+    },
+
+    /// A stage no ingress reaches.
+    #[error("stage `{stage}` is not reachable from any ingress")]
+    UnreachableStage {
+        /// The stage.
+        stage: String,
+    },
+
+    /// A stage from which no egress is reached.
+    #[error("stage `{stage}` does not lead to any egress")]
+    StageWithoutEgress {
+        /// The stage.
+        stage: String,
+    },
+
+    /// A cycle among stages. `path` starts and ends with the same stage.
+    #[error("cycle: {}", .path.join(" -> "))]
+    Cycle {
+        /// The stages on the cycle, first stage repeated at the end (`a -> b -> a`).
+        path: Vec<String>,
+    },
+}
+
+fn names(list: &[String]) -> String {
+    let quoted: Vec<String> = list.iter().map(|n| format!("`{n}`")).collect();
+    quoted.join(", ")
+}
+
+fn count_and_names(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".to_owned()
+    } else {
+        format!("{}: {}", list.len(), names(list))
+    }
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!(" (did you mean `{s}`?)"),
+        None => String::new(),
+    }
+}
+
+fn capacity_or_none(capacity: &Option<u32>) -> String {
+    match capacity {
+        Some(c) => c.to_string(),
+        None => "none".to_owned(),
+    }
+}
+
+fn quoted_or_none(value: &Option<String>) -> String {
+    match value {
+        Some(v) => format!("`{v}`"),
+        None => "none".to_owned(),
+    }
+}
+
+fn kinds_list(lanes: &[(String, LaneKind)]) -> String {
+    let parts: Vec<String> = lanes.iter().map(|(to, k)| format!("`{to}`: {k}")).collect();
+    parts.join(", ")
+}
+
+fn capacities_list(capacities: &[(String, u32)]) -> String {
+    let parts: Vec<String> = capacities
+        .iter()
+        .map(|(to, c)| format!("`{to}`: {c}"))
+        .collect();
+    parts.join(", ")
+}
+
+/// Every violation found in a plan, in order of discovery. Never empty.
+///
+/// `Display` prints one violation per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationErrors {
     violations: Vec<PlanViolation>,
 }
 
-impl std::fmt::Display for ValidationErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for v in &self.violations {
-            writeln!(f, "{v}")?;
+impl ValidationErrors {
+    /// Number of violations (at least 1).
+    pub fn len(&self) -> usize {
+        self.violations.len()
+    }
+
+    /// Always `false`: a `ValidationErrors` holds at least one violation.
+    pub fn is_empty(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The violations, in order of discovery.
+    pub fn violations(&self) -> &[PlanViolation] {
+        &self.violations
+    }
+
+    /// Iterates over the violations in order of discovery.
+    pub fn iter(&self) -> std::slice::Iter<'_, PlanViolation> {
+        self.violations.iter()
+    }
+
+    /// Takes the violations out.
+    pub fn into_violations(self) -> Vec<PlanViolation> {
+        self.violations
+    }
+}
+
+impl fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, v) in self.violations.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{v}")?;
         }
         Ok(())
     }
@@ -27,15 +540,1838 @@ impl std::fmt::Display for ValidationErrors {
 
 impl std::error::Error for ValidationErrors {}
 
-/// Validates a plan, reporting every violation.
-pub fn validate_plan_v2(plan: &PipelinePlanV2) -> Result<(), ValidationErrors> {
-    let mut violations = Vec::new();
-    if plan.name.is_empty() {
-        violations.push(PlanViolation::EmptyName);
+impl IntoIterator for ValidationErrors {
+    type Item = PlanViolation;
+    type IntoIter = std::vec::IntoIter<PlanViolation>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.violations.into_iter()
     }
-    if violations.is_empty() {
+}
+
+impl<'a> IntoIterator for &'a ValidationErrors {
+    type Item = &'a PlanViolation;
+    type IntoIter = std::slice::Iter<'a, PlanViolation>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.violations.iter()
+    }
+}
+
+/// Validates a plan against every rule of its target and reports all violations.
+///
+/// The order of the violations is deterministic: the plan is walked in a fixed order (name,
+/// target payload, names, then the target's rules in catalog and connection order).
+///
+/// # Examples
+///
+/// ```
+/// use byteor::plan::{validate_plan_v2, PipelinePlanV2, PlanViolation, StageDecl};
+///
+/// let plan = PipelinePlanV2::single_ring("orders")
+///     .with_ingress("orders_in")
+///     .with_egress("fills_out")
+///     .with_stage(StageDecl::new("parse"))
+///     .with_stage(StageDecl::new("risk").after("prase"));
+///
+/// let errors = validate_plan_v2(&plan).unwrap_err();
+/// assert_eq!(errors.len(), 1);
+/// assert!(matches!(errors.violations()[0], PlanViolation::UnknownDependency { .. }));
+/// assert_eq!(
+///     errors.to_string(),
+///     "stage `risk` runs after `prase`: no such stage (did you mean `parse`?)"
+/// );
+/// ```
+pub fn validate_plan_v2(plan: &PipelinePlanV2) -> Result<(), ValidationErrors> {
+    let mut v = Validator {
+        plan,
+        out: Vec::new(),
+    };
+    v.run();
+    if v.out.is_empty() {
         Ok(())
     } else {
-        Err(ValidationErrors { violations })
+        Err(ValidationErrors { violations: v.out })
+    }
+}
+
+/// A resolved name: which catalog it belongs to and its index there (first declaration wins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    Ingress(usize),
+    Egress(usize),
+    Stage(usize),
+}
+
+struct Validator<'a> {
+    plan: &'a PipelinePlanV2,
+    out: Vec<PlanViolation>,
+}
+
+impl<'a> Validator<'a> {
+    fn push(&mut self, violation: PlanViolation) {
+        self.out.push(violation);
+    }
+
+    fn run(&mut self) {
+        let plan = self.plan;
+        if plan.name.is_empty() {
+            self.push(PlanViolation::EmptyPipelineName);
+        }
+        self.check_payload();
+        let index = self.check_names();
+        match plan.target {
+            ExecutionTargetV1::SingleRing => self.check_single_ring(),
+            ExecutionTargetV1::LaneGraph => self.check_lane_graph(&index),
+        }
+    }
+
+    fn check_payload(&mut self) {
+        let plan = self.plan;
+        let (needed, extra, has_needed, has_extra) = match plan.target {
+            ExecutionTargetV1::SingleRing => (
+                "single_ring",
+                "lane_graph",
+                plan.single_ring.is_some(),
+                plan.lane_graph.is_some(),
+            ),
+            ExecutionTargetV1::LaneGraph => (
+                "lane_graph",
+                "single_ring",
+                plan.lane_graph.is_some(),
+                plan.single_ring.is_some(),
+            ),
+        };
+        if !has_needed {
+            self.push(PlanViolation::MissingPayload {
+                target: plan.target,
+                table: needed,
+            });
+        }
+        if has_extra {
+            self.push(PlanViolation::UnexpectedPayload {
+                target: plan.target,
+                table: extra,
+            });
+        }
+    }
+
+    /// Checks names and returns the name index (first declaration of each name wins).
+    fn check_names(&mut self) -> HashMap<&'a str, Node> {
+        let plan = self.plan;
+        let mut index: HashMap<&'a str, Node> = HashMap::new();
+        let declared = plan
+            .ingress
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.as_str(), Node::Ingress(i)))
+            .chain(
+                plan.egress
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| (b.name.as_str(), Node::Egress(i))),
+            )
+            .chain(
+                plan.stages
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.name.as_str(), Node::Stage(i))),
+            );
+        for (name, node) in declared {
+            let role = role_of(node);
+            if name.is_empty() {
+                let position = match node {
+                    Node::Ingress(i) | Node::Egress(i) | Node::Stage(i) => i + 1,
+                };
+                self.push(PlanViolation::EmptyName { role, position });
+                continue;
+            }
+            match index.get(name) {
+                None => {
+                    index.insert(name, node);
+                }
+                Some(&first) => {
+                    let first_role = role_of(first);
+                    let violation = if first_role != role {
+                        PlanViolation::NameClash {
+                            name: name.to_owned(),
+                            first: first_role,
+                            second: role,
+                        }
+                    } else if role == DeclRole::Stage {
+                        PlanViolation::DuplicateStage {
+                            name: name.to_owned(),
+                        }
+                    } else {
+                        PlanViolation::DuplicateBoundary {
+                            role,
+                            name: name.to_owned(),
+                        }
+                    };
+                    self.push(violation);
+                }
+            }
+        }
+        for stage in &plan.stages {
+            if stage.kind.as_deref() == Some("") {
+                self.push(PlanViolation::EmptyStageKind {
+                    stage: stage.name.clone(),
+                });
+            }
+        }
+        index
+    }
+
+    fn check_boundary_count(&mut self, role: DeclRole, exactly_one: bool) {
+        let plan = self.plan;
+        let list = match role {
+            DeclRole::Ingress => &plan.ingress,
+            _ => &plan.egress,
+        };
+        let bad = if exactly_one {
+            list.len() != 1
+        } else {
+            list.is_empty()
+        };
+        if bad {
+            self.push(PlanViolation::BoundaryCount {
+                target: plan.target,
+                role,
+                expected: if exactly_one {
+                    "exactly one"
+                } else {
+                    "at least one"
+                },
+                found: list.iter().map(|b| b.name.clone()).collect(),
+            });
+        }
+    }
+
+    // ---- SingleRing -----------------------------------------------------------------------
+
+    fn check_single_ring(&mut self) {
+        let plan = self.plan;
+        self.check_boundary_count(DeclRole::Ingress, true);
+        self.check_boundary_count(DeclRole::Egress, true);
+        if plan.stages.is_empty() {
+            self.push(PlanViolation::NoStages {
+                target: plan.target,
+            });
+        } else if plan.stages.len() > SINGLE_RING_V1_MAX_STAGES {
+            self.push(PlanViolation::TooManyStages {
+                max: SINGLE_RING_V1_MAX_STAGES,
+                found: plan.stages.len(),
+                extra: plan.stages[SINGLE_RING_V1_MAX_STAGES..]
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .collect(),
+            });
+        }
+        self.check_dependencies();
+        if let Some(constraints) = &plan.single_ring {
+            self.check_constraints(constraints);
+        }
+        if let Some(lane_graph) = &plan.lane_graph {
+            for c in &lane_graph.connections {
+                self.push(PlanViolation::LaneIntentOnSingleRing {
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                });
+            }
+        }
+    }
+
+    fn check_dependencies(&mut self) {
+        let stages = &self.plan.stages;
+        // First position of each stage name: a dependency is earlier exactly when its first
+        // declaration is (a duplicate name is reported on its own).
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        for (i, s) in stages.iter().enumerate() {
+            first.entry(s.name.as_str()).or_insert(i);
+        }
+        for (i, stage) in stages.iter().enumerate() {
+            let mut seen: HashSet<&str> = HashSet::new();
+            for dep in &stage.after {
+                if !seen.insert(dep.as_str()) {
+                    self.push(PlanViolation::DuplicateDependency {
+                        stage: stage.name.clone(),
+                        dependency: dep.clone(),
+                    });
+                    continue;
+                }
+                if *dep == stage.name {
+                    self.push(PlanViolation::SelfDependency {
+                        stage: stage.name.clone(),
+                    });
+                    continue;
+                }
+                match first.get(dep.as_str()) {
+                    // A dependency on an earlier stage: what the rule asks for.
+                    Some(&j) if j < i => {}
+                    Some(_) => self.push(PlanViolation::DependencyNotEarlier {
+                        stage: stage.name.clone(),
+                        dependency: dep.clone(),
+                    }),
+                    None => {
+                        let suggestion = closest(dep, stages.iter().map(|s| s.name.as_str()));
+                        self.push(PlanViolation::UnknownDependency {
+                            stage: stage.name.clone(),
+                            dependency: dep.clone(),
+                            suggestion,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    fn check_constraints(&mut self, c: &SingleRingConstraints) {
+        if !is_ring_capacity(c.capacity) {
+            self.push(PlanViolation::RingCapacity {
+                capacity: c.capacity,
+            });
+        }
+        if c.shards == 0 {
+            self.push(PlanViolation::ZeroShards);
+        }
+        if c.ordering == OrderingMode::Strict && c.shards > 1 {
+            self.push(PlanViolation::StrictOrderingWithShards { shards: c.shards });
+        }
+        if c.shards > 1 && c.shard_key.as_deref().is_none_or(str::is_empty) {
+            self.push(PlanViolation::MissingShardKey { shards: c.shards });
+        }
+        if c.producer == ProducerMode::Multi {
+            self.push(PlanViolation::MultiProducerNotSupported);
+        }
+        if c.scheduling == SchedulingMode::WorkQueue {
+            self.push(PlanViolation::WorkQueueNotSupported);
+        }
+    }
+
+    // ---- LaneGraph ------------------------------------------------------------------------
+
+    fn check_lane_graph(&mut self, index: &HashMap<&'a str, Node>) {
+        let plan = self.plan;
+        self.check_boundary_count(DeclRole::Ingress, false);
+        self.check_boundary_count(DeclRole::Egress, false);
+        if plan.stages.is_empty() {
+            self.push(PlanViolation::NoStages {
+                target: plan.target,
+            });
+        }
+        for stage in &plan.stages {
+            if !stage.after.is_empty() {
+                self.push(PlanViolation::AfterOnLaneGraph {
+                    stage: stage.name.clone(),
+                    after: stage.after.clone(),
+                });
+            }
+        }
+
+        let Some(lane_graph) = &plan.lane_graph else {
+            return;
+        };
+        if lane_graph.on_full.is_none() {
+            self.push(PlanViolation::MissingOnFull);
+        }
+        let boundary = &lane_graph.boundary;
+        if let Some(feature) = disabled_feature(boundary.kind) {
+            self.push(PlanViolation::BoundaryKindDisabled {
+                kind: boundary.kind,
+                feature,
+            });
+        }
+        match boundary.capacity {
+            Some(capacity) if !is_ring_capacity(capacity) => {
+                self.push(PlanViolation::BoundaryCapacity { capacity });
+            }
+            None if boundary.kind == LaneKind::SequencedSlots => {
+                self.push(PlanViolation::BoundarySequencedSlotsCapacity);
+            }
+            _ => {}
+        }
+        let sources: HashSet<&str> = lane_graph
+            .connections
+            .iter()
+            .map(|c| c.from.as_str())
+            .collect();
+        let destinations: HashSet<&str> = lane_graph
+            .connections
+            .iter()
+            .map(|c| c.to.as_str())
+            .collect();
+        for (role, list, used) in [
+            (DeclRole::Ingress, &plan.ingress, &sources),
+            (DeclRole::Egress, &plan.egress, &destinations),
+        ] {
+            for b in list {
+                if !b.name.is_empty() && !used.contains(b.name.as_str()) {
+                    self.push(PlanViolation::UnconnectedBoundary {
+                        role,
+                        name: b.name.clone(),
+                    });
+                }
+            }
+        }
+
+        let edges = self.check_connections(&lane_graph.connections, index);
+        self.check_sources(&lane_graph.connections, index);
+        self.check_reachability(&edges, index);
+        self.check_cycles(&edges);
+    }
+
+    /// Checks each connection; returns the well-formed edges `(from, to)` (deduplicated).
+    fn check_connections(
+        &mut self,
+        connections: &[Connection],
+        index: &HashMap<&'a str, Node>,
+    ) -> Vec<(Node, Node)> {
+        let plan = self.plan;
+        let mut seen: HashSet<(&str, &str)> = HashSet::new();
+        let mut edges = Vec::new();
+        for c in connections {
+            let (from, to) = (c.from.clone(), c.to.clone());
+            let src = index.get(c.from.as_str()).copied();
+            let dst = index.get(c.to.as_str()).copied();
+            match src {
+                None => {
+                    let candidates = plan
+                        .ingress
+                        .iter()
+                        .map(|b| b.name.as_str())
+                        .chain(plan.stages.iter().map(|s| s.name.as_str()));
+                    let suggestion = closest(&c.from, candidates);
+                    self.push(PlanViolation::UnknownSource {
+                        from: from.clone(),
+                        to: to.clone(),
+                        suggestion,
+                    });
+                }
+                Some(Node::Egress(_)) => self.push(PlanViolation::ConnectionFromEgress {
+                    from: from.clone(),
+                    to: to.clone(),
+                }),
+                Some(_) => {}
+            }
+            match dst {
+                None => {
+                    let candidates = plan
+                        .stages
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .chain(plan.egress.iter().map(|b| b.name.as_str()));
+                    let suggestion = closest(&c.to, candidates);
+                    self.push(PlanViolation::UnknownDestination {
+                        from: from.clone(),
+                        to: to.clone(),
+                        suggestion,
+                    });
+                }
+                Some(Node::Ingress(_)) => self.push(PlanViolation::ConnectionToIngress {
+                    from: from.clone(),
+                    to: to.clone(),
+                }),
+                Some(_) => {}
+            }
+            if let (Some(Node::Ingress(_)), Some(Node::Egress(_))) = (src, dst) {
+                self.push(PlanViolation::BoundaryToBoundary {
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+            }
+            let first_time = seen.insert((c.from.as_str(), c.to.as_str()));
+            if !first_time {
+                self.push(PlanViolation::DuplicateConnection {
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+            }
+            self.check_lane(c);
+
+            if let (Some(s), Some(d)) = (src, dst) {
+                let well_formed = matches!(
+                    (s, d),
+                    (Node::Ingress(_), Node::Stage(_))
+                        | (Node::Stage(_), Node::Stage(_))
+                        | (Node::Stage(_), Node::Egress(_))
+                );
+                if well_formed && first_time {
+                    edges.push((s, d));
+                }
+            }
+        }
+        edges
+    }
+
+    fn check_lane(&mut self, c: &Connection) {
+        let lane = &c.lane;
+        if let Some(feature) = disabled_feature(lane.kind) {
+            self.push(PlanViolation::LaneKindDisabled {
+                from: c.from.clone(),
+                to: c.to.clone(),
+                kind: lane.kind,
+                feature,
+            });
+        }
+        if lane.kind == LaneKind::SequencedSlots {
+            if lane.capacity.is_none_or(|cap| cap == 0) {
+                self.push(PlanViolation::SequencedSlotsCapacity {
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                    capacity: lane.capacity,
+                });
+            }
+            if lane.gating.as_deref() != Some(SEQUENCED_SLOTS_V1_GATING) {
+                self.push(PlanViolation::SequencedSlotsGating {
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                    expected: SEQUENCED_SLOTS_V1_GATING,
+                    found: lane.gating.clone(),
+                });
+            }
+        } else {
+            if let Some(gating) = &lane.gating {
+                self.push(PlanViolation::UnexpectedGating {
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                    kind: lane.kind,
+                    gating: gating.clone(),
+                });
+            }
+            if let Some(capacity) = lane.capacity {
+                if !is_ring_capacity(capacity) {
+                    self.push(PlanViolation::LaneCapacity {
+                        from: c.from.clone(),
+                        to: c.to.clone(),
+                        capacity,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Rules over all connections of one source: broadcast lanes are shared by the source's
+    /// connections, so they must agree on the kind and capacity, and are bounded in consumers.
+    fn check_sources(&mut self, connections: &[Connection], index: &HashMap<&'a str, Node>) {
+        let mut order: Vec<&str> = Vec::new();
+        let mut by_source: HashMap<&str, Vec<&Connection>> = HashMap::new();
+        for c in connections {
+            if !matches!(
+                index.get(c.from.as_str()),
+                Some(Node::Ingress(_) | Node::Stage(_))
+            ) {
+                continue;
+            }
+            by_source
+                .entry(c.from.as_str())
+                .or_insert_with(|| {
+                    order.push(c.from.as_str());
+                    Vec::new()
+                })
+                .push(c);
+        }
+        for from in order {
+            let group = &by_source[from];
+            let broadcast: Vec<&Connection> = group
+                .iter()
+                .copied()
+                .filter(|c| c.lane.kind == LaneKind::FanoutBroadcast)
+                .collect();
+            if broadcast.is_empty() {
+                continue;
+            }
+            if broadcast.len() != group.len() {
+                self.push(PlanViolation::MixedBroadcastKinds {
+                    from: from.to_owned(),
+                    lanes: group.iter().map(|c| (c.to.clone(), c.lane.kind)).collect(),
+                });
+            }
+            let mut consumers: Vec<String> = Vec::new();
+            for c in &broadcast {
+                if !consumers.contains(&c.to) {
+                    consumers.push(c.to.clone());
+                }
+            }
+            if consumers.len() > FANOUT_V1_MAX_CONSUMERS {
+                self.push(PlanViolation::TooManyBroadcastConsumers {
+                    from: from.to_owned(),
+                    consumers,
+                    max: FANOUT_V1_MAX_CONSUMERS,
+                });
+            }
+            let capacities: Vec<(String, u32)> = broadcast
+                .iter()
+                .map(|c| {
+                    (
+                        c.to.clone(),
+                        c.lane.capacity.unwrap_or(DEFAULT_LANE_CAPACITY),
+                    )
+                })
+                .collect();
+            if capacities.iter().any(|(_, cap)| *cap != capacities[0].1) {
+                self.push(PlanViolation::BroadcastCapacityMismatch {
+                    from: from.to_owned(),
+                    capacities,
+                });
+            }
+        }
+    }
+
+    fn check_reachability(&mut self, edges: &[(Node, Node)], index: &HashMap<&'a str, Node>) {
+        let plan = self.plan;
+        let n = plan.stages.len();
+        // Stages fed by an ingress seed the forward flood; stages feeding an egress seed the
+        // backward one.
+        let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut pred: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut reached = vec![false; n];
+        let mut reaches_egress = vec![false; n];
+        let mut forward = Vec::new();
+        let mut backward = Vec::new();
+        for &(s, d) in edges {
+            match (s, d) {
+                (Node::Ingress(_), Node::Stage(j)) if !reached[j] => {
+                    reached[j] = true;
+                    forward.push(j);
+                }
+                (Node::Stage(i), Node::Egress(_)) if !reaches_egress[i] => {
+                    reaches_egress[i] = true;
+                    backward.push(i);
+                }
+                (Node::Stage(i), Node::Stage(j)) => {
+                    succ[i].push(j);
+                    pred[j].push(i);
+                }
+                _ => {}
+            }
+        }
+        flood(&succ, &mut reached, forward);
+        flood(&pred, &mut reaches_egress, backward);
+
+        for (i, stage) in plan.stages.iter().enumerate() {
+            // A name resolves to its first declaration. A stage whose name is empty, repeated
+            // or taken by a boundary is already reported and has no edges of its own.
+            if index.get(stage.name.as_str()) != Some(&Node::Stage(i)) {
+                continue;
+            }
+            if !plan.ingress.is_empty() && !reached[i] {
+                self.push(PlanViolation::UnreachableStage {
+                    stage: stage.name.clone(),
+                });
+            }
+            if !plan.egress.is_empty() && !reaches_egress[i] {
+                self.push(PlanViolation::StageWithoutEgress {
+                    stage: stage.name.clone(),
+                });
+            }
+        }
+    }
+
+    /// Reports each cycle closed by a back edge of a depth-first walk that starts at stages in
+    /// catalog order and follows connections in declaration order. Every group of stages that
+    /// forms a cycle is reported at least once; a cycle is printed from its stage that comes
+    /// first in the catalog, and reported once however many back edges close it.
+    fn check_cycles(&mut self, edges: &[(Node, Node)]) {
+        let plan = self.plan;
+        let n = plan.stages.len();
+        let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for &(s, d) in edges {
+            if let (Node::Stage(i), Node::Stage(j)) = (s, d) {
+                succ[i].push(j);
+            }
+        }
+
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            OnPath,
+            Done,
+        }
+        let mut mark = vec![Mark::New; n];
+        let mut reported: HashSet<Vec<usize>> = HashSet::new();
+        for root in 0..n {
+            if mark[root] != Mark::New {
+                continue;
+            }
+            // Explicit stack of (stage, next successor to visit): plans from documents may be
+            // deep, and recursion would tie the depth to the thread's stack.
+            let mut path: Vec<(usize, usize)> = vec![(root, 0)];
+            mark[root] = Mark::OnPath;
+            while let Some(&mut (node, ref mut next)) = path.last_mut() {
+                if let Some(&succ_node) = succ[node].get(*next) {
+                    *next += 1;
+                    match mark[succ_node] {
+                        Mark::New => {
+                            mark[succ_node] = Mark::OnPath;
+                            path.push((succ_node, 0));
+                        }
+                        Mark::OnPath => {
+                            let start = path
+                                .iter()
+                                .position(|&(p, _)| p == succ_node)
+                                .expect("a stage marked on-path is on the path");
+                            let mut cycle: Vec<usize> =
+                                path[start..].iter().map(|&(p, _)| p).collect();
+                            let min_at = cycle
+                                .iter()
+                                .enumerate()
+                                .min_by_key(|&(_, &s)| s)
+                                .map(|(at, _)| at)
+                                .unwrap_or(0);
+                            cycle.rotate_left(min_at);
+                            if reported.insert(cycle.clone()) {
+                                let mut names: Vec<String> =
+                                    cycle.iter().map(|&s| plan.stages[s].name.clone()).collect();
+                                names.push(names[0].clone());
+                                self.push(PlanViolation::Cycle { path: names });
+                            }
+                        }
+                        Mark::Done => {}
+                    }
+                } else {
+                    mark[node] = Mark::Done;
+                    path.pop();
+                }
+            }
+        }
+    }
+}
+
+fn role_of(node: Node) -> DeclRole {
+    match node {
+        Node::Ingress(_) => DeclRole::Ingress,
+        Node::Egress(_) => DeclRole::Egress,
+        Node::Stage(_) => DeclRole::Stage,
+    }
+}
+
+fn flood(adjacency: &[Vec<usize>], marked: &mut [bool], mut work: Vec<usize>) {
+    while let Some(i) = work.pop() {
+        for &j in &adjacency[i] {
+            if !marked[j] {
+                marked[j] = true;
+                work.push(j);
+            }
+        }
+    }
+}
+
+fn is_ring_capacity(capacity: u32) -> bool {
+    capacity >= 2 && capacity.is_power_of_two()
+}
+
+fn disabled_feature(kind: LaneKind) -> Option<&'static str> {
+    if kind.is_enabled() {
+        None
+    } else {
+        kind.required_feature()
+    }
+}
+
+/// The candidate closest to `name` by edit distance (a swap of two neighbouring characters
+/// counts as one edit), when it is close enough to be a likely typo: at most a third of the
+/// name's length, and at least one edit.
+fn closest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Option<String> {
+    let limit = (name.chars().count() / 3).max(1);
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        if candidate.is_empty() || candidate == name {
+            continue;
+        }
+        let d = edit_distance(name, candidate);
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, candidate));
+        }
+    }
+    best.map(|(_, c)| c.to_owned())
+}
+
+/// Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent
+/// transpositions each cost one.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{BoundaryLanePolicy, LaneGraphPlan, LaneIntent, OnFull, StageDecl};
+
+    /// A valid SingleRing plan: `in -> parse -> risk -> out`.
+    fn ring() -> PipelinePlanV2 {
+        PipelinePlanV2::single_ring("orders")
+            .with_ingress("orders_in")
+            .with_egress("fills_out")
+            .with_stage(StageDecl::new("parse"))
+            .with_stage(StageDecl::new("risk").after("parse"))
+    }
+
+    fn constraints(plan: &mut PipelinePlanV2) -> &mut SingleRingConstraints {
+        plan.single_ring.as_mut().expect("ring() has constraints")
+    }
+
+    /// A valid LaneGraph plan: `in -> parse -> out`.
+    fn graph() -> PipelinePlanV2 {
+        PipelinePlanV2::lane_graph("plant")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_stage(StageDecl::new("parse"))
+            .with_connection(Connection::new("in", "parse"))
+            .with_connection(Connection::new("parse", "out"))
+    }
+
+    fn graph_mut(plan: &mut PipelinePlanV2) -> &mut LaneGraphPlan {
+        plan.lane_graph.as_mut().expect("graph() has a lane graph")
+    }
+
+    fn errors(plan: &PipelinePlanV2) -> ValidationErrors {
+        match validate_plan_v2(plan) {
+            Ok(()) => panic!("plan should be invalid: {plan:#?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// Asserts that the plan breaks exactly one rule, that it matches the pattern, and that
+    /// the message names every needle.
+    macro_rules! assert_only {
+        ($plan:expr, $pat:pat, [$($needle:expr),* $(,)?]) => {{
+            let errors = errors(&$plan);
+            assert_eq!(errors.len(), 1, "expected one violation, got:\n{errors}");
+            let v = &errors.violations()[0];
+            assert!(matches!(v, $pat), "expected {}, got {v:?}", stringify!($pat));
+            let text = v.to_string();
+            $(assert!(text.contains($needle), "`{text}` does not mention {:?}", $needle);)*
+            errors
+        }};
+    }
+
+    /// Asserts that among the plan's violations one matches the pattern and names every needle.
+    macro_rules! assert_has {
+        ($plan:expr, $pat:pat, [$($needle:expr),* $(,)?]) => {{
+            let errors = errors(&$plan);
+            let v = errors
+                .iter()
+                .find(|v| matches!(v, $pat))
+                .unwrap_or_else(|| panic!("no {} among:\n{errors}", stringify!($pat)));
+            let text = v.to_string();
+            $(assert!(text.contains($needle), "`{text}` does not mention {:?}", $needle);)*
+            errors
+        }};
+    }
+
+    // ---- good plans ---------------------------------------------------------------------
+
+    #[test]
+    fn linear_ring_is_valid() {
+        assert_eq!(validate_plan_v2(&ring()), Ok(()));
+    }
+
+    #[test]
+    fn diamond_ring_is_valid() {
+        let plan = PipelinePlanV2::single_ring("diamond")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_stage(StageDecl::new("a"))
+            .with_stage(StageDecl::new("b").after("a"))
+            .with_stage(StageDecl::new("c").after("a"))
+            .with_stage(StageDecl::new("d").after("b").after("c"));
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+    }
+
+    #[test]
+    fn sharded_per_key_ring_is_valid() {
+        let plan = ring().with_single_ring(SingleRingConstraints {
+            capacity: 4096,
+            shards: 4,
+            ordering: OrderingMode::PerKey,
+            shard_key: Some("account".into()),
+            ..SingleRingConstraints::default()
+        });
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+    }
+
+    #[test]
+    fn lane_graph_with_fan_out_fan_in_and_kind_change_is_valid() {
+        // in -> parse -> {risk, audit} -> route -> out; parse -> audit changes lane kind.
+        let plan = PipelinePlanV2::lane_graph("plant")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_stage(StageDecl::new("parse"))
+            .with_stage(StageDecl::new("risk"))
+            .with_stage(StageDecl::new("audit"))
+            .with_stage(StageDecl::new("route"))
+            .with_connection(Connection::new("in", "parse"))
+            .with_connection(
+                Connection::new("parse", "risk").lane(LaneIntent::events().capacity(256)),
+            )
+            .with_connection(Connection::new("parse", "audit"))
+            .with_connection(Connection::new("risk", "route"))
+            .with_connection(
+                Connection::new("audit", "route").lane(LaneIntent::sequenced_slots(100)),
+            )
+            .with_connection(Connection::new("route", "out"));
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+    }
+
+    #[cfg(feature = "lane_graph_fanout")]
+    #[test]
+    fn lane_graph_with_broadcast_is_valid() {
+        let broadcast = LaneIntent::of(LaneKind::FanoutBroadcast).capacity(512);
+        let mut plan = PipelinePlanV2::lane_graph("bcast")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_stage(StageDecl::new("src"))
+            .with_connection(Connection::new("in", "src"));
+        for i in 0..FANOUT_V1_MAX_CONSUMERS {
+            let name = format!("c{i}");
+            plan = plan
+                .with_stage(StageDecl::new(name.clone()))
+                .with_connection(Connection::new("src", name.clone()).lane(broadcast.clone()))
+                .with_connection(Connection::new(name, "out"));
+        }
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+    }
+
+    #[cfg(feature = "lane_graph_journal")]
+    #[test]
+    fn journal_lanes_are_valid_with_their_feature() {
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[1].lane = LaneIntent::of(LaneKind::Journal);
+        graph_mut(&mut plan).boundary.kind = LaneKind::Journal;
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+    }
+
+    #[test]
+    fn lane_graph_with_default_payload_is_valid() {
+        assert_eq!(validate_plan_v2(&graph()), Ok(()));
+    }
+
+    // ---- every target -------------------------------------------------------------------
+
+    #[test]
+    fn empty_pipeline_name() {
+        let mut plan = ring();
+        plan.name.clear();
+        assert_only!(plan, PlanViolation::EmptyPipelineName, ["pipeline name"]);
+    }
+
+    #[test]
+    fn single_ring_without_its_table() {
+        let mut plan = ring();
+        plan.single_ring = None;
+        assert_only!(
+            plan,
+            PlanViolation::MissingPayload {
+                table: "single_ring",
+                ..
+            },
+            ["[single_ring]", "target `single_ring`"]
+        );
+    }
+
+    #[test]
+    fn single_ring_with_lane_graph_table_and_lane_intents() {
+        let plan = ring().with_connection(Connection::new("parse", "risk"));
+        let errors = errors(&plan);
+        assert_eq!(errors.len(), 2, "{errors}");
+        assert!(matches!(
+            errors.violations()[0],
+            PlanViolation::UnexpectedPayload {
+                table: "lane_graph",
+                target: ExecutionTargetV1::SingleRing
+            }
+        ));
+        assert!(errors.violations()[0].to_string().contains("[lane_graph]"));
+        assert!(matches!(
+            &errors.violations()[1],
+            PlanViolation::LaneIntentOnSingleRing { from, to } if from == "parse" && to == "risk"
+        ));
+        assert!(errors.violations()[1]
+            .to_string()
+            .contains("`parse -> risk`"));
+    }
+
+    #[test]
+    fn lane_graph_without_its_table() {
+        let mut plan = graph();
+        plan.lane_graph = None;
+        assert_only!(
+            plan,
+            PlanViolation::MissingPayload {
+                table: "lane_graph",
+                ..
+            },
+            ["[lane_graph]"]
+        );
+    }
+
+    #[test]
+    fn lane_graph_with_single_ring_table() {
+        let plan = graph().with_single_ring(SingleRingConstraints::default());
+        assert_only!(
+            plan,
+            PlanViolation::UnexpectedPayload {
+                table: "single_ring",
+                target: ExecutionTargetV1::LaneGraph
+            },
+            ["[single_ring]", "`lane_graph`"]
+        );
+    }
+
+    #[test]
+    fn empty_stage_name() {
+        let mut plan = ring();
+        plan.stages.push(StageDecl::new(""));
+        assert_only!(
+            plan,
+            PlanViolation::EmptyName {
+                role: DeclRole::Stage,
+                position: 3
+            },
+            ["stage #3"]
+        );
+    }
+
+    #[test]
+    fn empty_boundary_name() {
+        let mut plan = ring();
+        plan.egress[0].name.clear();
+        assert_only!(
+            plan,
+            PlanViolation::EmptyName {
+                role: DeclRole::Egress,
+                position: 1
+            },
+            ["egress #1"]
+        );
+    }
+
+    #[test]
+    fn empty_stage_kind() {
+        let mut plan = ring();
+        plan.stages[1].kind = Some(String::new());
+        assert_only!(
+            plan,
+            PlanViolation::EmptyStageKind { .. },
+            ["`risk`", "`kind`"]
+        );
+    }
+
+    #[test]
+    fn duplicate_stage_name() {
+        let plan = ring().with_stage(StageDecl::new("parse"));
+        assert_only!(plan, PlanViolation::DuplicateStage { .. }, ["`parse`"]);
+    }
+
+    #[test]
+    fn duplicate_ingress_name() {
+        let plan = graph().with_ingress("in");
+        assert_only!(
+            plan,
+            PlanViolation::DuplicateBoundary {
+                role: DeclRole::Ingress,
+                ..
+            },
+            ["ingress `in`"]
+        );
+    }
+
+    #[test]
+    fn stage_named_like_a_boundary() {
+        let mut plan = ring();
+        plan.stages[1].name = "fills_out".into();
+        plan.stages[1].after = vec!["parse".into()];
+        assert_only!(
+            plan,
+            PlanViolation::NameClash {
+                first: DeclRole::Egress,
+                second: DeclRole::Stage,
+                ..
+            },
+            ["`fills_out`", "egress", "stage"]
+        );
+    }
+
+    #[test]
+    fn ingress_and_egress_share_a_name() {
+        let mut plan = graph();
+        plan.egress[0].name = "in".into();
+        let errors = assert_has!(
+            plan,
+            PlanViolation::NameClash {
+                first: DeclRole::Ingress,
+                second: DeclRole::Egress,
+                ..
+            },
+            ["`in`"]
+        );
+        assert!(matches!(
+            errors.violations()[0],
+            PlanViolation::NameClash { .. }
+        ));
+    }
+
+    // ---- SingleRing ---------------------------------------------------------------------
+
+    #[test]
+    fn ring_without_ingress() {
+        let mut plan = ring();
+        plan.ingress.clear();
+        assert_only!(
+            plan,
+            PlanViolation::BoundaryCount {
+                role: DeclRole::Ingress,
+                ..
+            },
+            ["exactly one ingress", "found none"]
+        );
+    }
+
+    #[test]
+    fn ring_with_two_ingresses() {
+        let plan = ring().with_ingress("more_in");
+        assert_only!(
+            plan,
+            PlanViolation::BoundaryCount {
+                role: DeclRole::Ingress,
+                ..
+            },
+            ["exactly one ingress", "`orders_in`", "`more_in`"]
+        );
+    }
+
+    #[test]
+    fn ring_with_two_egresses() {
+        let plan = ring().with_egress("audit_out");
+        assert_only!(
+            plan,
+            PlanViolation::BoundaryCount {
+                role: DeclRole::Egress,
+                expected: "exactly one",
+                ..
+            },
+            ["`audit_out`", "`fills_out`"]
+        );
+    }
+
+    #[test]
+    fn ring_without_stages() {
+        let mut plan = ring();
+        plan.stages.clear();
+        assert_only!(plan, PlanViolation::NoStages { .. }, ["at least one stage"]);
+    }
+
+    #[test]
+    fn ring_with_too_many_stages() {
+        let plan = ring()
+            .with_stage(StageDecl::new("c"))
+            .with_stage(StageDecl::new("d"))
+            .with_stage(StageDecl::new("e"));
+        let errors = assert_only!(
+            plan,
+            PlanViolation::TooManyStages {
+                found: 5,
+                max: 4,
+                ..
+            },
+            ["`e`"]
+        );
+        assert!(!errors.to_string().contains("`d`"));
+    }
+
+    #[test]
+    fn unknown_dependency_with_suggestion() {
+        let mut plan = ring();
+        plan.stages[1].after = vec!["prase".into()];
+        assert_only!(
+            plan,
+            PlanViolation::UnknownDependency {
+                suggestion: Some(_),
+                ..
+            },
+            ["`risk`", "`prase`", "no such stage", "did you mean `parse`"]
+        );
+    }
+
+    #[test]
+    fn unknown_dependency_without_suggestion() {
+        let mut plan = ring();
+        plan.stages[1].after = vec!["settlement".into()];
+        let errors = assert_only!(
+            plan,
+            PlanViolation::UnknownDependency {
+                suggestion: None,
+                ..
+            },
+            ["`settlement`", "no such stage"]
+        );
+        assert!(!errors.to_string().contains("did you mean"));
+    }
+
+    #[test]
+    fn dependency_on_a_later_stage() {
+        let mut plan = ring();
+        plan.stages[0].after = vec!["risk".into()];
+        plan.stages[1].after.clear();
+        assert_only!(
+            plan,
+            PlanViolation::DependencyNotEarlier { .. },
+            ["`parse`", "`risk`", "must come before"]
+        );
+    }
+
+    #[test]
+    fn self_dependency() {
+        let mut plan = ring();
+        plan.stages[1].after.push("risk".into());
+        assert_only!(
+            plan,
+            PlanViolation::SelfDependency { .. },
+            ["`risk`", "itself"]
+        );
+    }
+
+    #[test]
+    fn duplicate_dependency() {
+        let plan = {
+            let mut p = ring();
+            p.stages[1].after.push("parse".into());
+            p
+        };
+        assert_only!(
+            plan,
+            PlanViolation::DuplicateDependency { .. },
+            ["`risk`", "`parse`", "more than once"]
+        );
+    }
+
+    #[test]
+    fn zero_shards() {
+        let mut plan = ring();
+        constraints(&mut plan).shards = 0;
+        assert_only!(plan, PlanViolation::ZeroShards, ["shards"]);
+    }
+
+    #[test]
+    fn strict_ordering_with_shards() {
+        let mut plan = ring();
+        let c = constraints(&mut plan);
+        c.shards = 4;
+        c.shard_key = Some("account".into());
+        assert_only!(
+            plan,
+            PlanViolation::StrictOrderingWithShards { shards: 4 },
+            ["`strict`", "shards = 4", "ordering"]
+        );
+    }
+
+    #[test]
+    fn shards_without_shard_key() {
+        let mut plan = ring();
+        let c = constraints(&mut plan);
+        c.shards = 4;
+        c.ordering = OrderingMode::PerKey;
+        assert_only!(
+            plan,
+            PlanViolation::MissingShardKey { shards: 4 },
+            ["shard_key"]
+        );
+
+        let mut empty_key = ring();
+        let c = constraints(&mut empty_key);
+        c.shards = 2;
+        c.ordering = OrderingMode::PerKey;
+        c.shard_key = Some(String::new());
+        assert_only!(
+            empty_key,
+            PlanViolation::MissingShardKey { shards: 2 },
+            ["shard_key"]
+        );
+    }
+
+    #[test]
+    fn multi_producer_is_not_supported() {
+        let mut plan = ring();
+        constraints(&mut plan).producer = ProducerMode::Multi;
+        assert_only!(
+            plan,
+            PlanViolation::MultiProducerNotSupported,
+            ["`multi`", "producer", "not supported in v1"]
+        );
+    }
+
+    #[test]
+    fn work_queue_is_not_supported() {
+        let mut plan = ring();
+        constraints(&mut plan).scheduling = SchedulingMode::WorkQueue;
+        assert_only!(
+            plan,
+            PlanViolation::WorkQueueNotSupported,
+            ["`work_queue`", "scheduling", "not supported in v1"]
+        );
+    }
+
+    #[test]
+    fn ring_capacity_must_be_a_power_of_two_of_at_least_two() {
+        for capacity in [0, 1, 3, 1000] {
+            let mut plan = ring();
+            constraints(&mut plan).capacity = capacity;
+            assert_only!(
+                plan,
+                PlanViolation::RingCapacity { .. },
+                ["single_ring.capacity", &capacity.to_string()]
+            );
+        }
+        for capacity in [2, 64, 1 << 31] {
+            let mut plan = ring();
+            constraints(&mut plan).capacity = capacity;
+            assert_eq!(validate_plan_v2(&plan), Ok(()), "capacity {capacity}");
+        }
+    }
+
+    // ---- LaneGraph ----------------------------------------------------------------------
+
+    #[test]
+    fn lane_graph_needs_ingress_egress_and_stages() {
+        let plan = PipelinePlanV2::lane_graph("empty");
+        let errors = errors(&plan);
+        assert_eq!(errors.len(), 3, "{errors}");
+        assert!(matches!(
+            errors.violations()[0],
+            PlanViolation::BoundaryCount {
+                role: DeclRole::Ingress,
+                expected: "at least one",
+                ..
+            }
+        ));
+        assert!(matches!(
+            errors.violations()[1],
+            PlanViolation::BoundaryCount {
+                role: DeclRole::Egress,
+                expected: "at least one",
+                ..
+            }
+        ));
+        assert!(matches!(
+            errors.violations()[2],
+            PlanViolation::NoStages { .. }
+        ));
+        assert!(errors.to_string().contains("at least one ingress"));
+        assert!(errors.to_string().contains("at least one egress"));
+    }
+
+    #[test]
+    fn after_on_lane_graph() {
+        let mut plan = graph();
+        plan.stages[0].after = vec!["x".into()];
+        assert_only!(
+            plan,
+            PlanViolation::AfterOnLaneGraph { .. },
+            ["`parse`", "`x`", "single_ring only"]
+        );
+    }
+
+    #[test]
+    fn missing_on_full() {
+        let mut plan = graph();
+        graph_mut(&mut plan).on_full = None;
+        assert_only!(plan, PlanViolation::MissingOnFull, ["on_full"]);
+    }
+
+    #[test]
+    fn unknown_source_and_destination() {
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[0].from = "inn".into();
+        graph_mut(&mut plan).connections[1].to = "nowhere".into();
+        let errors = assert_has!(
+            plan,
+            PlanViolation::UnknownSource {
+                suggestion: Some(_),
+                ..
+            },
+            [
+                "`inn -> parse`",
+                "no ingress or stage named `inn`",
+                "did you mean `in`"
+            ]
+        );
+        assert_has!(
+            plan,
+            PlanViolation::UnknownDestination {
+                suggestion: None,
+                ..
+            },
+            ["`parse -> nowhere`", "no stage or egress named `nowhere`"]
+        );
+        // The real boundaries are now unused, and the stage is cut off.
+        assert!(errors
+            .iter()
+            .any(|v| matches!(v, PlanViolation::UnconnectedBoundary { .. })));
+        assert!(errors
+            .iter()
+            .any(|v| matches!(v, PlanViolation::UnreachableStage { .. })));
+    }
+
+    #[test]
+    fn connection_from_an_egress() {
+        let plan = graph().with_connection(Connection::new("out", "parse"));
+        assert_only!(
+            plan,
+            PlanViolation::ConnectionFromEgress { .. },
+            ["`out -> parse`", "egress `out`"]
+        );
+    }
+
+    #[test]
+    fn connection_to_an_ingress() {
+        let plan = graph().with_connection(Connection::new("parse", "in"));
+        assert_only!(
+            plan,
+            PlanViolation::ConnectionToIngress { .. },
+            ["`parse -> in`", "ingress `in`"]
+        );
+    }
+
+    #[test]
+    fn connection_between_boundaries() {
+        let plan = graph().with_connection(Connection::new("in", "out"));
+        assert_only!(
+            plan,
+            PlanViolation::BoundaryToBoundary { .. },
+            ["`in -> out`"]
+        );
+    }
+
+    #[test]
+    fn duplicate_connection() {
+        let plan = graph().with_connection(Connection::new("in", "parse"));
+        assert_only!(
+            plan,
+            PlanViolation::DuplicateConnection { .. },
+            ["`in -> parse`", "more than once"]
+        );
+    }
+
+    #[test]
+    fn unconnected_boundary() {
+        let plan = graph().with_egress("spare_out");
+        assert_only!(
+            plan,
+            PlanViolation::UnconnectedBoundary {
+                role: DeclRole::Egress,
+                ..
+            },
+            ["egress `spare_out`"]
+        );
+    }
+
+    #[test]
+    fn unreachable_stage_and_stage_without_egress() {
+        // `orphan -> out` is never fed; `sink` is fed but leads nowhere.
+        let plan = graph()
+            .with_stage(StageDecl::new("orphan"))
+            .with_stage(StageDecl::new("sink"))
+            .with_connection(Connection::new("orphan", "out"))
+            .with_connection(Connection::new("parse", "sink"));
+        let errors = errors(&plan);
+        assert_eq!(errors.len(), 2, "{errors}");
+        assert!(
+            matches!(&errors.violations()[0], PlanViolation::UnreachableStage { stage } if stage == "orphan")
+        );
+        assert!(
+            matches!(&errors.violations()[1], PlanViolation::StageWithoutEgress { stage } if stage == "sink")
+        );
+        assert!(errors.violations()[0].to_string().contains("`orphan`"));
+        assert!(errors.violations()[1].to_string().contains("`sink`"));
+    }
+
+    #[test]
+    fn cycle_is_printed_as_a_path() {
+        // in -> a -> b -> c -> out, and c -> b closes `b -> c -> b`.
+        let plan = PipelinePlanV2::lane_graph("loop")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_stage(StageDecl::new("a"))
+            .with_stage(StageDecl::new("b"))
+            .with_stage(StageDecl::new("c"))
+            .with_connection(Connection::new("in", "a"))
+            .with_connection(Connection::new("a", "b"))
+            .with_connection(Connection::new("b", "c"))
+            .with_connection(Connection::new("c", "b"))
+            .with_connection(Connection::new("c", "out"));
+        let errors = assert_only!(plan, PlanViolation::Cycle { .. }, ["b -> c -> b"]);
+        assert_eq!(errors.to_string(), "cycle: b -> c -> b");
+    }
+
+    #[test]
+    fn each_distinct_cycle_is_reported_once() {
+        // Two cycles sharing `a`: a -> b -> a and a -> c -> a. `c` is listed first, so the walk
+        // starts there and the cycle through it prints from `c`; cycles come in the order the
+        // walk closes them.
+        let plan = PipelinePlanV2::lane_graph("loops")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_stage(StageDecl::new("c"))
+            .with_stage(StageDecl::new("a"))
+            .with_stage(StageDecl::new("b"))
+            .with_stage(StageDecl::new("self"))
+            .with_connection(Connection::new("in", "a"))
+            .with_connection(Connection::new("a", "b"))
+            .with_connection(Connection::new("b", "a"))
+            .with_connection(Connection::new("a", "c"))
+            .with_connection(Connection::new("c", "a"))
+            .with_connection(Connection::new("a", "self"))
+            .with_connection(Connection::new("self", "self"))
+            .with_connection(Connection::new("self", "out"));
+        let errors = errors(&plan);
+        let cycles: Vec<String> = errors
+            .iter()
+            .filter(|v| matches!(v, PlanViolation::Cycle { .. }))
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            cycles,
+            [
+                "cycle: a -> b -> a",
+                "cycle: c -> a -> c",
+                "cycle: self -> self"
+            ]
+        );
+        assert_eq!(errors.len(), 3, "{errors}");
+    }
+
+    #[cfg(not(feature = "lane_graph_journal"))]
+    #[test]
+    fn journal_lane_needs_its_feature() {
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[1].lane = LaneIntent::of(LaneKind::Journal);
+        assert_only!(
+            plan,
+            PlanViolation::LaneKindDisabled { kind: LaneKind::Journal, feature: "lane_graph_journal", .. },
+            ["lane kind `journal` on connection `parse -> out` needs cargo feature `lane_graph_journal`"]
+        );
+    }
+
+    #[cfg(not(feature = "lane_graph_journal"))]
+    #[test]
+    fn journal_boundary_needs_its_feature() {
+        let mut plan = graph();
+        graph_mut(&mut plan).boundary.kind = LaneKind::Journal;
+        assert_only!(
+            plan,
+            PlanViolation::BoundaryKindDisabled {
+                kind: LaneKind::Journal,
+                ..
+            },
+            ["boundary lane kind `journal`", "`lane_graph_journal`"]
+        );
+    }
+
+    #[cfg(not(feature = "lane_graph_fanout"))]
+    #[test]
+    fn broadcast_lane_needs_its_feature() {
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[1].lane = LaneIntent::of(LaneKind::FanoutBroadcast);
+        assert_only!(
+            plan,
+            PlanViolation::LaneKindDisabled {
+                kind: LaneKind::FanoutBroadcast,
+                ..
+            },
+            [
+                "`fanout_broadcast`",
+                "`parse -> out`",
+                "`lane_graph_fanout`"
+            ]
+        );
+    }
+
+    #[test]
+    fn sequenced_slots_need_capacity() {
+        for capacity in [None, Some(0)] {
+            let mut plan = graph();
+            graph_mut(&mut plan).connections[1].lane = LaneIntent {
+                kind: LaneKind::SequencedSlots,
+                capacity,
+                gating: Some(SEQUENCED_SLOTS_V1_GATING.into()),
+            };
+            assert_only!(
+                plan,
+                PlanViolation::SequencedSlotsCapacity { .. },
+                ["`parse -> out`", "capacity > 0"]
+            );
+        }
+        // Any positive capacity is fine: sequenced slots are not a power-of-two ring.
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[1].lane = LaneIntent::sequenced_slots(3);
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+    }
+
+    #[test]
+    fn sequenced_slots_need_the_v1_gating() {
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[1].lane.kind = LaneKind::SequencedSlots;
+        graph_mut(&mut plan).connections[1].lane.capacity = Some(16);
+        graph_mut(&mut plan).connections[1].lane.gating = Some("any_reader".into());
+        assert_only!(
+            plan,
+            PlanViolation::SequencedSlotsGating { .. },
+            ["`parse -> out`", "`all_readers`", "`any_reader`"]
+        );
+        graph_mut(&mut plan).connections[1].lane.gating = None;
+        assert_only!(
+            plan,
+            PlanViolation::SequencedSlotsGating { found: None, .. },
+            ["`all_readers`", "found none"]
+        );
+    }
+
+    #[test]
+    fn gating_only_on_sequenced_slots() {
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[0].lane.gating = Some(SEQUENCED_SLOTS_V1_GATING.into());
+        assert_only!(
+            plan,
+            PlanViolation::UnexpectedGating {
+                kind: LaneKind::Events,
+                ..
+            },
+            ["`in -> parse`", "`events`", "all_readers"]
+        );
+    }
+
+    #[test]
+    fn lane_capacity_must_be_a_power_of_two() {
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[0].lane.capacity = Some(1000);
+        assert_only!(
+            plan,
+            PlanViolation::LaneCapacity { capacity: 1000, .. },
+            ["`in -> parse`", "1000", "power of two"]
+        );
+    }
+
+    #[test]
+    fn boundary_capacity_must_be_a_power_of_two() {
+        let mut plan = graph();
+        graph_mut(&mut plan).boundary = BoundaryLanePolicy {
+            capacity: Some(1),
+            on_full: Some(OnFull::Drop),
+            ..BoundaryLanePolicy::default()
+        };
+        assert_only!(
+            plan,
+            PlanViolation::BoundaryCapacity { capacity: 1 },
+            ["boundary.capacity", "1"]
+        );
+    }
+
+    #[test]
+    fn sequenced_slots_boundary_needs_capacity() {
+        let mut plan = graph();
+        graph_mut(&mut plan).boundary.kind = LaneKind::SequencedSlots;
+        assert_only!(
+            plan,
+            PlanViolation::BoundarySequencedSlotsCapacity,
+            ["boundary", "sequenced_slots"]
+        );
+        graph_mut(&mut plan).boundary.capacity = Some(64);
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+    }
+
+    /// `src` broadcasting to `n` consumers, each leading to `out`.
+    fn broadcast_plan(n: usize) -> PipelinePlanV2 {
+        let mut plan = PipelinePlanV2::lane_graph("bcast")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_stage(StageDecl::new("src"))
+            .with_connection(Connection::new("in", "src"));
+        for i in 0..n {
+            let name = format!("c{i}");
+            plan = plan
+                .with_stage(StageDecl::new(name.clone()))
+                .with_connection(
+                    Connection::new("src", name.clone())
+                        .lane(LaneIntent::of(LaneKind::FanoutBroadcast)),
+                )
+                .with_connection(Connection::new(name, "out"));
+        }
+        plan
+    }
+
+    #[test]
+    fn too_many_broadcast_consumers() {
+        let plan = broadcast_plan(FANOUT_V1_MAX_CONSUMERS + 1);
+        let errors = assert_has!(
+            plan,
+            PlanViolation::TooManyBroadcastConsumers {
+                max: FANOUT_V1_MAX_CONSUMERS,
+                ..
+            },
+            ["`src`", "9 consumers", "`c8`", "at most 8"]
+        );
+        let others = errors
+            .iter()
+            .filter(|v| !matches!(v, PlanViolation::LaneKindDisabled { .. }))
+            .count();
+        assert_eq!(others, 1, "{errors}");
+    }
+
+    #[test]
+    fn mixed_broadcast_kinds() {
+        let mut plan = broadcast_plan(2);
+        graph_mut(&mut plan).connections[3].lane = LaneIntent::events();
+        let errors = assert_has!(
+            plan,
+            PlanViolation::MixedBroadcastKinds { .. },
+            ["`src`", "`c0`: fanout_broadcast", "`c1`: events"]
+        );
+        let others = errors
+            .iter()
+            .filter(|v| !matches!(v, PlanViolation::LaneKindDisabled { .. }))
+            .count();
+        assert_eq!(others, 1, "{errors}");
+    }
+
+    #[test]
+    fn broadcast_capacity_mismatch() {
+        let mut plan = broadcast_plan(2);
+        graph_mut(&mut plan).connections[1].lane.capacity = Some(64);
+        let errors = assert_has!(
+            plan,
+            PlanViolation::BroadcastCapacityMismatch { .. },
+            ["`src`", "`c0`: 64", "`c1`: 1024"]
+        );
+        let others = errors
+            .iter()
+            .filter(|v| !matches!(v, PlanViolation::LaneKindDisabled { .. }))
+            .count();
+        assert_eq!(others, 1, "{errors}");
+    }
+
+    // ---- reporting ----------------------------------------------------------------------
+
+    #[test]
+    fn a_plan_with_many_errors_reports_all_of_them_in_order() {
+        let mut plan = PipelinePlanV2::single_ring("")
+            .with_ingress("a")
+            .with_ingress("b")
+            .with_stage(StageDecl::new("s1").after("s2"))
+            .with_stage(StageDecl::new("s2").after("s2"))
+            .with_stage(StageDecl::new("a"))
+            .with_connection(Connection::new("s1", "s2"));
+        *constraints(&mut plan) = SingleRingConstraints {
+            capacity: 100,
+            shards: 0,
+            ordering: OrderingMode::Strict,
+            producer: ProducerMode::Multi,
+            scheduling: SchedulingMode::WorkQueue,
+            shard_key: None,
+        };
+        let errors = errors(&plan);
+        let expected = [
+            "pipeline name is empty",
+            "target `single_ring` does not take a `[lane_graph]` table",
+            "name `a` is declared both as ingress and as stage",
+            "a `single_ring` plan needs exactly one ingress, found 2: `a`, `b`",
+            "a `single_ring` plan needs exactly one egress, found none",
+            "stage `s1` runs after `s2`, so `s2` must come before `s1`",
+            "stage `s2` runs after itself",
+            "single_ring.capacity is 100",
+            "single_ring.shards is 0",
+            "single_ring.producer `multi` is not supported in v1",
+            "single_ring.scheduling `work_queue` is not supported in v1",
+            "connection `s1 -> s2`: a `single_ring` plan takes no lane intents",
+        ];
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), expected.len(), "{errors}");
+        for (line, want) in lines.iter().zip(expected) {
+            assert!(
+                line.starts_with(want),
+                "`{line}` does not start with `{want}`"
+            );
+        }
+        // Display: one violation per line, same order.
+        assert_eq!(errors.to_string(), lines.join("\n"));
+        assert_eq!(errors.to_string().lines().count(), expected.len());
+        // Deterministic.
+        assert_eq!(validate_plan_v2(&plan), Err(errors.clone()));
+        // The collection API agrees with itself.
+        assert!(!errors.is_empty());
+        assert_eq!(errors.violations().len(), errors.len());
+        assert_eq!((&errors).into_iter().count(), errors.len());
+        assert_eq!(
+            errors.clone().into_iter().collect::<Vec<_>>(),
+            errors.clone().into_violations()
+        );
+    }
+
+    #[test]
+    fn validation_errors_is_a_std_error() {
+        let mut plan = ring();
+        plan.name.clear();
+        let boxed: Box<dyn std::error::Error> = Box::new(errors(&plan));
+        assert_eq!(boxed.to_string(), "pipeline name is empty");
+    }
+
+    #[test]
+    fn long_chains_validate_without_deep_recursion() {
+        // A chain far deeper than a recursive walk could take on a test thread's stack, closed
+        // into one cycle by its last connection.
+        const N: usize = 50_000;
+        let mut plan = PipelinePlanV2::lane_graph("chain")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_connection(Connection::new("in", "s0"));
+        for i in 0..N {
+            plan = plan.with_stage(StageDecl::new(format!("s{i}")));
+            if i + 1 < N {
+                plan =
+                    plan.with_connection(Connection::new(format!("s{i}"), format!("s{}", i + 1)));
+            }
+        }
+        plan = plan.with_connection(Connection::new(format!("s{}", N - 1), "out"));
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+
+        plan = plan.with_connection(Connection::new(format!("s{}", N - 1), "s0"));
+        let errors = errors(&plan);
+        assert_eq!(errors.len(), 1);
+        match &errors.violations()[0] {
+            PlanViolation::Cycle { path } => {
+                assert_eq!(path.len(), N + 1);
+                assert_eq!((path[0].as_str(), path[N].as_str()), ("s0", "s0"));
+            }
+            other => panic!("expected a cycle, got {other}"),
+        }
+    }
+
+    #[test]
+    fn edit_distance_counts_swaps_as_one() {
+        assert_eq!(edit_distance("parse", "prase"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(
+            closest("rsik", ["parse", "risk"].into_iter()),
+            Some("risk".into())
+        );
+        assert_eq!(closest("zzzz", ["parse", "risk"].into_iter()), None);
     }
 }

@@ -1,0 +1,364 @@
+//! The in-process egress: a bounded single-producer single-consumer queue from a final stage
+//! to the caller's own thread.
+//!
+//! A plan's egress boundary names where results leave the pipeline. In process, byteor makes
+//! it concrete as this queue: the final stage owns the [`EgressSender`], the application drains
+//! the [`EgressReceiver`] wherever it likes. The queue has its own capacity and policy, so it
+//! never gates the ring's producer unless the caller asks for it:
+//!
+//! * [`OnFull::Drop`] (the usual choice): `send` never waits; an item that does not fit is
+//!   dropped and counted ([`EgressReceiver::dropped`]).
+//! * [`OnFull::Block`]: `send` waits for room — backpressure that reaches the ring's producer
+//!   through the final stage. Nothing is lost.
+//!
+//! ```
+//! use byteor::exec::egress;
+//! use byteor::plan::OnFull;
+//!
+//! let (mut tx, mut rx) = egress::channel::<u64>(4, OnFull::Drop);
+//! for i in 0..6 {
+//!     tx.send(i).unwrap();
+//! }
+//! let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv()).collect();
+//! assert_eq!(got, [0, 1, 2, 3]);
+//! assert_eq!(rx.dropped(), 2);
+//! ```
+//!
+//! Each queue has one sender: a sharded pipeline makes one queue per shard (see
+//! [`per_shard`](super::per_shard)).
+
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::kernel::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::kernel::{Sequence, SlotCell, WaitStrategy, Waiter, WakeHub};
+use crate::plan::OnFull;
+
+const SENDER_SLOT: usize = 0;
+const RECEIVER_SLOT: usize = 1;
+
+struct Shared<T> {
+    /// Items sent (the sender's cursor).
+    tail: Sequence,
+    /// Items received (the receiver's cursor).
+    head: Sequence,
+    slots: Box<[SlotCell<MaybeUninit<T>>]>,
+    mask: u64,
+    dropped: AtomicU64,
+    /// Bit 0: sender gone; bit 1: receiver gone.
+    closed: AtomicU32,
+    hub: WakeHub,
+}
+
+const SENDER_GONE: u32 = 1;
+const RECEIVER_GONE: u32 = 2;
+
+// SAFETY: slots are handed from the one sender to the one receiver through the head/tail
+// protocol (a slot is written only when `tail - head < capacity`, read only when `head < tail`),
+// so each `T` is accessed by one thread at a time; moving `T` across threads needs `T: Send`.
+unsafe impl<T: Send> Sync for Shared<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for Shared<T> {}
+
+impl<T> Drop for Shared<T> {
+    fn drop(&mut self) {
+        let head = self.head.load();
+        let tail = self.tail.load();
+        for seq in head..tail {
+            let cell = &self.slots[(seq & self.mask) as usize];
+            // SAFETY: items in `head..tail` were written and never read; both ends are gone,
+            // so nobody else touches them.
+            cell.with_mut(|p| unsafe { (*p).assume_init_drop() });
+        }
+    }
+}
+
+/// Creates an egress queue of `capacity` items (rounded up to a power of two, at least 2).
+pub fn channel<T: Send>(capacity: usize, on_full: OnFull) -> (EgressSender<T>, EgressReceiver<T>) {
+    let capacity = capacity.max(2).next_power_of_two();
+    let shared = Arc::new(Shared {
+        tail: Sequence::new(0),
+        head: Sequence::new(0),
+        slots: (0..capacity)
+            .map(|_| SlotCell::new(MaybeUninit::uninit()))
+            .collect(),
+        mask: capacity as u64 - 1,
+        dropped: AtomicU64::new(0),
+        closed: AtomicU32::new(0),
+        hub: WakeHub::new(2),
+    });
+    (
+        EgressSender {
+            shared: Arc::clone(&shared),
+            on_full,
+            tail: 0,
+            head_cache: 0,
+        },
+        EgressReceiver {
+            shared,
+            head: 0,
+            tail_cache: 0,
+        },
+    )
+}
+
+/// What happened to a sent item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Queued for the receiver.
+    Queued,
+    /// The queue was full and its policy is [`OnFull::Drop`]: dropped and counted.
+    Dropped,
+}
+
+/// The receiver is gone; the item comes back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the egress receiver is gone")]
+pub struct Disconnected<T>(pub T);
+
+/// Why [`EgressReceiver::recv_timeout`] returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvTimeoutError {
+    /// Nothing arrived in time.
+    #[error("no item arrived in time")]
+    Timeout,
+    /// The sender is gone and the queue is empty.
+    #[error("the egress sender is gone and the queue is empty")]
+    Disconnected,
+}
+
+/// The sending end, owned by a final stage.
+pub struct EgressSender<T> {
+    shared: Arc<Shared<T>>,
+    on_full: OnFull,
+    tail: u64,
+    head_cache: u64,
+}
+
+impl<T> std::fmt::Debug for EgressSender<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressSender")
+            .field("on_full", &self.on_full)
+            .field("sent", &self.tail)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send> EgressSender<T> {
+    #[inline]
+    fn has_room(&mut self) -> bool {
+        let cap = self.shared.mask + 1;
+        if self.tail - self.head_cache < cap {
+            return true;
+        }
+        self.head_cache = self.shared.head.load();
+        self.tail - self.head_cache < cap
+    }
+
+    /// Sends `item` under the queue's [`OnFull`] policy. Fails only when the receiver is gone.
+    #[inline]
+    pub fn send(&mut self, item: T) -> Result<Sent, Disconnected<T>> {
+        if self.shared.closed.load(Ordering::Relaxed) & RECEIVER_GONE != 0 {
+            return Err(Disconnected(item));
+        }
+        if !self.has_room() {
+            match self.on_full {
+                OnFull::Drop => {
+                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Ok(Sent::Dropped);
+                }
+                OnFull::Block => {
+                    if let Err(()) = self.wait_for_room() {
+                        return Err(Disconnected(item));
+                    }
+                }
+            }
+        }
+        let cell = &self.shared.slots[(self.tail & self.shared.mask) as usize];
+        // SAFETY: `tail - head < capacity`, so the receiver has consumed the slot's previous
+        // item and will not read this slot before `tail` is published below.
+        cell.with_mut(|p| unsafe { (*p).write(item) });
+        self.tail += 1;
+        self.shared.tail.store(self.tail);
+        self.shared.hub.notify();
+        Ok(Sent::Queued)
+    }
+
+    #[cold]
+    fn wait_for_room(&mut self) -> Result<(), ()> {
+        let shared = Arc::clone(&self.shared);
+        let mut waiter = Waiter::new(WaitStrategy::Parking, &shared.hub, SENDER_SLOT);
+        loop {
+            if self.has_room() {
+                return Ok(());
+            }
+            if shared.closed.load(Ordering::Acquire) & RECEIVER_GONE != 0 {
+                return Err(());
+            }
+            let (tail, cap) = (self.tail, shared.mask + 1);
+            waiter.idle(|| {
+                tail - shared.head.load() < cap
+                    || shared.closed.load(Ordering::Acquire) & RECEIVER_GONE != 0
+            });
+        }
+    }
+
+    /// Items dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl<T> Drop for EgressSender<T> {
+    fn drop(&mut self) {
+        self.shared.closed.fetch_or(SENDER_GONE, Ordering::AcqRel);
+        self.shared.hub.notify();
+    }
+}
+
+/// The receiving end, drained on the application's thread.
+pub struct EgressReceiver<T> {
+    shared: Arc<Shared<T>>,
+    head: u64,
+    tail_cache: u64,
+}
+
+impl<T> std::fmt::Debug for EgressReceiver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EgressReceiver")
+            .field("received", &self.head)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send> EgressReceiver<T> {
+    /// Takes the next item if one is queued.
+    #[inline]
+    pub fn try_recv(&mut self) -> Option<T> {
+        if self.head == self.tail_cache {
+            self.tail_cache = self.shared.tail.load();
+            if self.head == self.tail_cache {
+                return None;
+            }
+        }
+        let cell = &self.shared.slots[(self.head & self.shared.mask) as usize];
+        // SAFETY: `head < tail`: the sender wrote this slot and published it with `tail`; it
+        // will not write it again before `head` moves past it below.
+        let item = cell.with(|p| unsafe { (*p).assume_init_read() });
+        self.head += 1;
+        self.shared.head.store(self.head);
+        self.shared.hub.notify();
+        Some(item)
+    }
+
+    /// Waits up to `timeout` for the next item.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        let deadline = Instant::now() + timeout;
+        let shared = Arc::clone(&self.shared);
+        let mut waiter = Waiter::new(WaitStrategy::Parking, &shared.hub, RECEIVER_SLOT);
+        loop {
+            if let Some(item) = self.try_recv() {
+                return Ok(item);
+            }
+            if shared.closed.load(Ordering::Acquire) & SENDER_GONE != 0 {
+                // The sender may have published a last item before leaving.
+                return self.try_recv().ok_or(RecvTimeoutError::Disconnected);
+            }
+            if Instant::now() >= deadline {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            let head = self.head;
+            waiter.idle(|| {
+                shared.tail.load() > head
+                    || shared.closed.load(Ordering::Acquire) & SENDER_GONE != 0
+            });
+        }
+    }
+
+    /// Hands every queued item to `f`; returns how many.
+    pub fn drain(&mut self, mut f: impl FnMut(T)) -> usize {
+        let mut n = 0;
+        while let Some(item) = self.try_recv() {
+            f(item);
+            n += 1;
+        }
+        n
+    }
+
+    /// Items the sender dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether the sender is gone (items may still be queued).
+    pub fn is_disconnected(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire) & SENDER_GONE != 0
+    }
+}
+
+impl<T> Drop for EgressReceiver<T> {
+    fn drop(&mut self) {
+        self.shared.closed.fetch_or(RECEIVER_GONE, Ordering::AcqRel);
+        self.shared.hub.notify();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_policy_loses_nothing_across_threads() {
+        let (mut tx, mut rx) = channel::<u64>(8, OnFull::Block);
+        let n = 100_000u64;
+        let t = std::thread::spawn(move || {
+            for i in 0..n {
+                assert_eq!(tx.send(i).unwrap(), Sent::Queued);
+            }
+        });
+        for i in 0..n {
+            assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), i);
+        }
+        t.join().unwrap();
+        assert_eq!(rx.dropped(), 0);
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(1)),
+            Err(RecvTimeoutError::Disconnected)
+        );
+    }
+
+    #[test]
+    fn drop_policy_counts_every_drop() {
+        let (mut tx, mut rx) = channel::<String>(2, OnFull::Drop);
+        assert_eq!(tx.send("a".into()).unwrap(), Sent::Queued);
+        assert_eq!(tx.send("b".into()).unwrap(), Sent::Queued);
+        assert_eq!(tx.send("c".into()).unwrap(), Sent::Dropped);
+        assert_eq!(tx.dropped(), 1);
+        assert_eq!(rx.try_recv().as_deref(), Some("a"));
+        assert_eq!(tx.send("d".into()).unwrap(), Sent::Queued);
+        let mut got = Vec::new();
+        rx.drain(|s| got.push(s));
+        assert_eq!(got, ["b", "d"]);
+        assert_eq!(rx.dropped(), 1);
+    }
+
+    #[test]
+    fn send_to_a_gone_receiver_returns_the_item() {
+        let (mut tx, rx) = channel::<u32>(2, OnFull::Block);
+        drop(rx);
+        assert_eq!(tx.send(7), Err(Disconnected(7)));
+    }
+
+    #[test]
+    fn queued_items_are_dropped_with_the_queue() {
+        let marker = Arc::new(());
+        let (mut tx, rx) = channel::<Arc<()>>(4, OnFull::Drop);
+        tx.send(Arc::clone(&marker)).unwrap();
+        tx.send(Arc::clone(&marker)).unwrap();
+        assert_eq!(Arc::strong_count(&marker), 3);
+        drop(tx);
+        drop(rx);
+        assert_eq!(Arc::strong_count(&marker), 1);
+    }
+}
