@@ -1,4 +1,5 @@
-// Ring capacity must be a power of two.
+// Ring capacity must be a power of two. The function still has its type, so the caller
+// below compiles: the capacity is the only error.
 use byteor::prelude::*;
 use tests_build::*;
 
@@ -9,4 +10,10 @@ fn orders() -> SingleRing<Order> {
     let parse = stage(Parse::default());
 }
 
-fn main() {}
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let pipeline = orders()?;
+    println!("{}", pipeline.plan().name);
+    let (_producer, control) = pipeline.spawn()?;
+    control.join()?;
+    Ok(())
+}
