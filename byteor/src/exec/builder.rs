@@ -27,6 +27,9 @@ use crate::spec::{validate_v1, PipelineSpecV1, SingleRingSpec, TopologySpec};
 use super::error::BuildError;
 use super::stage::StageImpl;
 
+/// Type-level markers a builder carries without holding values of them.
+type Markers<E, I, G> = (fn() -> E, fn() -> I, fn() -> G);
+
 /// An invariant lifetime brand: handles of one builder cannot be used with another.
 type Brand<'id> = PhantomData<fn(&'id ()) -> &'id ()>;
 
@@ -202,7 +205,7 @@ pub struct RingBuilder<'id, E, L = (), I = NoIngress, G = NoEgress, K = Unsharde
     stages: L,
     router: K,
     strategy: WaitStrategy,
-    _marker: PhantomData<(fn() -> E, fn() -> I, fn() -> G)>,
+    _marker: PhantomData<Markers<E, I, G>>,
     _brand: Brand<'id>,
 }
 

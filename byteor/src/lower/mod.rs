@@ -1,71 +1,347 @@
-//! Lowering: `PipelinePlanV2` to the canonical `PipelineSpecV1`.
+//! Lowering: a [`PipelinePlanV2`] compiled to the canonical [`PipelineSpecV1`].
+//!
+//! [`lower_v2`] validates the plan with [`validate_plan_v2`] first, compiles it, and checks its
+//! own output with [`validate_v1`], so a spec it returns always passes `validate_v1`. It never
+//! panics: a plan the validation lets through but lowering cannot compile is a [`LowerError`]
+//! naming the offender. It is deterministic: the same plan gives a byte-identical spec (and
+//! [`to_kv`](PipelineSpecV1::to_kv) text, and fingerprint), because everything follows the
+//! plan's own order — stage catalog, boundary catalogs, connection list — and no hash map is
+//! iterated.
+//!
+//! ```
+//! use byteor::plan::{PipelinePlanV2, StageDecl};
+//! use byteor::spec::{describe, validate_v1, TopologySpec};
+//!
+//! let plan = PipelinePlanV2::single_ring("orders")
+//!     .with_ingress("orders_in")
+//!     .with_egress("fills_out")
+//!     .with_stage(StageDecl::new("parse"))
+//!     .with_stage(StageDecl::new("risk").after("parse"))
+//!     .with_stage(StageDecl::new("audit").after("parse"));
+//! let spec = byteor::lower::lower_v2(&plan)?;
+//! validate_v1(&spec)?;
+//! let TopologySpec::SingleRing(ring) = &spec.topology else { unreachable!() };
+//! assert_eq!(ring.deps, [0b000, 0b001, 0b001]);
+//! assert_eq!(ring.final_mask, 0b110); // risk and audit gate the producer
+//! println!("{}", describe(&spec));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # SingleRing
+//!
+//! `stages[i]` is the plan's `i`-th stage (`id == i`, kind = the plan's kind or the stage
+//! name). `deps[i]` has bit `j` set for each stage `i` runs `after`; `final_mask` has bit `i`
+//! set for each stage no other stage depends on. Capacity, shards and ordering are copied, and
+//! the shard key too when `shards > 1` (a single-shard ring has no use for one, and the
+//! canonical form leaves it out); the slot geometry is left `0/0` for the executor to fill
+//! when it binds an event type.
+//!
+//! # LaneGraph
+//!
+//! ## Tables and ids
+//!
+//! * Roles `0..n` are the stage roles, `roles[i]` running `stages[i]` under the stage's name.
+//!   Inserted roles follow, in creation order.
+//! * Endpoints are the ingresses in catalog order, then the egresses.
+//! * Lanes get ids in creation order. Creation walks the *sources* (ingresses, then stages, in
+//!   catalog order; each source's connections in plan order), then the *destinations*
+//!   (stages, then egresses; each destination's incoming connections in plan order).
+//!
+//! ## Role shapes
+//!
+//! Lanes have exactly one writer. Every stage role reads exactly one lane and writes exactly
+//! one lane; only an inserted **router** writes several lanes, only an inserted **merge** reads
+//! several, and only an inserted **bridge** reads one kind of lane and writes another.
+//! Routers and merges move events within a single lane kind, so a runner needs one router and
+//! one merge per kind rather than one per combination of kinds; every change of kind around
+//! them, or at a boundary, is a bridge.
+//!
+//! ## Lane settings
+//!
+//! * A lane carrying connection `c` has `c`'s kind, `c`'s capacity (or
+//!   [`DEFAULT_LANE_CAPACITY`](crate::plan::DEFAULT_LANE_CAPACITY)), `c`'s gating when it is
+//!   `sequenced_slots` (none otherwise) and the graph's `on_full`. The `fanout_broadcast`
+//!   connections of one source share one lane, set up from the first of them.
+//! * An **endpoint lane** — the lane an ingress writes, or the lane an egress reads — follows
+//!   the boundary lane policy: its kind, its capacity (or the default), gating
+//!   [`SEQUENCED_SLOTS_V1_GATING`](crate::SEQUENCED_SLOTS_V1_GATING) for `sequenced_slots`, and
+//!   its `on_full`, falling back to the graph's.
+//! * A lane between a router or merge and a bridge has the router's (merge's) kind and the
+//!   settings of the router's input lane (the merge's output lane).
+//!
+//! ## Sources: broadcast lanes and routers
+//!
+//! The outgoing connections of a source form *groups*: each non-broadcast connection is a
+//! group of its own; all `fanout_broadcast` connections together are one group whose lane has
+//! every destination as a reader. The source writes exactly one lane:
+//!
+//! * an **ingress** writes its endpoint lane (boundary kind);
+//! * a **stage** with one group writes that group's lane; with several, it writes a feed lane
+//!   set up like its first non-broadcast connection.
+//!
+//! With one group, the group travels on that lane — behind a bridge `bridge.<ingress>` when an
+//! ingress's boundary kind differs from the group's kind. With two or more groups, a
+//! **router** `router.<source>` reads the source's lane and writes one lane per group: the
+//! group's own lane when its kind is the router's kind, otherwise a lane of the router's kind
+//! into a bridge `bridge.router.<source>.<dest>` (`<dest>` is `*` for the broadcast group)
+//! that writes the group's lane.
+//!
+//! ## Destinations: merges
+//!
+//! A destination reached by one lane reads it — through a bridge `bridge.<egress>` when an
+//! egress's lane has another kind than the boundary kind (otherwise that lane becomes the
+//! egress's endpoint lane and takes the boundary settings). A destination reached by two or
+//! more lanes gets a **merge** `merge.<dest>` that reads them all and writes the one lane the
+//! destination reads. The merge's kind and output-lane settings are the boundary policy's in
+//! front of an egress, otherwise those of the destination's first incoming non-broadcast
+//! connection (or first connection, when all are broadcast). An incoming lane of another kind
+//! enters through a bridge `bridge.merge.<dest>.<source>`.
+//!
+//! ## Names
+//!
+//! | item | name |
+//! |---|---|
+//! | stage role | the stage name |
+//! | endpoint | the boundary name |
+//! | router after source `s` | `router.<s>` |
+//! | merge before destination `d` | `merge.<d>` |
+//! | bridge after ingress `i` / before egress `e` | `bridge.<i>` / `bridge.<e>` |
+//! | bridge on `router.<s>`'s output toward `d` (`*`: the broadcast group) | `bridge.router.<s>.<d>` |
+//! | bridge on `merge.<d>`'s input from `s` | `bridge.merge.<d>.<s>` |
+//! | lane | `<writer>-><reader>`, or `<writer>->*` when it has several readers |
+//!
+//! Names are checked for clashes after lowering (a stage called `router.parse` next to a router
+//! inserted after `parse`, say); a clash is [`LowerError::NameCollision`].
+//!
+//! ## Picture
+//!
+//! A plan with a fan-out from `parse`, a change of kind on `parse -> risk`
+//! (`sequenced_slots`, every other connection `events`) and a fan-in at `book`:
+//!
+//! ```text
+//! plan:  orders_in --> parse --> price --> book --> fills_out
+//!                        |                  ^
+//!                        +==> risk ---------+
+//!
+//! spec:  orders_in --> parse --> router.parse --> price ----------------------> merge.book --> book --> fills_out
+//!                                     |                                            ^
+//!                                     +--> bridge.router.parse.risk ==> risk ------+
+//!
+//!        -->  events lane        ==>  sequenced_slots lane
+//! ```
+//!
+//! The lanes are `orders_in->parse`, `parse->router.parse`, `router.parse->price`,
+//! `router.parse->bridge.router.parse.risk`, `bridge.router.parse.risk->risk`,
+//! `price->merge.book`, `risk->merge.book`, `merge.book->book` and `book->fills_out`.
 
-use crate::plan::{validate_plan_v2, PipelinePlanV2, ValidationErrors};
-use crate::spec::{PipelineSpecV1, SingleRingSpec, SlotGeometry, StageSpec, TopologySpec};
+mod lane_graph;
+mod single_ring;
 
-/// Why lowering failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+use crate::plan::{
+    validate_plan_v2, ExecutionTargetV1, LaneKind, PipelinePlanV2, ValidationErrors,
+};
+use crate::spec::{validate_v1, PipelineSpecV1, SpecErrors, StageSpec};
+
+/// Why a plan could not be lowered.
+///
+/// [`Invalid`](LowerError::Invalid) carries every violation [`validate_plan_v2`] found. The
+/// other variants cover plans that slip past validation but cannot be compiled; each names the
+/// offending stage, boundary, connection or setting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LowerError {
-    /// The plan is invalid.
-    #[error("{0}")]
+    /// The plan breaks plan rules.
+    #[error("invalid plan:\n{0}")]
     Invalid(ValidationErrors),
-    /// The plan's target cannot be lowered by this build.
-    #[error("target `{0}` cannot be lowered")]
-    Unsupported(String),
+    /// The payload of the declared target is absent.
+    #[error("plan targets {target} but has no {target} section")]
+    MissingTarget {
+        /// The declared target.
+        target: ExecutionTargetV1,
+    },
+    /// The plan carries the payload of the other target.
+    #[error("plan targets {target} but carries a {payload} section")]
+    UnexpectedPayload {
+        /// The declared target.
+        target: ExecutionTargetV1,
+        /// The payload that does not belong.
+        payload: ExecutionTargetV1,
+    },
+    /// A setting v1 does not support.
+    #[error("single_ring {setting} = {value} is not supported in v1")]
+    Unsupported {
+        /// The setting (`producer`, `scheduling`).
+        setting: &'static str,
+        /// Its value.
+        value: &'static str,
+    },
+    /// Two boundaries or stages share a name.
+    #[error("name `{name}` is declared more than once")]
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// A SingleRing plan without exactly one ingress and one egress.
+    #[error("single_ring plans need exactly 1 ingress and 1 egress, found {ingress} and {egress}")]
+    BoundaryCount {
+        /// Ingress boundaries declared.
+        ingress: usize,
+        /// Egress boundaries declared.
+        egress: usize,
+    },
+    /// A SingleRing plan with no stages or too many.
+    #[error("single_ring plan has {count} stages; a ring holds 1..={max}")]
+    StageCount {
+        /// Stages declared.
+        count: usize,
+        /// [`SINGLE_RING_V1_MAX_STAGES`](crate::SINGLE_RING_V1_MAX_STAGES).
+        max: usize,
+    },
+    /// A SingleRing dependency on a name that is not a stage.
+    #[error("stage `{stage}` runs after `{dependency}`, which is not a stage")]
+    UnknownDependency {
+        /// The dependent stage.
+        stage: String,
+        /// The unknown name.
+        dependency: String,
+    },
+    /// A SingleRing dependency on the stage itself or a later stage.
+    #[error("stage `{stage}` runs after `{dependency}`, which is not an earlier stage")]
+    DependencyNotEarlier {
+        /// The dependent stage.
+        stage: String,
+        /// The dependency.
+        dependency: String,
+    },
+    /// `after` dependencies in a LaneGraph plan (connections carry the order there).
+    #[error("stage `{stage}` lists `after` dependencies, which only single_ring plans use")]
+    UnexpectedDependencies {
+        /// The stage.
+        stage: String,
+    },
+    /// A LaneGraph plan without `on_full`.
+    #[error("lane_graph plan does not set on_full")]
+    MissingOnFull,
+    /// A connection naming something that is not declared.
+    #[error("connection `{from}` -> `{to}`: `{name}` is not a declared ingress, stage or egress")]
+    UnknownNode {
+        /// Source name.
+        from: String,
+        /// Destination name.
+        to: String,
+        /// The undeclared name.
+        name: String,
+    },
+    /// A connection that is not ingress→stage, stage→stage or stage→egress.
+    #[error(
+        "connection `{from}` -> `{to}` is not ingress -> stage, stage -> stage or stage -> egress"
+    )]
+    BadConnection {
+        /// Source name.
+        from: String,
+        /// Destination name.
+        to: String,
+    },
+    /// The same source and destination connected twice.
+    #[error("connection `{from}` -> `{to}` is declared more than once")]
+    DuplicateConnection {
+        /// Source name.
+        from: String,
+        /// Destination name.
+        to: String,
+    },
+    /// A `sequenced_slots` connection without a capacity.
+    #[error("connection `{from}` -> `{to}`: sequenced_slots lanes need an explicit capacity")]
+    MissingCapacity {
+        /// Source name.
+        from: String,
+        /// Destination name.
+        to: String,
+    },
+    /// A connection capacity its lane kind cannot have.
+    #[error(
+        "connection `{from}` -> `{to}`: {kind} lane capacity {capacity} is invalid \
+         (sequenced_slots needs > 0, other kinds a power of two)"
+    )]
+    ConnectionCapacity {
+        /// Source name.
+        from: String,
+        /// Destination name.
+        to: String,
+        /// Lane kind.
+        kind: LaneKind,
+        /// The capacity.
+        capacity: u32,
+    },
+    /// A boundary policy capacity its lane kind cannot have.
+    #[error(
+        "boundary lane policy: {kind} lane capacity {capacity} is invalid \
+         (sequenced_slots needs > 0, other kinds a power of two)"
+    )]
+    BoundaryCapacity {
+        /// Boundary lane kind.
+        kind: LaneKind,
+        /// The capacity.
+        capacity: u32,
+    },
+    /// An ingress or egress no connection touches.
+    #[error("boundary `{name}` has no connection")]
+    UnconnectedBoundary {
+        /// The boundary.
+        name: String,
+    },
+    /// A stage no connection reaches.
+    #[error("stage `{stage}` has no incoming connection")]
+    StageWithoutInput {
+        /// The stage.
+        stage: String,
+    },
+    /// A stage with no outgoing connection.
+    #[error("stage `{stage}` has no outgoing connection")]
+    StageWithoutOutput {
+        /// The stage.
+        stage: String,
+    },
+    /// A generated role or lane name equal to another name in the graph.
+    #[error("generated name `{name}` clashes with another role, endpoint or lane name")]
+    NameCollision {
+        /// The clashing name.
+        name: String,
+    },
+    /// The compiled spec breaks spec rules the plan validation did not catch (a cycle, say).
+    #[error("lowered spec is invalid:\n{0}")]
+    InvalidSpec(SpecErrors),
 }
 
-/// Lowers a plan to its canonical spec.
+impl From<ValidationErrors> for LowerError {
+    fn from(errors: ValidationErrors) -> Self {
+        LowerError::Invalid(errors)
+    }
+}
+
+/// Validates `plan` with [`validate_plan_v2`] and compiles it to the canonical spec (see the
+/// [module docs](self) for the rules). The result passes [`validate_v1`]. Never panics.
 pub fn lower_v2(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError> {
-    validate_plan_v2(plan).map_err(LowerError::Invalid)?;
-    let sr = plan
-        .single_ring
-        .as_ref()
-        .ok_or_else(|| LowerError::Unsupported(plan.target.to_string()))?;
-    let index = |n: &str| plan.stages.iter().position(|s| s.name == n);
-    let deps: Vec<u32> = plan
-        .stages
+    validate_plan_v2(plan)?;
+    let spec = match plan.target {
+        ExecutionTargetV1::SingleRing => single_ring::lower(plan)?,
+        ExecutionTargetV1::LaneGraph => lane_graph::lower(plan)?,
+    };
+    validate_v1(&spec).map_err(LowerError::InvalidSpec)?;
+    Ok(spec)
+}
+
+/// The stage table: `stages[i]` is the plan's `i`-th stage with its effective kind.
+fn stage_specs(plan: &PipelinePlanV2) -> Vec<StageSpec> {
+    plan.stages
         .iter()
-        .map(|s| {
-            s.after
-                .iter()
-                .filter_map(|a| index(a))
-                .fold(0, |m, j| m | 1 << j)
+        .enumerate()
+        .map(|(i, stage)| StageSpec {
+            id: i as u32,
+            name: stage.name.clone(),
+            kind: stage.effective_kind().to_owned(),
+            side_effects: stage.side_effects,
+            params: stage.params.clone(),
         })
-        .collect();
-    let used = deps.iter().fold(0, |a, d| a | d);
-    let all = (1u32 << plan.stages.len()) - 1;
-    Ok(PipelineSpecV1 {
-        name: plan.name.clone(),
-        stages: plan
-            .stages
-            .iter()
-            .enumerate()
-            .map(|(i, s)| StageSpec {
-                id: i as u32,
-                name: s.name.clone(),
-                kind: s.effective_kind().to_owned(),
-                side_effects: s.side_effects,
-                params: s.params.clone(),
-            })
-            .collect(),
-        topology: TopologySpec::SingleRing(SingleRingSpec {
-            ingress: plan
-                .ingress
-                .first()
-                .map(|b| b.name.clone())
-                .unwrap_or_default(),
-            egress: plan
-                .egress
-                .first()
-                .map(|b| b.name.clone())
-                .unwrap_or_default(),
-            capacity: sr.capacity,
-            slot: SlotGeometry::default(),
-            shards: sr.shards,
-            ordering: sr.ordering,
-            shard_key: sr.shard_key.clone(),
-            deps,
-            final_mask: all & !used,
-        }),
-    })
+        .collect()
 }

@@ -1,18 +1,55 @@
-//! Specs: the canonical `PipelineSpecV1`, its validation, kv codec, fingerprint, describe and dot.
+//! Specs: the canonical [`PipelineSpecV1`], its validation, kv codec, fingerprint, describe and
+//! dot.
+//!
+//! A spec is what [`lower_v2`](crate::lower::lower_v2) makes of a plan and what an executor
+//! runs: dense ids, concrete capacities, dependency masks, and (for LaneGraph) every lane and
+//! role spelled out, inserted bridges, routers and merges included. Specs travel as text in the
+//! canonical [kv format](kv); [`validate_v1`] checks one on its own, whatever its origin;
+//! [`PipelineSpecV1::fingerprint`] identifies it; [`describe`] and [`dot`] show it.
+//!
+//! ```
+//! use byteor::plan::{Connection, LaneIntent, PipelinePlanV2, StageDecl};
+//! use byteor::spec::{describe, dot, validate_v1, PipelineSpecV1};
+//!
+//! // Fan-out from `parse` to `price` and `risk`, fan-in at `book`.
+//! let plan = PipelinePlanV2::lane_graph("plant")
+//!     .with_ingress("orders_in")
+//!     .with_egress("fills_out")
+//!     .with_stage(StageDecl::new("parse"))
+//!     .with_stage(StageDecl::new("price"))
+//!     .with_stage(StageDecl::new("risk"))
+//!     .with_stage(StageDecl::new("book"))
+//!     .with_connection(Connection::new("orders_in", "parse"))
+//!     .with_connection(Connection::new("parse", "price"))
+//!     .with_connection(Connection::new("parse", "risk").lane(LaneIntent::sequenced_slots(64)))
+//!     .with_connection(Connection::new("price", "book"))
+//!     .with_connection(Connection::new("risk", "book"))
+//!     .with_connection(Connection::new("book", "fills_out"));
+//!
+//! let spec = byteor::lower::lower_v2(&plan)?;
+//! validate_v1(&spec)?;
+//!
+//! let text = describe(&spec);
+//! assert!(text.contains("router.parse"));
+//! assert!(text.contains("merge.book"));
+//! assert!(text.contains("bridge.router.parse.risk"));
+//! assert!(dot(&spec).starts_with("digraph"));
+//!
+//! // The kv text round-trips exactly, fingerprint included.
+//! let back = PipelineSpecV1::from_kv(&spec.to_kv())?;
+//! assert_eq!(back, spec);
+//! assert_eq!(back.fingerprint(), spec.fingerprint());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
+pub mod fingerprint;
+pub mod kv;
 mod model;
+mod validate;
+mod view;
 
+pub use fingerprint::{Fingerprint, ParseFingerprintError};
+pub use kv::KvError;
 pub use model::*;
-
-/// Violations found in a spec.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct SpecErrors(String);
-
-/// Validates a spec on its own.
-pub fn validate_v1(spec: &PipelineSpecV1) -> Result<(), SpecErrors> {
-    if spec.stages.is_empty() {
-        return Err(SpecErrors("no stages".into()));
-    }
-    Ok(())
-}
+pub use validate::{validate_v1, SpecErrors, SpecViolation};
+pub use view::{describe, dot};

@@ -4,8 +4,9 @@
 //! dependencies are bit masks, LaneGraph infrastructure (bridges, routers, merges) is explicit.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-pub use crate::plan::{LaneKind, OnFull, OrderingMode, ParamValue};
+pub use crate::plan::{ExecutionTargetV1, LaneKind, OnFull, OrderingMode, ParamValue};
 
 /// A canonical pipeline spec, version 1.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,6 +17,16 @@ pub struct PipelineSpecV1 {
     pub stages: Vec<StageSpec>,
     /// Target-specific topology.
     pub topology: TopologySpec,
+}
+
+impl PipelineSpecV1 {
+    /// The execution target of this spec's topology.
+    pub fn target(&self) -> ExecutionTargetV1 {
+        match self.topology {
+            TopologySpec::SingleRing(_) => ExecutionTargetV1::SingleRing,
+            TopologySpec::LaneGraph(_) => ExecutionTargetV1::LaneGraph,
+        }
+    }
 }
 
 /// One stage of a spec.
@@ -110,6 +121,16 @@ pub enum LaneEnd {
     Endpoint(u32),
 }
 
+impl fmt::Display for LaneEnd {
+    /// `role:<id>` or `endpoint:<id>`, the form the kv codec uses.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LaneEnd::Role(id) => write!(f, "role:{id}"),
+            LaneEnd::Endpoint(id) => write!(f, "endpoint:{id}"),
+        }
+    }
+}
+
 /// A concrete lane.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaneSpec {
@@ -145,6 +166,14 @@ pub enum RoleKind {
 }
 
 impl RoleKind {
+    /// Every role kind, in declaration order.
+    pub const ALL: [RoleKind; 4] = [
+        RoleKind::Stage,
+        RoleKind::Bridge,
+        RoleKind::Router,
+        RoleKind::Merge,
+    ];
+
     /// Name used in kv and describe output.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -173,6 +202,12 @@ pub struct RoleSpec {
     pub outputs: Vec<u32>,
 }
 
+impl fmt::Display for RoleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl RoleSpec {
     /// Whether lowering inserted this role (bridge, router or merge).
     pub fn is_inserted(&self) -> bool {
@@ -187,6 +222,22 @@ pub enum EndpointDirection {
     Ingress,
     /// Results leave here.
     Egress,
+}
+
+impl EndpointDirection {
+    /// Name used in kv and describe output: `ingress` / `egress`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndpointDirection::Ingress => "ingress",
+            EndpointDirection::Egress => "egress",
+        }
+    }
+}
+
+impl fmt::Display for EndpointDirection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A boundary endpoint of a LaneGraph.
