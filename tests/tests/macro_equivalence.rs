@@ -49,14 +49,19 @@ impl Stage<Order> for Count {
     }
 }
 
-/// Same plan, same spec: the spec is the input of `to_kv` and of the fingerprint, so equal
-/// specs have equal canonical text and fingerprints.
+/// Same plan, same spec, same canonical text, same fingerprint.
 fn assert_same(
     macro_built: (&PipelinePlanV2, &PipelineSpecV1),
     builder_built: (&PipelinePlanV2, &PipelineSpecV1),
 ) {
     assert_eq!(macro_built.0, builder_built.0, "plans differ");
     assert_eq!(macro_built.1, builder_built.1, "specs differ");
+    assert_eq!(macro_built.1.to_kv(), builder_built.1.to_kv());
+    assert_eq!(
+        macro_built.1.fingerprint(),
+        builder_built.1.fingerprint(),
+        "fingerprints differ"
+    );
 }
 
 #[byteor::pipeline(capacity = 128)]
@@ -129,6 +134,11 @@ fn diamond() -> Result<(), BuildError> {
     let m = diamond_macro(Arc::default())?;
     let b = diamond_builder(Arc::default())?;
     assert_same((m.plan(), m.spec()), (b.plan(), b.spec()));
+    // The comparison can fail: another shape has another fingerprint.
+    assert_ne!(
+        m.spec().fingerprint(),
+        linear_macro(10)?.spec().fingerprint()
+    );
     let parse = &m.plan().stages[0];
     assert_eq!(parse.params["max_qty"], ParamValue::Int(100));
     assert_eq!(m.plan().stages[3].after, ["risk", "audit"]);
