@@ -29,4 +29,5 @@ pub use sequence::{Sequence, SEQUENCE_PADDING};
 pub use sync::SlotCell;
 pub use wait::{
     WaitStrategy, Waiter, WakeHub, FIRST_PARK, MAX_PARK, SPIN_TRIES, WAKE_HUB_SLOTS, YIELD_TRIES,
+    YIELD_WINDOW,
 };

@@ -27,8 +27,13 @@ use super::sync::{spin_hint, yield_now, AtomicU64, Ordering};
 /// waiter starts yielding.
 pub const SPIN_TRIES: u32 = 128;
 
-/// Yields before a [`Parking`](WaitStrategy::Parking) waiter parks.
+/// Most yields before a [`Parking`](WaitStrategy::Parking) waiter parks.
 pub const YIELD_TRIES: u32 = 64;
+
+/// Longest a [`Parking`](WaitStrategy::Parking) waiter keeps yielding before it parks. On an
+/// oversubscribed host one yield can hand a whole time slice to another busy process; the
+/// window makes such a waiter park (and stop competing for the CPU) instead of yielding again.
+pub const YIELD_WINDOW: Duration = Duration::from_micros(100);
 
 /// Longest first park after registering with a [`WakeHub`] (bounds a missed wake-up).
 pub const FIRST_PARK: Duration = Duration::from_micros(50);
@@ -171,6 +176,7 @@ pub struct Waiter<'a> {
     tries: u32,
     registered: bool,
     park: Duration,
+    yield_since: Option<std::time::Instant>,
 }
 
 impl<'a> Waiter<'a> {
@@ -183,6 +189,7 @@ impl<'a> Waiter<'a> {
             tries: 0,
             registered: false,
             park: FIRST_PARK,
+            yield_since: None,
         }
     }
 
@@ -195,6 +202,7 @@ impl<'a> Waiter<'a> {
     #[inline(always)]
     pub fn reset(&mut self) {
         self.tries = 0;
+        self.yield_since = None;
         if self.registered {
             self.deregister();
         }
@@ -226,7 +234,7 @@ impl<'a> Waiter<'a> {
                 if self.tries < SPIN_TRIES {
                     self.tries += 1;
                     spin_hint();
-                } else if self.tries < SPIN_TRIES + YIELD_TRIES {
+                } else if self.tries < SPIN_TRIES + YIELD_TRIES && self.within_yield_window() {
                     self.tries += 1;
                     yield_now();
                 } else {
@@ -234,6 +242,12 @@ impl<'a> Waiter<'a> {
                 }
             }
         }
+    }
+
+    fn within_yield_window(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let since = *self.yield_since.get_or_insert(now);
+        now.duration_since(since) < YIELD_WINDOW
     }
 
     #[cold]
@@ -305,13 +319,34 @@ mod tests {
     fn idle_parking_waiter_backs_off() {
         let hub = WakeHub::new(1);
         let mut w = Waiter::new(WaitStrategy::Parking, &hub, 0);
-        for _ in 0..SPIN_TRIES + YIELD_TRIES {
+        for _ in 0..SPIN_TRIES {
             w.idle(|| false);
-            assert!(!hub.has_parked(), "parked before spinning and yielding");
+            assert!(!hub.has_parked(), "parked while spinning");
         }
+        // The yield phase ends after YIELD_TRIES yields or YIELD_WINDOW, whichever is first.
+        let mut yields = 0;
+        while !hub.has_parked() {
+            w.idle(|| false);
+            yields += 1;
+            assert!(yields <= YIELD_TRIES + 1, "yielded {yields} times");
+        }
+        w.reset();
+        assert!(!hub.has_parked());
+        for _ in 0..SPIN_TRIES {
+            w.idle(|| false);
+        }
+        std::thread::sleep(YIELD_WINDOW * 2);
+        w.idle(|| false); // starts the yield window
+        std::thread::sleep(YIELD_WINDOW * 2);
+        w.idle(|| false); // window over: parks
+        assert!(hub.has_parked(), "a waiter past its yield window parks");
         // Parks start at FIRST_PARK and double up to MAX_PARK (a spurious early return from
         // the OS does not matter: the bound grows per park either way).
         let mut parks = 0;
+        w.reset();
+        for _ in 0..SPIN_TRIES + YIELD_TRIES + 1 {
+            w.idle(|| false);
+        }
         while w.park < MAX_PARK {
             w.idle(|| false);
             parks += 1;
