@@ -2,4 +2,109 @@
 //! derive macros for stage and event types.
 //!
 //! This crate is re-exported by `byteor`; depend on `byteor` rather than on this crate directly.
+//! Each macro is a thin entry point: parsing, checking and code generation are plain
+//! `proc_macro2` functions in the modules below, unit-tested without a compiler in the loop.
 #![deny(missing_docs)]
+
+mod derive;
+mod diagnostic;
+mod pipeline;
+
+use proc_macro::TokenStream;
+
+/// Declares a pipeline as a function: the body reads like the plan, and the macro expands it
+/// into the typed builder calls (`SingleRing::build`, `stage`, `stage_after`, `build`).
+///
+/// ```
+/// use byteor::prelude::*;
+///
+/// # #[derive(Debug, Default, Clone, Copy)] struct Order { qty: i64 }
+/// # #[derive(Default)] struct Parse;
+/// # impl MutStage<Order> for Parse {
+/// #     fn on_event(&mut self, _: &mut Order, _: &EventContext) -> Result<(), StageError> { Ok(()) }
+/// # }
+/// # struct Risk { max_qty: i64 }
+/// # impl Stage<Order> for Risk {
+/// #     fn on_event(&mut self, _: &Order, _: &EventContext) -> Result<(), StageError> { Ok(()) }
+/// # }
+/// # struct Audit;
+/// # impl Stage<Order> for Audit {
+/// #     fn on_event(&mut self, _: &Order, _: &EventContext) -> Result<(), StageError> { Ok(()) }
+/// # }
+/// # struct Publish;
+/// # impl Stage<Order> for Publish {
+/// #     fn on_event(&mut self, _: &Order, _: &EventContext) -> Result<(), StageError> { Ok(()) }
+/// # }
+/// #[byteor::pipeline(capacity = 1024)]
+/// fn orders(max_qty: i64) -> SingleRing<Order> {
+///     ingress("orders_in");
+///     egress("fills_out");
+///     let parse = stage(Parse::default());
+///     let risk = stage(Risk { max_qty }).after([parse]);
+///     let audit = stage(Audit).side_effects().after([parse]);
+///     let publish = stage(Publish).after([risk, audit]);
+/// }
+///
+/// let pipeline = orders(10_000)?; // Result<SingleRingPipeline<Order, ..>, BuildError>
+/// assert_eq!(pipeline.plan().name, "orders");
+/// assert_eq!(pipeline.plan().stages[3].after, ["risk", "audit"]);
+/// # Ok::<(), BuildError>(())
+/// ```
+///
+/// - The return type names the target and the event type: `-> SingleRing<Order>`. The macro
+///   turns it into `Result<SingleRingPipeline<Order, ..>, BuildError>`.
+/// - Options: `name` (default: the function name), `capacity`, `shards`, `ordering`
+///   (`"strict"` / `"per_key"`), `producer` (`"single"`), `scheduling` (`"dedicated"`),
+///   `wait_strategy` (an expression).
+/// - Body: `ingress("name");` and `egress("name");` once each, `shard_key("name", |e| key);`
+///   with `shards > 1`, and `let name = stage(value)` with optional `.after([stages])`,
+///   `.side_effects()`, `.kind("kind")` and `.param("key", value)`. The binding is the stage's
+///   name; stages run in the order written.
+///
+/// Everything the tokens show is checked at compile time, each error on the offending token,
+/// all in one pass: unknown or duplicate names, self and cyclic dependencies, dependencies on
+/// later stages, more than 4 stages, the option values and combinations v1 refuses. The rest
+/// (stage types, mutation ordering, plan validation) is checked by the typed builder.
+#[proc_macro_attribute]
+pub fn pipeline(args: TokenStream, item: TokenStream) -> TokenStream {
+    pipeline::pipeline(args.into(), item.into()).into()
+}
+
+/// The stage limit this crate checks (`SINGLE_RING_V1_MAX_STAGES`), as a `usize` literal, so
+/// that `byteor` can assert at compile time that both crates agree.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __single_ring_v1_max_stages(_: TokenStream) -> TokenStream {
+    let limit = proc_macro2::Literal::usize_suffixed(pipeline::facts::SINGLE_RING_V1_MAX_STAGES);
+    quote::quote!(#limit).into()
+}
+
+/// Derives `byteor::exec::StageDescriptor` for a stage struct.
+///
+/// - `#[stage(name = "...")]` sets the registered kind (default: the type name in
+///   snake_case); `#[stage(side_effects)]` marks the stage as acting on the outside world.
+/// - Every field is a parameter read from the plan's `params` table with `FromParam`.
+///   `#[param(default = expr)]` or `#[param(default)]` (via `Default`) makes it optional;
+///   `Option<T>` fields are optional too. `#[param(rename = "key")]` reads another key.
+///   `#[param(skip)]` fields are not parameters and start from `Default::default()` (or from
+///   `default = expr`).
+/// - Unknown keys in the table are errors, and every error names the stage and the parameter.
+///
+/// See `byteor::exec::StageDescriptor` for an example.
+#[proc_macro_derive(StageDescriptor, attributes(stage, param))]
+pub fn derive_stage_descriptor(input: TokenStream) -> TokenStream {
+    derive::stage_descriptor::derive(input.into()).into()
+}
+
+/// Derives `byteor::abi::ShmEvent` for an event struct that may live in shared memory.
+///
+/// The struct must be `#[repr(C)]` (not packed), have named fields of plain-old-data types
+/// (fixed-width integers, `f32`, `f64`, arrays of these, other `ShmEvent` structs), and no
+/// implicit padding: declare gaps as `_pad: [u8; N]` fields. Each rule is a compile error
+/// spanned on the offending token. The struct must also derive `Clone` and `Copy`.
+///
+/// See `byteor::abi` for an example.
+#[proc_macro_derive(ShmEvent)]
+pub fn derive_shm_event(input: TokenStream) -> TokenStream {
+    derive::shm_event::derive(input.into()).into()
+}

@@ -1,1 +1,7 @@
 //! `#[repr(C)]` layouts shared with other processes, and event layout tables.
+
+mod event;
+
+#[doc(hidden)]
+pub use event::__private;
+pub use event::{EventLayout, FieldLayout, FieldType, PodField, ShmEvent};

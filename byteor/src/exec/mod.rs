@@ -39,6 +39,7 @@
 
 mod builder;
 mod control;
+mod descriptor;
 pub mod egress;
 mod error;
 mod pipeline;
@@ -55,6 +56,7 @@ pub use control::{
     Control, PipelineMetrics, PipelineReport, PipelineState, ShardMetrics, StageMetrics,
     StageReport,
 };
+pub use descriptor::*;
 pub use error::{
     BuildError, PipelineError, PublishError, SpawnError, StageFailure, TryPublishError,
 };

@@ -1,0 +1,316 @@
+//! Code generation: a checked [`PipelineDef`] becomes the typed-builder calls a person would
+//! write by hand, inside a function with the same name, attributes and parameters.
+//!
+//! ```text
+//! #[pipeline(capacity = 64)]                 fn orders() -> Result<SingleRingPipeline<Order, ..>, BuildError> {
+//! fn orders() -> SingleRing<Order> {     =>      SingleRing::<Order>::build("orders", |ring| {
+//!     ingress("in"); egress("out");                  let ring = ring.capacity(64);
+//!     let a = stage(A);                              let ring = ring.ingress("in").egress("out");
+//!     let b = stage(B).after([a]);                   let (ring, a) = ring.stage(StageDecl::new("a"), A);
+//! }                                                  let (ring, b) = ring.stage_after(StageDecl::new("b"), B, [a]);
+//!                                                    ring.build()
+//!                                                })
+//!                                            }
+//! ```
+//!
+//! Stage values, settings and dependency names keep the user's spans, so type errors (a stage
+//! that does not handle the event type, a non-`Clone` stage on a sharded ring) point at the
+//! user's code. The builder's variable has mixed-site hygiene, so it cannot clash with names
+//! in the user's expressions.
+
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{Ident, Type};
+
+use super::facts::Support;
+use super::parse::{PipelineDef, SettingArg, Value};
+
+/// The function for a pipeline that passed every check.
+pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
+    let (Some(event), Some(ring_path)) = (&def.event, &def.ring_path) else {
+        // `parse` reports a return type it cannot read; stay total regardless.
+        return expand_with_errors(def, TokenStream::new());
+    };
+    let ring = ring_ident();
+    let name = pipeline_name(def);
+
+    let config: Vec<TokenStream> = def
+        .options
+        .iter()
+        .filter_map(|option| {
+            let method = format_ident!("{}", option.fact.builder_method?);
+            let arg = match &option.value {
+                Value::Int(lit, value) => {
+                    let mut literal = Literal::u32_unsuffixed(u32::try_from(*value).ok()?);
+                    literal.set_span(lit.span());
+                    quote!(#literal)
+                }
+                Value::Choice(choice, span) => match choice.support {
+                    Support::Ordering(variant) => {
+                        let variant = Ident::new(variant, *span);
+                        quote_spanned!(*span=> ::byteor::plan::OrderingMode::#variant)
+                    }
+                    Support::BuilderDefault | Support::Unsupported(_) => return None,
+                },
+                Value::Expr(expr) => quote!(#expr),
+                Value::Str(lit) => quote!(#lit),
+            };
+            Some(quote!(.#method(#arg)))
+        })
+        .collect();
+
+    let sharding = match (def.int_option("shards"), def.shard_keys.first()) {
+        (Some((shards, span)), Some(key)) if shards > 1 => {
+            let mut shards = Literal::u32_unsuffixed(u32::try_from(shards).unwrap_or(u32::MAX));
+            shards.set_span(span);
+            let key_name = &key.name;
+            let key_fn = &key.key_fn;
+            quote!(let #ring = #ring.shards(#shards, #key_name, #key_fn);)
+        }
+        _ => TokenStream::new(),
+    };
+
+    let ingress = def.ingress.first().map(|b| &b.name);
+    let egress = def.egress.first().map(|b| &b.name);
+
+    let mut stages = Vec::new();
+    let mut handles = Vec::new();
+    for stage in &def.stages {
+        let handle = &stage.name;
+        let name = Literal::string(&stage.name_str());
+        let value = &stage.value;
+        let settings = stage.settings.iter().filter_map(|setting| {
+            let method = &setting.method;
+            match &setting.arg {
+                SettingArg::After(_) => None,
+                SettingArg::SideEffects(on) => Some(quote!(.#method(#on))),
+                SettingArg::Kind(kind) => Some(quote!(.#method(#kind))),
+                SettingArg::Param(key, value) => Some(quote!(.#method(#key, #value))),
+            }
+        });
+        let decl = quote!(::byteor::plan::StageDecl::new(#name) #(#settings)*);
+        let after = stage.after();
+        // The builder's type errors about a stage (wrong event type, not `Clone` on a sharded
+        // ring) are reported on the method call: give it the stage value's span.
+        let span = value.span();
+        stages.push(if after.is_empty() {
+            let method = Ident::new("stage", span);
+            quote!(let (#ring, #handle) = #ring.#method(#decl, #value);)
+        } else {
+            let method = Ident::new("stage_after", span);
+            quote!(let (#ring, #handle) = #ring.#method(#decl, #value, [#(#after),*]);)
+        });
+        handles.push(handle);
+    }
+
+    // `build` fails to type-check only because of a stage; say so on the function name.
+    let built = Ident::new("ring", Span::mixed_site().located_at(def.span));
+    let build = quote_spanned!(def.span=> #built.build());
+    let signature = signature(def, Some(event));
+    quote! {
+        #signature {
+            #ring_path::<#event>::build(#name, |#ring| {
+                let #ring = #ring #(#config)*;
+                #sharding
+                let #ring = #ring.ingress(#ingress).egress(#egress);
+                #(#stages)*
+                // Every handle is a stage name; final stages are simply not depended on.
+                let _ = (#(&#handles,)*);
+                #build
+            })
+        }
+    }
+}
+
+/// The function for a pipeline with errors: the `compile_error!`s, plus a body of the right
+/// type (a one-stage placeholder pipeline that is never built, since compilation fails) so
+/// that callers and IDEs still type-check. Stage values are kept in a closure that is never
+/// called, so completion and type errors inside them keep working.
+pub(crate) fn expand_with_errors(def: &PipelineDef, errors: TokenStream) -> TokenStream {
+    let values = def.stages.iter().map(|s| &s.value);
+    let keep_values = quote! {
+        let _ = || { #(let _ = #values;)* };
+    };
+    let (Some(event), Some(ring_path)) = (&def.event, &def.ring_path) else {
+        let signature = signature(def, None);
+        return quote! {
+            #signature {
+                #errors
+                #keep_values
+            }
+        };
+    };
+    let ring = ring_ident();
+    let name = pipeline_name(def);
+    let signature = signature(def, Some(event));
+    quote! {
+        #signature {
+            #errors
+            #keep_values
+            #ring_path::<#event>::build(#name, |#ring| {
+                let (#ring, _) = #ring.ingress("").egress("").stage(
+                    "",
+                    ::byteor::exec::from_fn(
+                        |_: &#event, _: &::byteor::exec::EventContext| ::core::result::Result::Ok(())
+                    ),
+                );
+                #ring.build()
+            })
+        }
+    }
+}
+
+/// The builder variable: mixed-site hygiene keeps it apart from every user identifier.
+fn ring_ident() -> Ident {
+    Ident::new("ring", Span::mixed_site())
+}
+
+/// `name = "..."`, or the function name.
+fn pipeline_name(def: &PipelineDef) -> Literal {
+    match def.option("name").map(|o| &o.value) {
+        Some(Value::Str(lit)) => {
+            let mut literal = Literal::string(&lit.value());
+            literal.set_span(lit.span());
+            literal
+        }
+        _ => Literal::string(&def.ident.unraw().to_string()),
+    }
+}
+
+/// `attrs vis fn name<generics>(inputs) -> Result<SingleRingPipeline<E, ..>, BuildError> where ..`
+fn signature(def: &PipelineDef, event: Option<&Type>) -> TokenStream {
+    let PipelineDef {
+        attrs,
+        vis,
+        ident,
+        generics,
+        inputs,
+        ..
+    } = def;
+    let where_clause = &generics.where_clause;
+    let output = event.map(|event| {
+        let span = event.span();
+        quote_spanned! {span=>
+            -> ::core::result::Result<
+                ::byteor::exec::SingleRingPipeline<
+                    #event,
+                    impl ::byteor::exec::StageList<#event>,
+                    impl ::byteor::exec::Router<#event>,
+                >,
+                ::byteor::exec::BuildError,
+            >
+        }
+    });
+    quote! {
+        #(#attrs)*
+        #vis fn #ident #generics (#inputs) #output #where_clause
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::parse::tests::parse_src;
+
+    fn expand_src(args: TokenStream, item: TokenStream) -> String {
+        let (def, errors) = parse_src(args, item);
+        assert!(errors.is_empty(), "{errors:?}");
+        expand(&def.unwrap()).to_string()
+    }
+
+    #[test]
+    fn stages_become_builder_calls_in_order() {
+        let out = expand_src(
+            quote!(capacity = 64, ordering = "strict", producer = "single"),
+            quote! {
+                fn orders(limit: u32) -> SingleRing<Order> {
+                    ingress("orders_in");
+                    egress("fills_out");
+                    let parse = stage(Parse::new(limit));
+                    let audit = stage(Audit).side_effects().param("level", 2).after([parse]);
+                }
+            },
+        );
+        let expected = [
+            "fn orders (limit : u32) -> :: core :: result :: Result < :: byteor :: exec :: \
+             SingleRingPipeline < Order , impl :: byteor :: exec :: StageList < Order > , impl \
+             :: byteor :: exec :: Router < Order > , > , :: byteor :: exec :: BuildError , >",
+            "SingleRing :: < Order > :: build (\"orders\" , | ring |",
+            "let ring = ring . capacity (64) . ordering (:: byteor :: plan :: OrderingMode :: \
+             Strict) ;",
+            "let ring = ring . ingress (\"orders_in\") . egress (\"fills_out\") ;",
+            "let (ring , parse) = ring . stage (:: byteor :: plan :: StageDecl :: new \
+             (\"parse\") , Parse :: new (limit)) ;",
+            "let (ring , audit) = ring . stage_after (:: byteor :: plan :: StageDecl :: new \
+             (\"audit\") . side_effects (true) . param (\"level\" , 2) , Audit , [parse]) ;",
+            "let _ = (& parse , & audit ,) ; ring . build () }) }",
+        ];
+        let mut rest = out.as_str();
+        for part in expected {
+            let at = rest
+                .find(part)
+                .unwrap_or_else(|| panic!("missing `{part}` in\n{out}"));
+            rest = &rest[at + part.len()..];
+        }
+        assert!(
+            !out.contains("producer"),
+            "the builder's default mode needs no call"
+        );
+    }
+
+    #[test]
+    fn sharding_and_name_and_wait_strategy() {
+        let out = expand_src(
+            quote!(
+                name = "books",
+                shards = 4,
+                wait_strategy = WaitStrategy::BusySpin
+            ),
+            quote! {
+                pub(crate) fn p() -> byteor::exec::SingleRing<Quote> {
+                    shard_key("symbol", |q: &Quote| q.symbol);
+                    ingress("a"); egress("b");
+                    let s = stage(S);
+                }
+            },
+        );
+        assert!(out.contains("build (\"books\" ,"), "{out}");
+        assert!(
+            out.contains(". wait_strategy (WaitStrategy :: BusySpin)"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "let ring = ring . shards (4 , \"symbol\" , | q : & Quote | q . symbol) ;"
+            ),
+            "{out}"
+        );
+        assert!(out.starts_with("pub (crate) fn p ()"), "{out}");
+        assert!(
+            out.contains("byteor :: exec :: SingleRing :: < Quote > :: build"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn with_errors_the_function_keeps_its_type_and_stage_values() {
+        let (def, _) = parse_src(
+            quote!(),
+            quote! {
+                fn p(x: u32) -> SingleRing<Order> {
+                    let a = stage(A::new(x));
+                }
+            },
+        );
+        let out = expand_with_errors(&def.unwrap(), quote!(compile_error!("boom");)).to_string();
+        assert!(out.contains("compile_error ! (\"boom\")"), "{out}");
+        assert!(
+            out.contains("let _ = || { let _ = A :: new (x) ; } ;"),
+            "{out}"
+        );
+        assert!(out.contains("-> :: core :: result :: Result <"), "{out}");
+        assert!(out.contains(":: byteor :: exec :: from_fn"), "{out}");
+    }
+}

@@ -1,0 +1,89 @@
+//! `#[pipeline]`: parse -> check -> expand, each a plain `proc_macro2` function.
+
+pub(crate) mod check;
+pub(crate) mod expand;
+pub(crate) mod facts;
+pub(crate) mod parse;
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::diagnostic::Diagnostics;
+
+/// Expands `#[pipeline(args)] item`. Never panics: every problem becomes a spanned
+/// `compile_error!`, and the output still type-checks where the input allows.
+pub(crate) fn pipeline(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut diag = Diagnostics::new();
+    let Some(def) = parse::parse(args, item.clone(), &mut diag) else {
+        let errors = diag.to_compile_errors();
+        return quote!(#errors #item);
+    };
+    check::check(&def, &mut diag);
+    if diag.is_empty() {
+        expand::expand(&def)
+    } else {
+        expand::expand_with_errors(&def, diag.to_compile_errors())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_of_every_phase_is_in_the_output() {
+        let out = pipeline(
+            quote!(capacity = 100, bogus = 1),
+            quote! {
+                fn p() -> SingleRing<u64> {
+                    ingress("in");
+                    let a = stage(A).after([b]);
+                    let b = stage(B).after([a]);
+                }
+            },
+        )
+        .to_string();
+        // capacity, unknown option, missing egress, and the two-member cycle.
+        assert_eq!(out.matches("compile_error").count(), 5, "{out}");
+        assert!(
+            out.contains("(1/2) dependency cycle `a -> b -> a`"),
+            "{out}"
+        );
+        assert!(
+            out.contains("(2/2) dependency cycle `a -> b -> a`"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_or_unnamed_statement_is_not_also_reported_missing() {
+        let out = pipeline(
+            quote!(shards = 2),
+            quote! {
+                fn p() -> SingleRing<u64> {
+                    ingres("in");
+                    egress("out");
+                    shard_key(|e: &u64| *e);
+                    stage(A);
+                }
+            },
+        )
+        .to_string();
+        // The misspelt `ingress`, the malformed `shard_key` and the unnamed stage; no
+        // "missing ingress", "needs a shard key" or "needs at least one stage".
+        assert_eq!(out.matches("compile_error").count(), 3, "{out}");
+    }
+
+    #[test]
+    fn a_non_function_item_is_passed_through_with_the_error() {
+        let out = pipeline(
+            quote!(),
+            quote!(
+                struct S;
+            ),
+        )
+        .to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.ends_with("struct S ;"), "{out}");
+    }
+}

@@ -1,0 +1,12 @@
+// Several producers on one ring are not supported in v1.
+use byteor::prelude::*;
+use tests_build::*;
+
+#[byteor::pipeline(producer = "multi")]
+fn orders() -> SingleRing<Order> {
+    ingress("orders_in");
+    egress("fills_out");
+    let parse = stage(Parse::default());
+}
+
+fn main() {}
