@@ -68,6 +68,16 @@ impl ThroughputRuns {
         self.stats().map(|s| s.0)
     }
 
+    /// The rate to compare: the median, or failing that the partial rate of the run that
+    /// timed out (`true` in the second field).
+    pub fn comparable(&self) -> Option<(f64, bool)> {
+        match (self.median(), &self.timeout) {
+            (Some(m), _) => Some((m, false)),
+            (None, Some((_, t))) => Some((t.mevents_per_sec(), true)),
+            (None, None) => None,
+        }
+    }
+
     /// Short text for a summary cell.
     fn cell(&self) -> String {
         let mut notes = vec![self.variant.clone()];
@@ -155,6 +165,19 @@ pub struct Scenario {
     pub outcome: Outcome,
 }
 
+/// `byteor / peer` throughput, marked when either side only has a timed-out partial rate.
+fn ratio(byteor: &ThroughputRuns, peer: &ThroughputRuns) -> Option<(f64, &'static str)> {
+    let (b, b_partial) = byteor.comparable()?;
+    let (p, p_partial) = peer.comparable()?;
+    let note = match (b_partial, p_partial) {
+        (false, false) => "",
+        (false, true) => " (vs its timed-out partial rate)",
+        (true, false) => " (byteor timed out: partial rate)",
+        (true, true) => " (both timed out: partial rates)",
+    };
+    Some((b / p, note))
+}
+
 /// A rate with enough digits to tell collapsed runs apart.
 pub fn rate(mevents_per_sec: f64) -> String {
     if mevents_per_sec >= 10.0 {
@@ -235,17 +258,12 @@ pub fn detail(s: &Scenario) -> String {
             let ratios: Vec<String> = rows
                 .iter()
                 .filter(|b| b.family == Family::Byteor)
-                .filter_map(|b| Some((b, b.median()?)))
-                .flat_map(|(b, bm)| {
+                .flat_map(|b| {
                     rows.iter()
                         .filter(|p| p.family != Family::Byteor)
                         .filter_map(move |p| {
-                            Some(format!(
-                                "  {} / {} = {:.2}x",
-                                b.label,
-                                p.label,
-                                bm / p.median()?
-                            ))
+                            let (r, note) = ratio(b, p)?;
+                            Some(format!("  {} / {} = {r:.2}x{note}", b.label, p.label))
                         })
                 })
                 .collect();
@@ -339,11 +357,15 @@ pub fn summary(scenarios: &[Scenario]) -> String {
     for s in scenarios {
         match &s.outcome {
             Outcome::Throughput(rows) => {
+                // A completed variant beats one that timed out; then the higher rate wins.
                 let best = |f: Family| {
+                    let key = |r: &ThroughputRuns| match r.comparable() {
+                        Some((v, partial)) => (!partial, v),
+                        None => (false, -1.0),
+                    };
                     rows.iter().filter(|r| r.family == f).max_by(|a, b| {
-                        a.median()
-                            .unwrap_or(-1.0)
-                            .total_cmp(&b.median().unwrap_or(-1.0))
+                        let (ka, kb) = (key(a), key(b));
+                        ka.0.cmp(&kb.0).then(ka.1.total_cmp(&kb.1))
                     })
                 };
                 for b in rows.iter().filter(|r| r.family == Family::Byteor) {
@@ -353,8 +375,8 @@ pub fn summary(scenarios: &[Scenario]) -> String {
                         match best(f) {
                             Some(p) => {
                                 let _ = write!(line, " {} |", p.cell());
-                                if let (Some(bm), Some(pm)) = (b.median(), p.median()) {
-                                    ratios.push(format!("{:.2}x {}", bm / pm, f.short()));
+                                if let Some((r, note)) = ratio(b, p) {
+                                    ratios.push(format!("{r:.2}x {}{note}", f.short()));
                                 }
                             }
                             None => line.push_str(" n/a |"),
