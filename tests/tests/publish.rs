@@ -589,13 +589,10 @@ fn batch_interrupted_by_a_panicking_fill_is_not_delivered() {
 // The producer's own contract (see its `Drop`): "anything written but unpublished (a batch
 // interrupted by a panicking closure) is not part of the stream". On a sharded ring,
 // `publish_batch` advances each shard's write position event by event and publishes only at
-// the end; when `fill` panics, the write position is not rolled back, so the next `publish` to
-// that shard makes the interrupted batch's first events visible: the stage sees
-// [1, 100, 101, 2] instead of [1, 2] (the unsharded ring gives [1, 2]).
+// the end; when `fill` panics, every shard's write position rolls back, so the next `publish`
+// does not make the interrupted batch's events visible: the stage sees [1, 2] (as on an
+// unsharded ring), never [1, 100, 101, 2].
 #[test]
-#[ignore = "executor bug: a sharded publish_batch interrupted by a panicking fill leaks its \
-            written events into the stream on the next publish (Producer::publish_batch_routed \
-            does not roll `next` back to `published` on unwind)"]
 fn sharded_batch_interrupted_by_a_panicking_fill_is_not_delivered() {
     bounded("interrupted sharded batch", TIMEOUT, || {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));

@@ -635,17 +635,12 @@ fn race_shutdown_against_producer(
     })
 }
 
-// `Control::shutdown` must finish (draining what was acknowledged) even while a producer thread
-// is publishing. It can hang instead: `close_from_control` sets the drain target to the cursor
-// it reads (say 192); stage `a` drains to 192 and exits; a publish that had passed its running
-// check before the shutdown then stores cursor 193 and returns `Ok`; the producer's next
-// publish fails with `Closed`, the producer is dropped, and `close_from_producer` overwrites
-// the drain target with 193. Stage `b`, not yet out, now waits for `a` to reach 193 — but `a`
-// is gone: `shutdown_timeout` reports `Timeout { running: ["b"] }` (plain `shutdown()` and
-// dropping `Control` block forever).
+// `Control::shutdown` finishes (draining what was acknowledged) even while a producer thread
+// is publishing. Guards the race where a publish that passed its running check before the
+// shutdown stores a cursor past the drain target and the producer, once dropped, tries to raise
+// the target after an upstream stage already drained and exited: the target must not move, or
+// the downstream stage waits forever.
 #[test]
-#[ignore = "executor bug: shutdown racing a publishing producer thread can hang forever \
-            (the drain target is raised after an upstream stage already drained and exited)"]
 fn shutdown_racing_a_producer_thread_keeps_every_acknowledged_event() {
     let seed = test_seed("shutdown_race");
     bounded("shutdown race", TIMEOUT, move || {
@@ -672,19 +667,12 @@ fn shutdown_racing_a_producer_thread_keeps_every_acknowledged_event() {
     });
 }
 
-// A clean shutdown must cut the stream at one point: every event is handled by every stage or
-// by none. When a producer on another thread publishes while `Control::shutdown` runs, the cut
-// moves: `close_from_control` fixes the drain target at the cursor it reads, a publish that had
-// already passed its running check then stores a higher cursor, and `close_from_producer`
-// (the producer dropped once it sees `Closed`) overwrites the target with that higher cursor;
-// besides, a stage leaves the drain only when `next >= target && available <= next`, so a
-// first-level stage still handles events past the target that its barrier shows. A stage that
-// already left stays at the old cut while an upstream one goes on: the report shows e.g.
-// `a` = 193, `b` = 192 — event 192 was handled by `a` and never by `b`.
+// A clean shutdown cuts the stream at one point: every event is handled by every stage or by
+// none, even when a producer on another thread publishes while `Control::shutdown` runs. The
+// drain target is set once (by the shutdown or by the producer closing, whichever is first)
+// and every stage stops exactly there, so a publish racing the shutdown cannot leave an event
+// handled by `a` but not by `b`.
 #[test]
-#[ignore = "executor bug: shutdown racing a publishing producer thread can leave an event \
-            handled upstream but never downstream (the drain target moves after being set, \
-            and stages may run past it)"]
 fn shutdown_racing_a_producer_leaves_no_event_half_processed() {
     let seed = test_seed("shutdown_cut");
     bounded("shutdown cut", TIMEOUT, move || {
@@ -773,14 +761,11 @@ fn a_stage_waiting_on_a_held_upstream_parks() {
 }
 
 // While the pipeline drains (producer closed or shutdown requested), a stage waiting for a slow
-// upstream stage never parks: its wake-up condition includes `state != RUNNING`, which is true
-// for the whole drain, so `Waiter::park` returns at once and the loop spins and yields. A
-// drain held up by one slow stage makes every stage after it burn a core meanwhile — against
-// the design's "never burn a core for nothing when idle" for the parking strategy.
+// upstream stage must park like it does while running: its wake-up condition is "progress or
+// a change of state", not "not running" (which holds for the whole drain and would make it
+// spin and yield, burning a core).
 #[cfg(target_os = "linux")]
 #[test]
-#[ignore = "executor bug: during a drain, stages waiting on a slow upstream stage spin and \
-            yield instead of parking (Parking strategy burns a core)"]
 fn a_stage_waiting_on_a_held_upstream_parks_while_draining() {
     bounded("idle while draining", TIMEOUT, || {
         let ticks = idle_downstream_cpu("drain", true);

@@ -414,11 +414,9 @@ fn a_ring_with_an_invalid_capacity_never_runs() {
     assert_eq!(try_capacity(2), Refusal::Runs);
 }
 
-// `RingBuilder::capacity` documents the value as "checked by `build`"; today `build` accepts
-// any capacity and only `spawn` refuses it (with `SpawnError::Backing`).
+// `RingBuilder::capacity` documents the value as "checked by `build`": plan validation refuses
+// a capacity that is not a power of two >= 2 before any thread starts.
 #[test]
-#[ignore = "validation gap: build accepts capacities that are not a power of two >= 2 \
-            (validate_plan_v2 does not check them yet); only spawn refuses"]
 fn an_invalid_capacity_is_refused_by_build() {
     for capacity in [0, 1, 3, 1000] {
         assert!(
@@ -428,11 +426,9 @@ fn an_invalid_capacity_is_refused_by_build() {
     }
 }
 
-// `RingBuilder::ordering` documents "`Strict` with several shards is refused by `build`", and
+// `RingBuilder::ordering` documents "`Strict` with several shards is refused by `build`", as
 // the design requires `ordering = Strict` to have `shards == 1`.
 #[test]
-#[ignore = "validation gap: build accepts OrderingMode::Strict with several shards \
-            (validate_plan_v2 does not check it yet)"]
 fn strict_ordering_with_several_shards_is_refused_by_build() {
     let built = SingleRing::<Ev>::build("strict-sharded", |ring| {
         let ring = ring
@@ -446,12 +442,9 @@ fn strict_ordering_with_several_shards_is_refused_by_build() {
     assert!(built.is_err(), "Strict with 2 shards must be refused");
 }
 
-// `shards(0, ..)` builds and spawns a pipeline with no shard at all; its first publish then
-// panics with "index out of bounds: the len is 0 but the index is 0" inside
-// `Producer::publish_scratch`. Either `build` or `spawn` should refuse it.
+// `shards(0, ..)` is refused by `build` (plan validation: shards >= 1), so no pipeline without
+// a shard can start and its first publish can never index an empty shard table.
 #[test]
-#[ignore = "executor bug: shards(0) is accepted by build and spawn, and the first publish \
-            panics with an index out of bounds in Producer::publish_scratch"]
 fn zero_shards_is_refused_before_running() {
     let built = SingleRing::<Ev>::build("no-shards", |ring| {
         let ring = ring

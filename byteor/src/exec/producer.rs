@@ -78,7 +78,7 @@ where
 
     /// Events published so far, over all shards.
     pub fn published(&self) -> u64 {
-        self.shards.iter().map(|s| s.next).sum()
+        self.shards.iter().map(|s| s.published).sum()
     }
 
     /// Whether shard `shard` has room for events below `end` (cheap while the cached gate says
@@ -231,7 +231,20 @@ where
             return Ok(());
         }
         if K::SHARDED {
-            return self.publish_batch_routed(count, fill);
+            // If `fill` panics, events written but not yet published must not leak into the
+            // stream with the next publish: roll every shard back to what it published.
+            let routed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.publish_batch_routed(count, &mut fill)
+            }));
+            return match routed {
+                Ok(result) => result,
+                Err(payload) => {
+                    for ps in self.shards.iter_mut() {
+                        ps.next = ps.published;
+                    }
+                    std::panic::resume_unwind(payload)
+                }
+            };
         }
         let start = self.shards[0].next;
         let end = start + count as u64;
@@ -253,7 +266,7 @@ where
     fn publish_batch_routed<F: FnMut(usize, &mut E)>(
         &mut self,
         count: usize,
-        mut fill: F,
+        fill: &mut F,
     ) -> Result<(), PublishError> {
         for i in 0..count {
             fill(i, &mut self.scratch);

@@ -1,5 +1,6 @@
 //! Shared runtime state of a running SingleRing pipeline and the stage thread loop.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use crate::backing::MemRing;
@@ -90,9 +91,18 @@ impl<E> Runtime<E> {
     }
 
     /// End of stream from the producer: drain exactly what it published.
+    ///
+    /// A drain target is set once and never moves: if a shutdown already fixed it, that cut
+    /// stands (every stage stops at the same sequence, so no event is handled by some stages
+    /// and not others).
     pub(crate) fn close_from_producer(&self, cursors: impl Iterator<Item = u64>) {
         for (shard, cursor) in self.shards.iter().zip(cursors) {
-            shard.drain_target.store(cursor, Ordering::Release);
+            let _ = shard.drain_target.compare_exchange(
+                NO_TARGET,
+                cursor,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
         let _ = self
             .state
@@ -108,7 +118,7 @@ impl<E> Runtime<E> {
             .compare_exchange(RUNNING, CLOSING, Ordering::SeqCst, Ordering::SeqCst);
         for shard in self.shards.iter() {
             let cursor = shard.ring.cursor().as_atomic().load(Ordering::SeqCst);
-            // A producer that already closed set the exact target; keep the larger one.
+            // A producer that already closed set the exact target; it stands.
             shard
                 .drain_target
                 .compare_exchange(NO_TARGET, cursor, Ordering::AcqRel, Ordering::Acquire)
@@ -212,59 +222,73 @@ where
     let mut next = own.load_relaxed();
     loop {
         let mut available = barrier.available();
-        if available <= next {
-            loop {
-                match rt.state() {
-                    RUNNING => {}
-                    FAILED => return Ok((next, StageExit::Aborted)),
-                    _ => {
-                        if let Some(target) = rt.drain_target(shard) {
-                            if next >= target && barrier.available() <= next {
-                                stage.shutdown();
-                                return Ok((next, StageExit::Drained));
-                            }
-                        }
-                    }
-                }
-                waiter.idle(|| barrier.available() > next || rt.state() != RUNNING);
-                available = barrier.available();
-                if available > next {
-                    waiter.reset();
-                    break;
-                }
+        // One load per batch. Once closing, every stage stops at the shard's drain target, which
+        // is set once: all stages cut the stream at the same sequence.
+        let state = rt.state();
+        if state != RUNNING {
+            if state == FAILED {
+                return Ok((next, StageExit::Aborted));
             }
+            if let Some(target) = rt.drain_target(shard) {
+                if next >= target {
+                    stage.shutdown();
+                    return Ok((next, StageExit::Drained));
+                }
+                available = available.min(target);
+            }
+        }
+        if available <= next {
+            // Wake on progress or on any change of state — not merely "not running", or a stage
+            // waiting during a drain would never park.
+            waiter.idle(|| barrier.available() > next || rt.state() != state);
+            if barrier.available() > next {
+                waiter.reset();
+            }
+            continue;
         }
 
         let ctx_shard = shard as u32;
-        for seq in next..available {
-            let ctx = EventContext {
-                sequence: seq,
-                shard: ctx_shard,
-                end_of_batch: seq + 1 == available,
-            };
-            // SAFETY: `seq < available <= min(upstream)`, so the producer published the event
-            // and every stage this one runs after finished it; the producer will not overwrite
-            // the slot until every final stage — this one or one ordered after it — passes
-            // `seq`. Stages not ordered with this one only read (`build` refuses a mutating
-            // stage that is not ordered against every other stage).
-            let result = unsafe { stage.call(ring.slot(seq), &ctx) };
-            if let Err(e) = result {
-                // Publish the progress made so far, so metrics show where the stage stopped.
-                own.store(seq);
-                return Err(fail(Some(seq), e.to_string()));
+        let mut current = next;
+        let batch = catch_unwind(AssertUnwindSafe(|| {
+            for seq in next..available {
+                current = seq;
+                let ctx = EventContext {
+                    sequence: seq,
+                    shard: ctx_shard,
+                    end_of_batch: seq + 1 == available,
+                };
+                // SAFETY: `seq < available <= min(upstream)`, so the producer published the
+                // event and every stage this one runs after finished it; the producer will not
+                // overwrite the slot until every final stage — this one or one ordered after it —
+                // passes `seq`. Stages not ordered with this one only read (`build` refuses a
+                // mutating stage that is not ordered against every other stage).
+                unsafe { stage.call(ring.slot(seq), &ctx) }.map_err(|e| (seq, e.to_string()))?;
             }
-        }
-        let batch = BatchContext {
-            start: next,
-            end: available,
-            shard: ctx_shard,
-        };
-        if let Err(e) = stage.batch_end(&batch) {
-            own.store(available);
-            return Err(fail(
-                Some(available - 1),
-                format!("on_batch_end failed: {e}"),
-            ));
+            current = available;
+            stage
+                .batch_end(&BatchContext {
+                    start: next,
+                    end: available,
+                    shard: ctx_shard,
+                })
+                .map_err(|e| (available - 1, format!("on_batch_end failed: {e}")))
+        }));
+        match batch {
+            Ok(Ok(())) => {}
+            Ok(Err((seq, reason))) => {
+                // Publish the progress made so far, so metrics show where the stage stopped.
+                own.store(seq.min(current));
+                return Err(fail(Some(seq), reason));
+            }
+            Err(payload) => {
+                own.store(current.min(available));
+                let mut failure = fail(
+                    (current < available).then_some(current),
+                    panic_message(&*payload),
+                );
+                failure.panicked = true;
+                return Err(failure);
+            }
         }
         own.store(available);
         sh.hub.notify();
