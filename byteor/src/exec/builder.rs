@@ -473,13 +473,7 @@ impl<S, M> std::fmt::Debug for StageEntry<S, M> {
     }
 }
 
-/// Appending a stage to the builder's stage list — implemented for lists of 0 to 3 stages, so
-/// a fifth stage does not compile.
-#[diagnostic::on_unimplemented(
-    message = "a SingleRing holds at most 4 stages (`SINGLE_RING_V1_MAX_STAGES`)",
-    label = "this ring already has 4 stages",
-    note = "merge stages, or use a LaneGraph for larger topologies"
-)]
+/// Appending a stage to the builder's stage list — implemented for lists of 0 to 3 stages.
 pub trait StageSlots<T> {
     /// The list with `T` appended.
     type Output;
@@ -613,111 +607,130 @@ impl<'id, E, L, I, G, K> RingBuilder<'id, E, L, I, G, K> {
     }
 }
 
-impl<'id, E, L, I, G> RingBuilder<'id, E, L, I, G, Unsharded> {
-    /// Adds a stage that runs directly on the producer's events. `decl` is the stage's name (a
-    /// `&str`) or a full [`StageDecl`] (kind, side effects, params). Returns the builder and a
-    /// handle for later stages to depend on.
-    #[allow(clippy::type_complexity)]
-    pub fn stage<T, X>(
-        self,
-        decl: impl Into<StageDecl>,
-        stage: T,
-    ) -> (
-        RingBuilder<
-            'id,
-            E,
-            <L as StageSlots<StageEntry<T::Stage, T::Access>>>::Output,
-            I,
-            G,
-            Unsharded,
-        >,
-        StageRef<'id>,
-    )
-    where
-        T: IntoStage<E, X>,
-        L: StageSlots<StageEntry<T::Stage, T::Access>>,
-    {
-        self.push_stage(decl.into(), &[], stage.into_factory())
-    }
+/// Generates `stage` / `stage_after` for a builder holding the listed stages (fewer than four).
+/// One impl per list length keeps the output type concrete, so misuse reads as a plain trait
+/// error on the stage, and a fifth stage hits [`RingIsFull`] with its own message.
+macro_rules! stage_methods {
+    ($($held:ident),*) => {
+        impl<'id, E, $($held,)* I, G> RingBuilder<'id, E, ($($held,)*), I, G, Unsharded> {
+            /// Adds a stage that runs directly on the producer's events. `decl` is the stage's
+            /// name (a `&str`) or a full [`StageDecl`] (kind, side effects, params). Returns the
+            /// builder and a handle for later stages to depend on.
+            #[allow(clippy::type_complexity)]
+            pub fn stage<T, X>(
+                self,
+                decl: impl Into<StageDecl>,
+                stage: T,
+            ) -> (
+                RingBuilder<'id, E, ($($held,)* StageEntry<T::Stage, T::Access>,), I, G, Unsharded>,
+                StageRef<'id>,
+            )
+            where
+                T: IntoStage<E, X>,
+            {
+                self.push_stage(decl.into(), &[], stage.into_factory())
+            }
 
-    /// Adds a stage that runs after every stage in `after` (handles from this builder).
-    #[allow(clippy::type_complexity)]
-    pub fn stage_after<T, X>(
-        self,
-        decl: impl Into<StageDecl>,
-        stage: T,
-        after: impl IntoIterator<Item = StageRef<'id>>,
-    ) -> (
-        RingBuilder<
-            'id,
-            E,
-            <L as StageSlots<StageEntry<T::Stage, T::Access>>>::Output,
-            I,
-            G,
-            Unsharded,
-        >,
-        StageRef<'id>,
-    )
-    where
-        T: IntoStage<E, X>,
-        L: StageSlots<StageEntry<T::Stage, T::Access>>,
-    {
-        let deps: Vec<StageRef<'id>> = after.into_iter().collect();
-        self.push_stage(decl.into(), &deps, stage.into_factory())
-    }
+            /// Adds a stage that runs after every stage in `after` (handles from this builder).
+            #[allow(clippy::type_complexity)]
+            pub fn stage_after<T, X>(
+                self,
+                decl: impl Into<StageDecl>,
+                stage: T,
+                after: impl IntoIterator<Item = StageRef<'id>>,
+            ) -> (
+                RingBuilder<'id, E, ($($held,)* StageEntry<T::Stage, T::Access>,), I, G, Unsharded>,
+                StageRef<'id>,
+            )
+            where
+                T: IntoStage<E, X>,
+            {
+                let deps: Vec<StageRef<'id>> = after.into_iter().collect();
+                self.push_stage(decl.into(), &deps, stage.into_factory())
+            }
+        }
+
+        impl<'id, E, $($held,)* I, G, F> RingBuilder<'id, E, ($($held,)*), I, G, KeyRouter<F>> {
+            /// Adds a stage (cloned per shard, or a [`per_shard`] factory) that runs directly on
+            /// the producer's events.
+            #[allow(clippy::type_complexity)]
+            pub fn stage<T, X>(
+                self,
+                decl: impl Into<StageDecl>,
+                stage: T,
+            ) -> (
+                RingBuilder<'id, E, ($($held,)* StageEntry<T::Stage, T::Access>,), I, G, KeyRouter<F>>,
+                StageRef<'id>,
+            )
+            where
+                T: IntoShardedStage<E, X>,
+            {
+                self.push_stage(decl.into(), &[], stage.into_factory())
+            }
+
+            /// Adds a stage (cloned per shard, or a [`per_shard`] factory) that runs after every
+            /// stage in `after`.
+            #[allow(clippy::type_complexity)]
+            pub fn stage_after<T, X>(
+                self,
+                decl: impl Into<StageDecl>,
+                stage: T,
+                after: impl IntoIterator<Item = StageRef<'id>>,
+            ) -> (
+                RingBuilder<'id, E, ($($held,)* StageEntry<T::Stage, T::Access>,), I, G, KeyRouter<F>>,
+                StageRef<'id>,
+            )
+            where
+                T: IntoShardedStage<E, X>,
+            {
+                let deps: Vec<StageRef<'id>> = after.into_iter().collect();
+                self.push_stage(decl.into(), &deps, stage.into_factory())
+            }
+        }
+    };
 }
 
-impl<'id, E, L, I, G, F> RingBuilder<'id, E, L, I, G, KeyRouter<F>> {
-    /// Adds a stage (cloned per shard, or a [`per_shard`] factory) that runs directly on the
-    /// producer's events.
-    #[allow(clippy::type_complexity)]
-    pub fn stage<T, X>(
+stage_methods!();
+stage_methods!(SA);
+stage_methods!(SA, SB);
+stage_methods!(SA, SB, SC);
+
+mod sealed {
+    pub trait Never {}
+}
+
+/// Implemented by nothing: the bound of `stage` / `stage_after` on a ring that already holds
+/// four stages, so a fifth stage is a compile error with this message.
+#[diagnostic::on_unimplemented(
+    message = "a SingleRing holds at most 4 stages (`SINGLE_RING_V1_MAX_STAGES`)",
+    label = "this would be the ring's fifth stage",
+    note = "merge stages, or use a LaneGraph for larger topologies"
+)]
+pub trait RingIsFull<E>: sealed::Never {
+    /// Never called: no type implements this trait.
+    fn refuse<R>(self) -> R;
+}
+
+impl<'id, E, SA, SB, SC, SD, I, G, K> RingBuilder<'id, E, (SA, SB, SC, SD), I, G, K> {
+    /// Not available: a SingleRing holds at most four stages. Calling it does not compile.
+    pub fn stage<T: RingIsFull<E>>(
         self,
         decl: impl Into<StageDecl>,
         stage: T,
-    ) -> (
-        RingBuilder<
-            'id,
-            E,
-            <L as StageSlots<StageEntry<T::Stage, T::Access>>>::Output,
-            I,
-            G,
-            KeyRouter<F>,
-        >,
-        StageRef<'id>,
-    )
-    where
-        T: IntoShardedStage<E, X>,
-        L: StageSlots<StageEntry<T::Stage, T::Access>>,
-    {
-        self.push_stage(decl.into(), &[], stage.into_factory())
+    ) -> (Self, StageRef<'id>) {
+        let _ = decl;
+        stage.refuse()
     }
 
-    /// Adds a stage (cloned per shard, or a [`per_shard`] factory) that runs after every stage
-    /// in `after`.
-    #[allow(clippy::type_complexity)]
-    pub fn stage_after<T, X>(
+    /// Not available: a SingleRing holds at most four stages. Calling it does not compile.
+    pub fn stage_after<T: RingIsFull<E>>(
         self,
         decl: impl Into<StageDecl>,
         stage: T,
         after: impl IntoIterator<Item = StageRef<'id>>,
-    ) -> (
-        RingBuilder<
-            'id,
-            E,
-            <L as StageSlots<StageEntry<T::Stage, T::Access>>>::Output,
-            I,
-            G,
-            KeyRouter<F>,
-        >,
-        StageRef<'id>,
-    )
-    where
-        T: IntoShardedStage<E, X>,
-        L: StageSlots<StageEntry<T::Stage, T::Access>>,
-    {
-        let deps: Vec<StageRef<'id>> = after.into_iter().collect();
-        self.push_stage(decl.into(), &deps, stage.into_factory())
+    ) -> (Self, StageRef<'id>) {
+        let _ = (decl, after);
+        stage.refuse()
     }
 }
 
