@@ -219,80 +219,100 @@ where
         .start(&info)
         .map_err(|e| fail(None, format!("on_start failed: {e}")))?;
 
-    let mut next = own.load_relaxed();
-    loop {
-        let mut available = barrier.available();
-        // One load per batch. Once closing, every stage stops at the shard's drain target, which
-        // is set once: all stages cut the stream at the same sequence.
-        let state = rt.state();
-        if state != RUNNING {
-            if state == FAILED {
-                return Ok((next, StageExit::Aborted));
-            }
-            if let Some(target) = rt.drain_target(shard) {
-                if next >= target {
-                    stage.shutdown();
-                    return Ok((next, StageExit::Drained));
+    // The sequence being handled, readable after a panic (a store per event: no fence, no
+    // shared cache line).
+    let current = std::cell::Cell::new(own.load_relaxed());
+    let body = catch_unwind(AssertUnwindSafe(
+        || -> Result<(u64, StageExit), StageFailure> {
+            let mut next = current.get();
+            let mut waited = false;
+            loop {
+                let mut available = barrier.available();
+                if available <= next {
+                    // Idle: nothing to handle. Look at the lifecycle only here and once per batch,
+                    // never per event.
+                    let state = rt.state();
+                    if state == FAILED {
+                        return Ok((next, StageExit::Aborted));
+                    }
+                    if state == CLOSING {
+                        if let Some(target) = rt.drain_target(shard) {
+                            if next >= target {
+                                stage.shutdown();
+                                return Ok((next, StageExit::Drained));
+                            }
+                        }
+                    }
+                    // Wake on progress or on any change of state — not merely "not running", or a
+                    // stage waiting during a drain would never park.
+                    waiter.idle(|| barrier.available() > next || rt.state() != state);
+                    waited = true;
+                    continue;
                 }
-                available = available.min(target);
-            }
-        }
-        if available <= next {
-            // Wake on progress or on any change of state — not merely "not running", or a stage
-            // waiting during a drain would never park.
-            waiter.idle(|| barrier.available() > next || rt.state() != state);
-            if barrier.available() > next {
-                waiter.reset();
-            }
-            continue;
-        }
+                if waited {
+                    waiter.reset();
+                    waited = false;
+                }
+                // Once closing, every stage stops at the shard's drain target, which is set once:
+                // all stages cut the stream at the same sequence.
+                if rt.state() != RUNNING {
+                    if let Some(target) = rt.drain_target(shard) {
+                        available = available.min(target);
+                        if next >= available {
+                            continue;
+                        }
+                    }
+                }
 
-        let ctx_shard = shard as u32;
-        let mut current = next;
-        let batch = catch_unwind(AssertUnwindSafe(|| {
-            for seq in next..available {
-                current = seq;
-                let ctx = EventContext {
-                    sequence: seq,
-                    shard: ctx_shard,
-                    end_of_batch: seq + 1 == available,
-                };
-                // SAFETY: `seq < available <= min(upstream)`, so the producer published the
-                // event and every stage this one runs after finished it; the producer will not
-                // overwrite the slot until every final stage — this one or one ordered after it —
-                // passes `seq`. Stages not ordered with this one only read (`build` refuses a
-                // mutating stage that is not ordered against every other stage).
-                unsafe { stage.call(ring.slot(seq), &ctx) }.map_err(|e| (seq, e.to_string()))?;
-            }
-            current = available;
-            stage
-                .batch_end(&BatchContext {
+                let ctx_shard = shard as u32;
+                for seq in next..available {
+                    current.set(seq);
+                    let ctx = EventContext {
+                        sequence: seq,
+                        shard: ctx_shard,
+                        end_of_batch: seq + 1 == available,
+                    };
+                    // SAFETY: `seq < available <= min(upstream)`, so the producer published the event
+                    // and every stage this one runs after finished it; the producer will not
+                    // overwrite the slot until every final stage — this one or one ordered after it —
+                    // passes `seq`. Stages not ordered with this one only read (`build` refuses a
+                    // mutating stage that is not ordered against every other stage).
+                    if let Err(e) = unsafe { stage.call(ring.slot(seq), &ctx) } {
+                        // Publish the progress made so far, so metrics show where the stage stopped.
+                        own.store(seq);
+                        return Err(fail(Some(seq), e.to_string()));
+                    }
+                }
+                current.set(available);
+                let batch = BatchContext {
                     start: next,
                     end: available,
                     shard: ctx_shard,
-                })
-                .map_err(|e| (available - 1, format!("on_batch_end failed: {e}")))
-        }));
-        match batch {
-            Ok(Ok(())) => {}
-            Ok(Err((seq, reason))) => {
-                // Publish the progress made so far, so metrics show where the stage stopped.
-                own.store(seq.min(current));
-                return Err(fail(Some(seq), reason));
+                };
+                if let Err(e) = stage.batch_end(&batch) {
+                    own.store(available);
+                    return Err(fail(
+                        Some(available - 1),
+                        format!("on_batch_end failed: {e}"),
+                    ));
+                }
+                own.store(available);
+                sh.hub.notify();
+                next = available;
             }
-            Err(payload) => {
-                own.store(current.min(available));
-                let mut failure = fail(
-                    (current < available).then_some(current),
-                    panic_message(&*payload),
-                );
-                failure.panicked = true;
-                return Err(failure);
-            }
+        },
+    ));
+    match body {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            // Events before `current` are finished; publish that so metrics show where the stage
+            // stopped, and name the event it was handling.
+            let at = current.get();
+            own.store(at);
+            let mut failure = fail(Some(at), panic_message(&*payload));
+            failure.panicked = true;
+            Err(failure)
         }
-        own.store(available);
-        sh.hub.notify();
-        next = available;
     }
 }
 

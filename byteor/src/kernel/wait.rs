@@ -23,9 +23,10 @@ use std::time::Duration;
 
 use super::sync::{spin_hint, yield_now, AtomicU64, Ordering};
 
-/// Spins before a [`Yielding`](WaitStrategy::Yielding) or [`Parking`](WaitStrategy::Parking)
-/// waiter starts yielding.
-pub const SPIN_TRIES: u32 = 128;
+/// Checks before a [`Yielding`](WaitStrategy::Yielding) or [`Parking`](WaitStrategy::Parking)
+/// waiter starts yielding. A yielding waiter spins once between checks; a parking waiter backs
+/// off exponentially (1, 2, 4 … 64 spin hints, doubling every 8 checks).
+pub const SPIN_TRIES: u32 = 64;
 
 /// Most yields before a [`Parking`](WaitStrategy::Parking) waiter parks.
 pub const YIELD_TRIES: u32 = 64;
@@ -232,8 +233,13 @@ impl<'a> Waiter<'a> {
             }
             WaitStrategy::Parking => {
                 if self.tries < SPIN_TRIES {
+                    // Exponential back-off: 1, 2, 4 … 64 spin hints between checks. A waiter
+                    // that just caught up re-reads the shared sequence less often, so the writer
+                    // keeps its cache line and the next batch is larger.
+                    for _ in 0..1u32 << (self.tries / 8).min(6) {
+                        spin_hint();
+                    }
                     self.tries += 1;
-                    spin_hint();
                 } else if self.tries < SPIN_TRIES + YIELD_TRIES && self.within_yield_window() {
                     self.tries += 1;
                     yield_now();
