@@ -257,10 +257,13 @@ where
                 // all stages cut the stream at the same sequence.
                 if rt.state() != RUNNING {
                     if let Some(target) = rt.drain_target(shard) {
-                        available = available.min(target);
-                        if next >= available {
-                            continue;
+                        if next >= target {
+                            // Events past the target (a publish that raced the shutdown) are
+                            // outside the cut: no stage handles them.
+                            stage.shutdown();
+                            return Ok((next, StageExit::Drained));
                         }
+                        available = available.min(target);
                     }
                 }
 
