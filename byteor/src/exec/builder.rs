@@ -188,6 +188,12 @@ pub fn shard_for_key(key: u64, shards: u32) -> usize {
     ((u128::from(z) * u128::from(shards)) >> 64) as usize
 }
 
+impl<F> KeyRouter<F> {
+    pub(crate) fn new(key: F, shards: u32) -> Self {
+        KeyRouter { key, shards }
+    }
+}
+
 impl<E, F: Fn(&E) -> u64 + Send + 'static> Router<E> for KeyRouter<F> {
     const SHARDED: bool = true;
     #[inline(always)]
@@ -787,7 +793,7 @@ pub(crate) fn ancestors(deps: &[u32], stage: usize) -> u32 {
     acc
 }
 
-fn check_mutation_order(
+pub(crate) fn check_mutation_order(
     spec: &PipelineSpecV1,
     ring: &SingleRingSpec,
     mutates: &[bool],

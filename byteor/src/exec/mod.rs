@@ -44,6 +44,7 @@ pub mod egress;
 mod error;
 mod pipeline;
 mod producer;
+mod registry;
 mod runtime;
 mod stage;
 
@@ -62,6 +63,10 @@ pub use error::{
 };
 pub use pipeline::{SingleRingPipeline, Spawner};
 pub use producer::Producer;
+pub use registry::{
+    DuplicateKind, KindInfo, ResolveError, ResolvedPipeline, ResolvedSpawnError, StageRegistry,
+    StageResolveError,
+};
 pub use stage::{
     access, from_fn, from_fn_mut, BatchContext, EventContext, FnMutStage, FnStage, MutStage, Stage,
     StageError, StageImpl, StageInfo,

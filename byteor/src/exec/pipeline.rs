@@ -12,7 +12,7 @@ use super::builder::{single_ring_of, Router, StageFactory, StageList};
 use super::control::Control;
 use super::error::{SpawnError, StageFailure};
 use super::producer::Producer;
-use super::runtime::{panic_message, run_stage, Runtime, StageExit};
+use super::runtime::{panic_message, run_stage, BatchHandler, Runtime, StageExit, Typed};
 use super::stage::StageImpl;
 
 /// A checked, lowered SingleRing pipeline with its stage instances, not yet running.
@@ -72,14 +72,31 @@ impl<E: Default + Send + Sync + 'static> Spawner<E> {
         M: 'static,
     {
         let shards = self.rt.shards.len() as u32;
-        let stage_name = self.rt.stage_names[id].clone();
+        let mut handlers = Vec::with_capacity(shards as usize);
         for shard in 0..shards {
-            let mut stage = factory
+            let stage = factory
                 .make(shard)
                 .ok_or_else(|| SpawnError::MissingInstance {
-                    stage: stage_name.clone(),
+                    stage: self.rt.stage_names[id].clone(),
                     shard,
                 })?;
+            handlers.push(Typed::<S, M>::new(stage));
+        }
+        self.spawn_handlers(id, handlers)
+    }
+
+    /// Starts one thread per handler (one handler per shard, in shard order) for stage `id`.
+    pub(crate) fn spawn_handlers<H>(
+        &mut self,
+        id: usize,
+        handlers: Vec<H>,
+    ) -> Result<(), SpawnError>
+    where
+        H: BatchHandler<E> + 'static,
+    {
+        let shards = self.rt.shards.len() as u32;
+        let stage_name = self.rt.stage_names[id].clone();
+        for (shard, mut handler) in (0..shards).zip(handlers) {
             let label = if shards > 1 {
                 format!("{stage_name}-{shard}")
             } else {
@@ -90,7 +107,7 @@ impl<E: Default + Send + Sync + 'static> Spawner<E> {
                 .name(format!("byteor-{}-{label}", self.rt.name))
                 .spawn(move || {
                     let result = catch_unwind(AssertUnwindSafe(|| {
-                        run_stage::<E, S, M>(&rt, shard as usize, id, &mut stage)
+                        run_stage::<E, H>(&rt, shard as usize, id, &mut handler)
                     }));
                     let outcome = match result {
                         Ok(outcome) => outcome,
@@ -165,36 +182,55 @@ where
     /// Starts one thread per stage and shard, named `byteor-<pipeline>-<stage>[-<shard>]`, and
     /// returns the producer and the control handle.
     pub fn spawn(self) -> Result<(Producer<E, K>, Control<E>), SpawnError> {
-        let ring = single_ring_of(&self.spec);
-        let rt = Arc::new(Runtime::new(
-            self.spec.name.clone(),
-            self.spec.stages.iter().map(|s| s.name.clone()).collect(),
-            ring.deps.clone(),
-            ring.final_stages().collect(),
-            self.strategy,
-            u64::from(ring.capacity),
-            ring.shards,
-        )?);
-        let mut spawner = Spawner {
-            rt: Arc::clone(&rt),
-            threads: Vec::with_capacity(L::LEN * ring.shards as usize),
-        };
-        if let Err(e) = self.stages.spawn_all(&mut spawner) {
-            // Stop what started, then report.
-            rt.fail(StageFailure {
-                stage: "<spawn>".into(),
-                shard: 0,
-                sequence: None,
-                reason: e.to_string(),
-                panicked: false,
-            });
-            for t in spawner.threads {
-                let _ = t.handle.join();
-            }
-            return Err(e);
-        }
-        let producer = Producer::new(Arc::clone(&rt), self.router);
-        let control = Control::new(rt, spawner.threads);
-        Ok((producer, control))
+        let stages = self.stages;
+        start(&self.spec, self.strategy, self.router, |spawner| {
+            stages.spawn_all(spawner)
+        })
     }
+}
+
+/// Creates the runtime of a lowered SingleRing spec, starts the stage threads with `spawn`,
+/// and hands back the producer and control handles. If a thread cannot start, the ones already
+/// running are stopped and joined before the error is returned.
+pub(crate) fn start<E, K>(
+    spec: &PipelineSpecV1,
+    strategy: WaitStrategy,
+    router: K,
+    spawn: impl FnOnce(&mut Spawner<E>) -> Result<(), SpawnError>,
+) -> Result<(Producer<E, K>, Control<E>), SpawnError>
+where
+    E: Default + Send + Sync + 'static,
+    K: Router<E>,
+{
+    let ring = single_ring_of(spec);
+    let rt = Arc::new(Runtime::new(
+        spec.name.clone(),
+        spec.stages.iter().map(|s| s.name.clone()).collect(),
+        ring.deps.clone(),
+        ring.final_stages().collect(),
+        strategy,
+        u64::from(ring.capacity),
+        ring.shards,
+    )?);
+    let mut spawner = Spawner {
+        rt: Arc::clone(&rt),
+        threads: Vec::with_capacity(spec.stages.len() * ring.shards as usize),
+    };
+    if let Err(e) = spawn(&mut spawner) {
+        // Stop what started, then report.
+        rt.fail(StageFailure {
+            stage: "<spawn>".into(),
+            shard: 0,
+            sequence: None,
+            reason: e.to_string(),
+            panicked: false,
+        });
+        for t in spawner.threads {
+            let _ = t.handle.join();
+        }
+        return Err(e);
+    }
+    let producer = Producer::new(Arc::clone(&rt), router);
+    let control = Control::new(rt, spawner.threads);
+    Ok((producer, control))
 }

@@ -8,7 +8,10 @@ use crate::kernel::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::kernel::{SequenceBarrier, WaitStrategy, Waiter, WakeHub};
 
 use super::error::{PipelineError, StageFailure};
-use super::stage::{BatchContext, EventContext, StageImpl, StageInfo};
+use std::cell::Cell;
+use std::marker::PhantomData;
+
+use super::stage::{BatchContext, EventContext, StageError, StageImpl, StageInfo};
 
 pub(crate) const RUNNING: u32 = 0;
 pub(crate) const CLOSING: u32 = 1;
@@ -170,18 +173,120 @@ pub(crate) enum StageExit {
     Aborted,
 }
 
-/// The body of one stage thread: wait, handle a batch, publish progress, repeat.
+/// Handles batches of events for one stage instance.
 ///
-/// Monomorphised per stage type, so `on_event` is a direct (usually inlined) call.
-pub(crate) fn run_stage<E, S, M>(
+/// [`Typed`] runs a concrete stage in a monomorphised loop (on_event is a direct, usually inlined
+/// call). A boxed handler — what the stage registry builds from plan documents — costs one
+/// virtual call per *batch*, never per event.
+pub(crate) trait BatchHandler<E>: Send {
+    /// See [`Stage::on_start`](super::Stage::on_start).
+    fn start(&mut self, info: &StageInfo) -> Result<(), StageError>;
+
+    /// Handles events `start..end` of `ring`, updating `current` to the event in hand. On error
+    /// returns the failing sequence.
+    ///
+    /// # Safety
+    /// Every event in `start..end` is published and finished by every stage this one runs
+    /// after, and none is overwritten until this stage passes it; if the stage mutates, no other
+    /// stage accesses those events meanwhile.
+    unsafe fn handle(
+        &mut self,
+        ring: &MemRing<E>,
+        start: u64,
+        end: u64,
+        shard: u32,
+        current: &Cell<u64>,
+    ) -> Result<(), (u64, StageError)>;
+
+    /// See [`Stage::on_batch_end`](super::Stage::on_batch_end).
+    fn batch_end(&mut self, batch: &BatchContext) -> Result<(), StageError>;
+
+    /// See [`Stage::on_shutdown`](super::Stage::on_shutdown).
+    fn shutdown(&mut self);
+}
+
+/// A concrete stage with its access marker.
+pub(crate) struct Typed<S, M>(pub(crate) S, PhantomData<fn() -> M>);
+
+impl<S, M> Typed<S, M> {
+    pub(crate) fn new(stage: S) -> Self {
+        Typed(stage, PhantomData)
+    }
+}
+
+impl<E, S: StageImpl<E, M>, M> BatchHandler<E> for Typed<S, M> {
+    fn start(&mut self, info: &StageInfo) -> Result<(), StageError> {
+        self.0.start(info)
+    }
+
+    #[inline(always)]
+    unsafe fn handle(
+        &mut self,
+        ring: &MemRing<E>,
+        start: u64,
+        end: u64,
+        shard: u32,
+        current: &Cell<u64>,
+    ) -> Result<(), (u64, StageError)> {
+        for seq in start..end {
+            current.set(seq);
+            let ctx = EventContext {
+                sequence: seq,
+                shard,
+                end_of_batch: seq + 1 == end,
+            };
+            // SAFETY: the caller guarantees the access rules for every event of the batch.
+            unsafe { self.0.call(ring.slot(seq), &ctx) }.map_err(|e| (seq, e))?;
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn batch_end(&mut self, batch: &BatchContext) -> Result<(), StageError> {
+        self.0.batch_end(batch)
+    }
+
+    fn shutdown(&mut self) {
+        self.0.shutdown()
+    }
+}
+
+impl<E> BatchHandler<E> for Box<dyn BatchHandler<E>> {
+    fn start(&mut self, info: &StageInfo) -> Result<(), StageError> {
+        (**self).start(info)
+    }
+
+    unsafe fn handle(
+        &mut self,
+        ring: &MemRing<E>,
+        start: u64,
+        end: u64,
+        shard: u32,
+        current: &Cell<u64>,
+    ) -> Result<(), (u64, StageError)> {
+        // SAFETY: forwarded unchanged; the caller upholds the contract.
+        unsafe { (**self).handle(ring, start, end, shard, current) }
+    }
+
+    fn batch_end(&mut self, batch: &BatchContext) -> Result<(), StageError> {
+        (**self).batch_end(batch)
+    }
+
+    fn shutdown(&mut self) {
+        (**self).shutdown()
+    }
+}
+
+/// The body of one stage thread: wait, handle a batch, publish progress, repeat.
+pub(crate) fn run_stage<E, H>(
     rt: &Runtime<E>,
     shard: usize,
     stage_id: usize,
-    stage: &mut S,
+    stage: &mut H,
 ) -> Result<(u64, StageExit), StageFailure>
 where
     E: Send + Sync,
-    S: StageImpl<E, M>,
+    H: BatchHandler<E>,
 {
     let name = &rt.stage_names[stage_id];
     let fail = |sequence: Option<u64>, reason: String| StageFailure {
@@ -221,7 +326,7 @@ where
 
     // The sequence being handled, readable after a panic (a store per event: no fence, no
     // shared cache line).
-    let current = std::cell::Cell::new(own.load_relaxed());
+    let current = Cell::new(own.load_relaxed());
     let body = catch_unwind(AssertUnwindSafe(
         || -> Result<(u64, StageExit), StageFailure> {
             let mut next = current.get();
@@ -268,23 +373,17 @@ where
                 }
 
                 let ctx_shard = shard as u32;
-                for seq in next..available {
-                    current.set(seq);
-                    let ctx = EventContext {
-                        sequence: seq,
-                        shard: ctx_shard,
-                        end_of_batch: seq + 1 == available,
-                    };
-                    // SAFETY: `seq < available <= min(upstream)`, so the producer published the event
-                    // and every stage this one runs after finished it; the producer will not
-                    // overwrite the slot until every final stage — this one or one ordered after it —
-                    // passes `seq`. Stages not ordered with this one only read (`build` refuses a
-                    // mutating stage that is not ordered against every other stage).
-                    if let Err(e) = unsafe { stage.call(ring.slot(seq), &ctx) } {
-                        // Publish the progress made so far, so metrics show where the stage stopped.
-                        own.store(seq);
-                        return Err(fail(Some(seq), e.to_string()));
-                    }
+                // SAFETY: every `seq` in `next..available` is below `min(upstream)`, so the
+                // producer published the event and every stage this one runs after finished it;
+                // the producer will not overwrite the slot until every final stage — this one or
+                // one ordered after it — passes `seq`. Stages not ordered with this one only read
+                // (`build` refuses a mutating stage that is not ordered against every other stage).
+                if let Err((seq, e)) =
+                    unsafe { stage.handle(ring, next, available, ctx_shard, &current) }
+                {
+                    // Publish the progress made so far, so metrics show where the stage stopped.
+                    own.store(seq);
+                    return Err(fail(Some(seq), e.to_string()));
                 }
                 current.set(available);
                 let batch = BatchContext {
