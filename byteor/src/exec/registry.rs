@@ -413,6 +413,7 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
 
     /// Starts a plan (sharded or not) routing events by `key`, the function behind the plan's
     /// `shard_key`.
+    #[allow(clippy::type_complexity)]
     pub fn spawn_sharded<F>(
         self,
         key: F,

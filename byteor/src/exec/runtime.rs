@@ -378,9 +378,8 @@ where
                 // the producer will not overwrite the slot until every final stage — this one or
                 // one ordered after it — passes `seq`. Stages not ordered with this one only read
                 // (`build` refuses a mutating stage that is not ordered against every other stage).
-                if let Err((seq, e)) =
-                    unsafe { stage.handle(ring, next, available, ctx_shard, &current) }
-                {
+                let handled = unsafe { stage.handle(ring, next, available, ctx_shard, &current) };
+                if let Err((seq, e)) = handled {
                     // Publish the progress made so far, so metrics show where the stage stopped.
                     own.store(seq);
                     return Err(fail(Some(seq), e.to_string()));
