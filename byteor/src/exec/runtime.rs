@@ -37,7 +37,9 @@ pub(crate) struct Runtime<E> {
     pub(crate) finals: Vec<usize>,
     pub(crate) strategy: WaitStrategy,
     pub(crate) shards: Box<[ShardRuntime<E>]>,
-    state: AtomicU32,
+    /// Read on every publish and every batch: alone on its cache lines, so no write to a
+    /// neighbouring field (or heap block) can invalidate it.
+    state: crossbeam_utils::CachePadded<AtomicU32>,
     failure: Mutex<Option<StageFailure>>,
 }
 
@@ -70,7 +72,7 @@ impl<E: Default + Send + Sync> Runtime<E> {
             finals,
             strategy,
             shards,
-            state: AtomicU32::new(RUNNING),
+            state: crossbeam_utils::CachePadded::new(AtomicU32::new(RUNNING)),
             failure: Mutex::new(None),
         })
     }
