@@ -133,44 +133,13 @@ where
     #[inline]
     pub fn publish<F: FnOnce(&mut E)>(&mut self, fill: F) -> Result<u64, PublishError> {
         self.check_running()?;
-        if K::SHARDED {
-            fill(&mut self.scratch);
-            let shard = self.router.shard(&self.scratch);
-            return self.publish_scratch(shard);
-        }
-        let seq = self.shards[0].next;
-        if !self.room(0, seq + 1) {
-            self.wait_for_room(0, seq + 1)?;
-        }
-        let sh = &self.rt.shards[0];
-        // SAFETY: the gate shows every final stage (so every stage) finished the event that
-        // used this slot before, and stages never read past the cursor, which still excludes
-        // `seq`; the producer is the only writer. So nobody else accesses the slot now.
-        sh.ring.slot(seq).with_mut(|p| fill(unsafe { &mut *p }));
-        sh.ring.cursor().store(seq + 1);
-        self.shards[0].next = seq + 1;
-        self.shards[0].published = seq + 1;
-        sh.hub.notify();
-        Ok(seq)
-    }
-
-    #[inline]
-    fn publish_scratch(&mut self, shard: usize) -> Result<u64, PublishError> {
+        let mut fill = Some(fill);
+        let shard = self.route(&mut fill);
         let seq = self.shards[shard].next;
         if !self.room(shard, seq + 1) {
             self.wait_for_room(shard, seq + 1)?;
         }
-        let sh = &self.rt.shards[shard];
-        let scratch = &mut self.scratch;
-        // SAFETY: as in `publish`: the slot is released by every stage and not yet published.
-        sh.ring
-            .slot(seq)
-            .with_mut(|p| core::mem::swap(unsafe { &mut *p }, scratch));
-        sh.ring.cursor().store(seq + 1);
-        self.shards[shard].next = seq + 1;
-        self.shards[shard].published = seq + 1;
-        sh.hub.notify();
-        Ok(seq)
+        Ok(self.commit(shard, fill))
     }
 
     /// Publishes one event if there is room right now; never waits. On a full ring returns
@@ -181,38 +150,52 @@ where
         if self.rt.state() != RUNNING {
             return Err(TryPublishError::Stopped(self.rt.stopped_error()));
         }
-        if K::SHARDED {
-            fill(&mut self.scratch);
-            let shard = self.router.shard(&self.scratch);
-            let seq = self.shards[shard].next;
-            if !self.room(shard, seq + 1) {
-                return Err(TryPublishError::Full {
-                    shard: shard as u32,
-                });
-            }
-            return self.publish_scratch(shard).map_err(|e| match e {
-                PublishError::Stopped(p) => TryPublishError::Stopped(p),
-                PublishError::BatchTooLarge {
-                    requested,
-                    capacity,
-                } => TryPublishError::BatchTooLarge {
-                    requested,
-                    capacity,
-                },
+        let mut fill = Some(fill);
+        let shard = self.route(&mut fill);
+        let seq = self.shards[shard].next;
+        if !self.room(shard, seq + 1) {
+            return Err(TryPublishError::Full {
+                shard: shard as u32,
             });
         }
-        let seq = self.shards[0].next;
-        if !self.room(0, seq + 1) {
-            return Err(TryPublishError::Full { shard: 0 });
+        Ok(self.commit(shard, fill))
+    }
+    /// The shard of the next event. On a sharded ring the shard is known only once the event is
+    /// written, so `fill` is taken and run on the staging event; unsharded, it is left for
+    /// [`commit`](Self::commit) to run in place.
+    #[inline(always)]
+    fn route<F: FnOnce(&mut E)>(&mut self, fill: &mut Option<F>) -> usize {
+        if !K::SHARDED {
+            return 0;
         }
-        let sh = &self.rt.shards[0];
-        // SAFETY: as in `publish`.
-        sh.ring.slot(seq).with_mut(|p| fill(unsafe { &mut *p }));
+        if let Some(f) = fill.take() {
+            f(&mut self.scratch);
+        }
+        self.router.shard(&self.scratch)
+    }
+
+    /// Writes the next event of `shard` — with `fill` in place, or from the staging event when
+    /// routing already ran `fill` — and publishes it. The caller has checked there is room.
+    #[inline(always)]
+    fn commit<F: FnOnce(&mut E)>(&mut self, shard: usize, fill: Option<F>) -> u64 {
+        let seq = self.shards[shard].next;
+        let sh = &self.rt.shards[shard];
+        let scratch = &mut self.scratch;
+        sh.ring.slot(seq).with_mut(|p| {
+            // SAFETY: the gate shows every final stage (so every stage) finished the event that
+            // used this slot before, and stages never read past the cursor, which still excludes
+            // `seq`; the producer is the only writer. So nobody else accesses the slot now.
+            let slot = unsafe { &mut *p };
+            match fill {
+                Some(f) => f(slot),
+                None => core::mem::swap(slot, scratch),
+            }
+        });
         sh.ring.cursor().store(seq + 1);
-        self.shards[0].next = seq + 1;
-        self.shards[0].published = seq + 1;
+        self.shards[shard].next = seq + 1;
+        self.shards[shard].published = seq + 1;
         sh.hub.notify();
-        Ok(seq)
+        seq
     }
 
     /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, making them
