@@ -23,9 +23,8 @@ use std::time::Duration;
 
 use super::sync::{spin_hint, yield_now, AtomicU64, Ordering};
 
-/// Checks before a [`Yielding`](WaitStrategy::Yielding) or [`Parking`](WaitStrategy::Parking)
-/// waiter starts yielding. A yielding waiter spins once between checks; a parking waiter backs
-/// off exponentially (1, 2, 4 … 64 spin hints, doubling every 8 checks).
+/// Checks (one spin hint each) before a [`Yielding`](WaitStrategy::Yielding) or
+/// [`Parking`](WaitStrategy::Parking) waiter starts yielding.
 pub const SPIN_TRIES: u32 = 64;
 
 /// Most yields before a [`Parking`](WaitStrategy::Parking) waiter parks.
@@ -233,12 +232,9 @@ impl<'a> Waiter<'a> {
             }
             WaitStrategy::Parking => {
                 if self.tries < SPIN_TRIES {
-                    // Exponential back-off: 1, 2, 4 … 64 spin hints between checks. A waiter
-                    // that just caught up re-reads the shared sequence less often, so the writer
-                    // keeps its cache line and the next batch is larger.
-                    for _ in 0..1u32 << (self.tries / 8).min(6) {
-                        spin_hint();
-                    }
+                    // A short spin only: on a host with more threads than cores, every spin is
+                    // time stolen from the stage this one waits for.
+                    spin_hint();
                     self.tries += 1;
                 } else if self.tries < SPIN_TRIES + YIELD_TRIES && self.within_yield_window() {
                     self.tries += 1;
