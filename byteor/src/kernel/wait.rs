@@ -27,6 +27,10 @@ use super::sync::{spin_hint, yield_now, AtomicU64, Ordering};
 /// [`Parking`](WaitStrategy::Parking) waiter starts yielding.
 pub const SPIN_TRIES: u32 = 64;
 
+/// Checks a [`Parking`](WaitStrategy::Parking) waiter makes without a spin hint before the
+/// hinted spin checks.
+pub const EAGER_CHECKS: u32 = 16;
+
 /// Most yields before a [`Parking`](WaitStrategy::Parking) waiter parks.
 pub const YIELD_TRIES: u32 = 64;
 
@@ -233,8 +237,11 @@ impl<'a> Waiter<'a> {
             WaitStrategy::Parking => {
                 if self.tries < SPIN_TRIES {
                     // A short spin only: on a host with more threads than cores, every spin is
-                    // time stolen from the stage this one waits for.
-                    spin_hint();
+                    // time stolen from the stage this one waits for. The first checks re-read
+                    // at once: the next event usually follows within nanoseconds.
+                    if self.tries >= EAGER_CHECKS {
+                        spin_hint();
+                    }
                     self.tries += 1;
                 } else if self.tries < SPIN_TRIES + YIELD_TRIES && self.within_yield_window() {
                     self.tries += 1;
