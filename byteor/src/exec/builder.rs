@@ -579,6 +579,8 @@ impl<'id, E, L, I, G, K> RingBuilder<'id, E, L, I, G, K> {
             }
         }
         seen.sort_unstable();
+        // Names a caller wrote into the declaration's `after` are kept next to the handles;
+        // `validate_plan_v2` at `build` refuses any that is unknown or not an earlier stage.
         let declared = std::mem::take(&mut decl.after);
         decl.after = declared
             .into_iter()

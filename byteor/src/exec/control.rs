@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::error::{PipelineError, StageFailure};
 use super::pipeline::StageThread;
-use super::runtime::{Runtime, StageExit, CLOSING, FAILED, RUNNING};
+use super::runtime::{Runtime, CLOSING, FAILED, RUNNING};
 
 /// Controls a running pipeline: read metrics, shut it down, wait for it.
 ///
@@ -275,13 +275,11 @@ impl<E> Control<E> {
         let mut stages = Vec::with_capacity(threads.len());
         for t in threads {
             match t.handle.join() {
-                Ok(Ok((processed, StageExit::Drained | StageExit::Aborted))) => {
-                    stages.push(StageReport {
-                        stage: t.stage,
-                        shard: t.shard,
-                        processed,
-                    })
-                }
+                Ok(Ok(processed)) => stages.push(StageReport {
+                    stage: t.stage,
+                    shard: t.shard,
+                    processed,
+                }),
                 // The failure is recorded in the runtime; report the first one below.
                 Ok(Err(_)) => {}
                 Err(payload) => {

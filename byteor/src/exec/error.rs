@@ -86,14 +86,6 @@ pub enum TryPublishError {
     /// The pipeline stopped (shut down or failed).
     #[error("cannot publish: {0}")]
     Stopped(PipelineError),
-    /// A batch larger than the ring.
-    #[error("a batch of {requested} events does not fit a ring of {capacity} slots")]
-    BatchTooLarge {
-        /// Events in the batch.
-        requested: usize,
-        /// Ring capacity.
-        capacity: u64,
-    },
 }
 
 /// Why a pipeline could not be built from the builder.
@@ -118,13 +110,6 @@ pub enum BuildError {
         stage: String,
         /// A stage that may run on the same event at the same time.
         other: String,
-    },
-    /// A stage declaration carried `after` entries; the builder takes dependencies from
-    /// handles only.
-    #[error("stage `{stage}` lists `after` dependencies in its declaration; pass handles to `stage_after` instead")]
-    DeclaredDependencies {
-        /// The stage.
-        stage: String,
     },
 }
 

@@ -12,7 +12,7 @@ use super::builder::{single_ring_of, Router, StageFactory, StageList};
 use super::control::Control;
 use super::error::{SpawnError, StageFailure};
 use super::producer::Producer;
-use super::runtime::{panic_message, run_stage, BatchHandler, Runtime, StageExit, Typed};
+use super::runtime::{panic_message, run_stage, BatchHandler, Runtime, Typed};
 use super::stage::StageImpl;
 
 /// A checked, lowered SingleRing pipeline with its stage instances, not yet running.
@@ -43,7 +43,7 @@ pub(crate) struct StageThread {
     pub(crate) label: String,
     pub(crate) stage: String,
     pub(crate) shard: u32,
-    pub(crate) handle: JoinHandle<Result<(u64, StageExit), StageFailure>>,
+    pub(crate) handle: JoinHandle<Result<u64, StageFailure>>,
 }
 
 /// Starts stage threads for a pipeline; used by [`StageList::spawn_all`].

@@ -166,15 +166,6 @@ impl<E> Runtime<E> {
     }
 }
 
-/// How a stage thread ended without failing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StageExit {
-    /// Drained everything up to the shutdown target.
-    Drained,
-    /// Another stage failed; this one stopped where it was.
-    Aborted,
-}
-
 /// Handles batches of events for one stage instance.
 ///
 /// [`Typed`] runs a concrete stage in a monomorphised loop (on_event is a direct, usually inlined
@@ -279,13 +270,15 @@ impl<E> BatchHandler<E> for Box<dyn BatchHandler<E>> {
     }
 }
 
-/// The body of one stage thread: wait, handle a batch, publish progress, repeat.
+/// The body of one stage thread: wait, handle a batch, publish progress, repeat. Returns the
+/// number of events the stage finished once it stops without failing (drained, or halted by
+/// another stage's failure).
 pub(crate) fn run_stage<E, H>(
     rt: &Runtime<E>,
     shard: usize,
     stage_id: usize,
     stage: &mut H,
-) -> Result<(u64, StageExit), StageFailure>
+) -> Result<u64, StageFailure>
 where
     E: Send + Sync,
     H: BatchHandler<E>,
@@ -329,82 +322,70 @@ where
     // The sequence being handled, readable after a panic (a store per event: no fence, no
     // shared cache line).
     let current = Cell::new(own.load_relaxed());
-    let body = catch_unwind(AssertUnwindSafe(
-        || -> Result<(u64, StageExit), StageFailure> {
-            let mut next = current.get();
-            let mut waited = false;
-            loop {
-                let mut available = barrier.available();
-                if available <= next {
-                    // Idle: nothing to handle. Look at the lifecycle only here and once per batch,
-                    // never per event.
-                    let state = rt.state();
-                    if state == FAILED {
-                        return Ok((next, StageExit::Aborted));
-                    }
-                    if state == CLOSING {
-                        if let Some(target) = rt.drain_target(shard) {
-                            if next >= target {
-                                stage.shutdown();
-                                return Ok((next, StageExit::Drained));
-                            }
-                        }
-                    }
-                    // Wake on progress or on any change of state — not merely "not running", or a
-                    // stage waiting during a drain would never park.
-                    waiter.idle(|| barrier.available() > next || rt.state() != state);
-                    waited = true;
-                    continue;
-                }
-                if waited {
-                    waiter.reset();
-                    waited = false;
-                }
-                // Once closing, every stage stops at the shard's drain target, which is set once:
-                // all stages cut the stream at the same sequence.
-                if rt.state() != RUNNING {
-                    if let Some(target) = rt.drain_target(shard) {
-                        if next >= target {
-                            // Events past the target (a publish that raced the shutdown) are
-                            // outside the cut: no stage handles them.
-                            stage.shutdown();
-                            return Ok((next, StageExit::Drained));
-                        }
-                        available = available.min(target);
-                    }
-                }
-
-                let ctx_shard = shard as u32;
-                // SAFETY: every `seq` in `next..available` is below `min(upstream)`, so the
-                // producer published the event and every stage this one runs after finished it;
-                // the producer will not overwrite the slot until every final stage — this one or
-                // one ordered after it — passes `seq`. Stages not ordered with this one only read
-                // (`build` refuses a mutating stage that is not ordered against every other stage).
-                let handled = unsafe { stage.handle(ring, next, available, ctx_shard, &current) };
-                if let Err((seq, e)) = handled {
-                    // Publish the progress made so far, so metrics show where the stage stopped.
-                    own.store(seq);
-                    return Err(fail(Some(seq), e.to_string()));
-                }
-                current.set(available);
-                let batch = BatchContext {
-                    start: next,
-                    end: available,
-                    shard: ctx_shard,
-                };
-                if let Err(e) = stage.batch_end(&batch) {
-                    own.store(available);
-                    return Err(fail(
-                        Some(available - 1),
-                        format!("on_batch_end failed: {e}"),
-                    ));
-                }
-                own.store(available);
-                sh.hub.notify();
-                next = available;
+    let body = catch_unwind(AssertUnwindSafe(|| -> Result<u64, StageFailure> {
+        let mut next = current.get();
+        let mut waited = false;
+        loop {
+            let mut available = barrier.available();
+            // The lifecycle is read once per batch (or idle check), never per event. Once
+            // closing, every stage stops at the shard's drain target, which is set once: all
+            // stages cut the stream at the same sequence, and events past it (a publish that
+            // raced the shutdown) are handled by none.
+            let state = rt.state();
+            if state == FAILED {
+                return Ok(next);
             }
-        },
-    ));
+            if state == CLOSING {
+                if let Some(target) = rt.drain_target(shard) {
+                    if next >= target {
+                        stage.shutdown();
+                        return Ok(next);
+                    }
+                    available = available.min(target);
+                }
+            }
+            if available <= next {
+                // Wake on progress or on any change of state — not merely "not running", or
+                // a stage waiting during a drain would never park.
+                waiter.idle(|| barrier.available() > next || rt.state() != state);
+                waited = true;
+                continue;
+            }
+            if waited {
+                waiter.reset();
+                waited = false;
+            }
+
+            let ctx_shard = shard as u32;
+            // SAFETY: every `seq` in `next..available` is below `min(upstream)`, so the
+            // producer published the event and every stage this one runs after finished it;
+            // the producer will not overwrite the slot until every final stage — this one or
+            // one ordered after it — passes `seq`. Stages not ordered with this one only read
+            // (`build` refuses a mutating stage that is not ordered against every other stage).
+            let handled = unsafe { stage.handle(ring, next, available, ctx_shard, &current) };
+            if let Err((seq, e)) = handled {
+                // Publish the progress made so far, so metrics show where the stage stopped.
+                own.store(seq);
+                return Err(fail(Some(seq), e.to_string()));
+            }
+            current.set(available);
+            let batch = BatchContext {
+                start: next,
+                end: available,
+                shard: ctx_shard,
+            };
+            if let Err(e) = stage.batch_end(&batch) {
+                own.store(available);
+                return Err(fail(
+                    Some(available - 1),
+                    format!("on_batch_end failed: {e}"),
+                ));
+            }
+            own.store(available);
+            sh.hub.notify();
+            next = available;
+        }
+    }));
     match body {
         Ok(outcome) => outcome,
         Err(payload) => {
