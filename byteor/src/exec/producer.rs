@@ -175,13 +175,15 @@ where
     }
 
     /// Writes the next event of `shard` — with `fill` in place, or from the staging event when
-    /// routing already ran `fill` — and publishes it. The caller has checked there is room.
+    /// routing already ran `fill` — and advances the shard's write position. Stages see it
+    /// only after [`publish_pending`](Self::publish_pending). The caller has checked there is
+    /// room.
     #[inline(always)]
-    fn commit<F: FnOnce(&mut E)>(&mut self, shard: usize, fill: Option<F>) -> u64 {
-        let seq = self.shards[shard].next;
-        let sh = &self.rt.shards[shard];
+    fn write<F: FnOnce(&mut E)>(&mut self, shard: usize, fill: Option<F>) -> u64 {
+        let ps = &mut self.shards[shard];
+        let seq = ps.next;
         let scratch = &mut self.scratch;
-        sh.ring.slot(seq).with_mut(|p| {
+        self.rt.shards[shard].ring.slot(seq).with_mut(|p| {
             // SAFETY: the gate shows every final stage (so every stage) finished the event that
             // used this slot before, and stages never read past the cursor, which still excludes
             // `seq`; the producer is the only writer. So nobody else accesses the slot now.
@@ -191,10 +193,25 @@ where
                 None => core::mem::swap(slot, scratch),
             }
         });
-        sh.ring.cursor().store(seq + 1);
-        self.shards[shard].next = seq + 1;
-        self.shards[shard].published = seq + 1;
+        ps.next = seq + 1;
+        seq
+    }
+
+    /// Makes everything written to `shard` visible to its stages: one cursor store.
+    #[inline(always)]
+    fn publish_pending(&mut self, shard: usize) {
+        let ps = &mut self.shards[shard];
+        let sh = &self.rt.shards[shard];
+        sh.ring.cursor().store(ps.next);
+        ps.published = ps.next;
         sh.hub.notify();
+    }
+
+    /// Writes and publishes the next event of `shard`.
+    #[inline(always)]
+    fn commit<F: FnOnce(&mut E)>(&mut self, shard: usize, fill: Option<F>) -> u64 {
+        let seq = self.write(shard, fill);
+        self.publish_pending(shard);
         seq
     }
 
@@ -217,36 +234,40 @@ where
         if count == 0 {
             return Ok(());
         }
-        if K::SHARDED {
-            // If `fill` panics, events written but not yet published must not leak into the
-            // stream with the next publish: roll every shard back to what it published.
-            let routed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // If `fill` panics, events written but not yet published must not leak into the
+        // stream with the next publish: roll every shard back to what it published.
+        let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if K::SHARDED {
                 self.publish_batch_routed(count, &mut fill)
-            }));
-            return match routed {
-                Ok(result) => result,
-                Err(payload) => {
-                    for ps in self.shards.iter_mut() {
-                        ps.next = ps.published;
-                    }
-                    std::panic::resume_unwind(payload)
+            } else {
+                self.publish_batch_direct(count, &mut fill)
+            }
+        }));
+        match batch {
+            Ok(result) => result,
+            Err(payload) => {
+                for ps in self.shards.iter_mut() {
+                    ps.next = ps.published;
                 }
-            };
+                std::panic::resume_unwind(payload)
+            }
         }
-        let start = self.shards[0].next;
-        let end = start + count as u64;
+    }
+
+    /// An unsharded batch: room for all of it, then one cursor store.
+    fn publish_batch_direct<F: FnMut(usize, &mut E)>(
+        &mut self,
+        count: usize,
+        fill: &mut F,
+    ) -> Result<(), PublishError> {
+        let end = self.shards[0].next + count as u64;
         if !self.room(0, end) {
             self.wait_for_room(0, end)?;
         }
-        let sh = &self.rt.shards[0];
-        for (i, seq) in (start..end).enumerate() {
-            // SAFETY: the gate released every slot of `start..end` and none is published yet.
-            sh.ring.slot(seq).with_mut(|p| fill(i, unsafe { &mut *p }));
+        for i in 0..count {
+            self.write(0, Some(|slot: &mut E| fill(i, slot)));
         }
-        sh.ring.cursor().store(end);
-        self.shards[0].next = end;
-        self.shards[0].published = end;
-        sh.hub.notify();
+        self.publish_pending(0);
         Ok(())
     }
 
@@ -264,24 +285,16 @@ where
                 self.flush_pending();
                 self.wait_for_room(shard, seq + 1)?;
             }
-            let sh = &self.rt.shards[shard];
-            let scratch = &mut self.scratch;
-            // SAFETY: the slot is released by every stage and not yet published.
-            sh.ring
-                .slot(seq)
-                .with_mut(|p| core::mem::swap(unsafe { &mut *p }, scratch));
-            self.shards[shard].next = seq + 1;
+            self.write::<fn(&mut E)>(shard, None);
         }
         self.flush_pending();
         Ok(())
     }
 
     fn flush_pending(&mut self) {
-        for (ps, sh) in self.shards.iter_mut().zip(self.rt.shards.iter()) {
-            if ps.published != ps.next {
-                sh.ring.cursor().store(ps.next);
-                ps.published = ps.next;
-                sh.hub.notify();
+        for shard in 0..self.shards.len() {
+            if self.shards[shard].published != self.shards[shard].next {
+                self.publish_pending(shard);
             }
         }
     }
