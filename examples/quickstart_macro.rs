@@ -19,94 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use byteor::prelude::*;
-
-/// An order as it travels the ring. Plain data: slots are pre-allocated and reused.
-#[derive(Debug, Default, Clone, Copy)]
-struct Order {
-    id: u64,
-    account: u64,
-    qty: i64,
-    price: i64,
-    /// Set by `parse`: 0 = ok, otherwise a reject code.
-    reject: u32,
-}
-
-/// Rejects nonsensical orders and clamps quantities (mutates the order).
-struct Parse {
-    max_qty: i64,
-}
-
-impl MutStage<Order> for Parse {
-    fn on_event(&mut self, order: &mut Order, _: &EventContext) -> Result<(), StageError> {
-        order.reject = u32::from(order.price <= 0);
-        order.qty = order.qty.clamp(-self.max_qty, self.max_qty);
-        Ok(())
-    }
-}
-
-/// Tracks per-account exposure (reads only).
-struct Risk {
-    exposure: Vec<i64>,
-    breaches: u64,
-}
-
-impl Risk {
-    fn new(accounts: usize) -> Self {
-        Risk {
-            exposure: vec![0; accounts],
-            breaches: 0,
-        }
-    }
-}
-
-impl Stage<Order> for Risk {
-    fn on_event(&mut self, order: &Order, _: &EventContext) -> Result<(), StageError> {
-        if order.reject == 0 {
-            let slot = &mut self.exposure[(order.account % 1024) as usize];
-            *slot += order.qty * order.price;
-            if slot.abs() > 1_000_000_000 {
-                self.breaches += 1;
-                *slot = 0;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Keeps a running checksum of everything seen, as an audit trail would.
-#[derive(Default)]
-struct Audit {
-    checksum: u64,
-}
-
-impl Stage<Order> for Audit {
-    fn on_event(&mut self, order: &Order, ctx: &EventContext) -> Result<(), StageError> {
-        self.checksum = self
-            .checksum
-            .rotate_left(5)
-            .wrapping_add(order.id ^ ctx.sequence);
-        Ok(())
-    }
-}
-
-/// Counts accepted orders (a stand-in for writing them to the egress).
-struct Publish {
-    accepted: Arc<AtomicU64>,
-    local: u64,
-}
-
-impl Stage<Order> for Publish {
-    fn on_event(&mut self, order: &Order, _: &EventContext) -> Result<(), StageError> {
-        self.local += u64::from(order.reject == 0);
-        Ok(())
-    }
-
-    fn on_batch_end(&mut self, _: &BatchContext) -> Result<(), StageError> {
-        // Publish the count once per batch, not per event.
-        self.accepted.store(self.local, Ordering::Relaxed);
-        Ok(())
-    }
-}
+use examples::orders::{Audit, Order, Parse, Publish, Risk};
 
 /// The order pipeline. The function returns `Result<SingleRingPipeline<Order, ..>, BuildError>`.
 #[byteor::pipeline(capacity = 1024)]
@@ -116,7 +29,7 @@ fn orders(accepted: Arc<AtomicU64>) -> SingleRing<Order> {
     let parse = stage(Parse { max_qty: 10_000 });
     let risk = stage(Risk::new(1024)).after([parse]);
     let audit = stage(Audit::default()).after([parse]);
-    let publish = stage(Publish { accepted, local: 0 })
+    let publish = stage(Publish::new(accepted))
         .side_effects()
         .after([risk, audit]);
 }
@@ -134,10 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (ring, audit) = ring.stage_after("audit", Audit::default(), [parse]);
         let (ring, _) = ring.stage_after(
             StageDecl::new("publish").side_effects(true),
-            Publish {
-                accepted: Arc::new(AtomicU64::new(0)),
-                local: 0,
-            },
+            Publish::new(Arc::new(AtomicU64::new(0))),
             [risk, audit],
         );
         ring.build()
@@ -154,16 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut producer, control) = pipeline.spawn()?;
     let start = Instant::now();
     for i in 0..ORDERS {
-        producer.publish(|o| {
-            o.id = i;
-            o.account = i.wrapping_mul(0x9E37_79B9) % 4096;
-            o.qty = (i % 200) as i64 - 100;
-            o.price = if i % 1000 == 999 {
-                0
-            } else {
-                100 + (i % 50) as i64
-            };
-        })?;
+        producer.publish(|o| Order::fill(o, i))?;
     }
     producer.close();
     let report = control.join()?;
