@@ -820,17 +820,3 @@ pub(crate) fn check_mutation_order(
     }
     Ok(())
 }
-
-impl From<&str> for StageDecl {
-    /// A stage declaration with just a name.
-    fn from(name: &str) -> Self {
-        StageDecl::new(name)
-    }
-}
-
-impl From<String> for StageDecl {
-    /// A stage declaration with just a name.
-    fn from(name: String) -> Self {
-        StageDecl::new(name)
-    }
-}

@@ -201,6 +201,20 @@ impl StageDecl {
     }
 }
 
+impl From<&str> for StageDecl {
+    /// A stage declaration with just a name.
+    fn from(name: &str) -> Self {
+        StageDecl::new(name)
+    }
+}
+
+impl From<String> for StageDecl {
+    /// A stage declaration with just a name.
+    fn from(name: String) -> Self {
+        StageDecl::new(name)
+    }
+}
+
 /// A stage parameter value, as read from a plan document's `params` table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamValue {
