@@ -6,19 +6,24 @@ use crate::kernel::{FinalStageGate, Waiter};
 
 use super::builder::{Router, Unsharded};
 use super::error::{PublishError, TryPublishError};
-use super::runtime::{Runtime, RUNNING};
+use super::runtime::{Runtime, ShardRuntime, RUNNING};
 
-/// The producer's private state for one shard. Written on every publish, so it sits alone on
-/// its own 128 bytes: sharing a cache line with anything a stage thread reads (the runtime's
-/// state word, say) would bounce that line between cores on every event.
+/// The producer's private state for one shard, alone on its own 128 bytes: sharing a cache
+/// line with anything a stage thread reads (the runtime's state word, say) would bounce that
+/// line between cores.
+///
+/// What is published is the ring's cursor, which only the producer writes; no copy is kept
+/// here, so a single publish makes three stores (the event, `next`, the cursor). At tens of
+/// millions of events per second the producer is bound by how fast its stores drain, so every
+/// store saved counts.
 #[repr(align(128))]
 struct ProducerShard {
     /// Next sequence to write.
     next: u64,
-    /// Sequence up to which events are written but not yet published (batch publish on a
-    /// sharded ring only).
-    published: u64,
     gate: FinalStageGate,
+    /// Whether events below `next` are written but not yet published (only while a routed
+    /// batch is in progress).
+    pending: bool,
 }
 
 /// Writes events into a running pipeline. There is exactly one producer per pipeline
@@ -44,7 +49,12 @@ impl<E, K> std::fmt::Debug for Producer<E, K> {
             .field("pipeline", &self.rt.name)
             .field(
                 "published",
-                &self.shards.iter().map(|s| s.next).collect::<Vec<_>>(),
+                &self
+                    .rt
+                    .shards
+                    .iter()
+                    .map(|s| s.ring.cursor().load_relaxed())
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -61,7 +71,7 @@ where
             .iter()
             .map(|s| ProducerShard {
                 next: 0,
-                published: 0,
+                pending: false,
                 gate: FinalStageGate::new(&rt.finals, s.ring.capacity(), 0),
             })
             .collect();
@@ -82,7 +92,20 @@ where
 
     /// Events published so far, over all shards.
     pub fn published(&self) -> u64 {
-        self.shards.iter().map(|s| s.published).sum()
+        (0..self.shards.len()).map(|i| self.published_in(i)).sum()
+    }
+
+    /// Events published to shard `shard`: its cursor. Only this producer writes it, so a
+    /// relaxed load sees the latest value (and hits this core's cache).
+    #[inline(always)]
+    fn published_in(&self, shard: usize) -> u64 {
+        self.rt.shards[shard].ring.cursor().load_relaxed()
+    }
+
+    /// The next sequence to write in shard `shard`.
+    #[inline(always)]
+    fn next_in(&self, shard: usize) -> u64 {
+        self.shards[shard].next
     }
 
     /// Whether shard `shard` has room for events below `end` (cheap while the cached gate says
@@ -135,11 +158,12 @@ where
         self.check_running()?;
         let mut fill = Some(fill);
         let shard = self.route(&mut fill);
-        let seq = self.shards[shard].next;
+        let seq = self.next_in(shard);
         if !self.room(shard, seq + 1) {
             self.wait_for_room(shard, seq + 1)?;
         }
-        Ok(self.commit(shard, fill))
+        self.put(shard, seq, fill);
+        Ok(seq)
     }
 
     /// Publishes one event if there is room right now; never waits. On a full ring returns
@@ -152,13 +176,14 @@ where
         }
         let mut fill = Some(fill);
         let shard = self.route(&mut fill);
-        let seq = self.shards[shard].next;
+        let seq = self.next_in(shard);
         if !self.room(shard, seq + 1) {
             return Err(TryPublishError::Full {
                 shard: shard as u32,
             });
         }
-        Ok(self.commit(shard, fill))
+        self.put(shard, seq, fill);
+        Ok(seq)
     }
     /// The shard of the next event. On a sharded ring the shard is known only once the event is
     /// written, so `fill` is taken and run on the staging event; unsharded, it is left for
@@ -174,45 +199,27 @@ where
         self.router.shard(&self.scratch)
     }
 
-    /// Writes the next event of `shard` — with `fill` in place, or from the staging event when
-    /// routing already ran `fill` — and advances the shard's write position. Stages see it
-    /// only after [`publish_pending`](Self::publish_pending). The caller has checked there is
-    /// room.
+    /// Writes event `seq` of `shard` — with `fill` in place, or from the staging event when
+    /// routing already ran `fill`. Stages see it only once the cursor passes it
+    /// ([`publish_to`](Self::publish_to)). The caller has checked there is room and that `seq`
+    /// is the shard's next sequence.
     #[inline(always)]
-    fn write<F: FnOnce(&mut E)>(&mut self, shard: usize, fill: Option<F>) -> u64 {
-        let ps = &mut self.shards[shard];
-        let seq = ps.next;
-        let scratch = &mut self.scratch;
-        self.rt.shards[shard].ring.slot(seq).with_mut(|p| {
-            // SAFETY: the gate shows every final stage (so every stage) finished the event that
-            // used this slot before, and stages never read past the cursor, which still excludes
-            // `seq`; the producer is the only writer. So nobody else accesses the slot now.
-            let slot = unsafe { &mut *p };
-            match fill {
-                Some(f) => f(slot),
-                None => core::mem::swap(slot, scratch),
-            }
-        });
-        ps.next = seq + 1;
-        seq
-    }
-
-    /// Makes everything written to `shard` visible to its stages: one cursor store.
-    #[inline(always)]
-    fn publish_pending(&mut self, shard: usize) {
-        let ps = &mut self.shards[shard];
+    fn write<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
         let sh = &self.rt.shards[shard];
-        sh.ring.cursor().store(ps.next);
-        ps.published = ps.next;
-        sh.hub.notify();
+        write_slot(sh, &mut self.shards[shard], &mut self.scratch, seq, fill);
     }
 
-    /// Writes and publishes the next event of `shard`.
+    /// Writes and publishes event `seq` of `shard` (a single publish).
     #[inline(always)]
-    fn commit<F: FnOnce(&mut E)>(&mut self, shard: usize, fill: Option<F>) -> u64 {
-        let seq = self.write(shard, fill);
-        self.publish_pending(shard);
-        seq
+    fn put<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
+        self.write(shard, seq, fill);
+        self.publish_to(shard, seq + 1);
+    }
+
+    /// Makes the events of `shard` below `end` visible to its stages.
+    #[inline(always)]
+    fn publish_to(&self, shard: usize, end: u64) {
+        publish_shard(&self.rt.shards[shard], end);
     }
 
     /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, making them
@@ -246,8 +253,9 @@ where
         match batch {
             Ok(result) => result,
             Err(payload) => {
-                for ps in self.shards.iter_mut() {
-                    ps.next = ps.published;
+                for shard in 0..self.shards.len() {
+                    self.shards[shard].next = self.published_in(shard);
+                    self.shards[shard].pending = false;
                 }
                 std::panic::resume_unwind(payload)
             }
@@ -260,14 +268,15 @@ where
         count: usize,
         fill: &mut F,
     ) -> Result<(), PublishError> {
-        let end = self.shards[0].next + count as u64;
+        let start = self.next_in(0);
+        let end = start + count as u64;
         if !self.room(0, end) {
             self.wait_for_room(0, end)?;
         }
         for i in 0..count {
-            self.write(0, Some(|slot: &mut E| fill(i, slot)));
+            self.write(0, start + i as u64, Some(|slot: &mut E| fill(i, slot)));
         }
-        self.publish_pending(0);
+        self.publish_to(0, end);
         Ok(())
     }
 
@@ -279,13 +288,14 @@ where
         for i in 0..count {
             fill(i, &mut self.scratch);
             let shard = self.router.shard(&self.scratch);
-            let seq = self.shards[shard].next;
+            let seq = self.next_in(shard);
             if !self.room(shard, seq + 1) {
                 // Stages only free slots they have seen: publish what is pending first.
                 self.flush_pending();
                 self.wait_for_room(shard, seq + 1)?;
             }
-            self.write::<fn(&mut E)>(shard, None);
+            self.write::<fn(&mut E)>(shard, seq, None);
+            self.shards[shard].pending = true;
         }
         self.flush_pending();
         Ok(())
@@ -293,8 +303,9 @@ where
 
     fn flush_pending(&mut self) {
         for shard in 0..self.shards.len() {
-            if self.shards[shard].published != self.shards[shard].next {
-                self.publish_pending(shard);
+            if self.shards[shard].pending {
+                self.shards[shard].pending = false;
+                self.publish_to(shard, self.next_in(shard));
             }
         }
     }
@@ -306,11 +317,42 @@ where
     }
 }
 
+/// Writes event `seq` into its slot of `sh` and advances the write position `ps`. See
+/// [`Producer::write`].
+#[inline(always)]
+fn write_slot<E, F: FnOnce(&mut E)>(
+    sh: &ShardRuntime<E>,
+    ps: &mut ProducerShard,
+    scratch: &mut E,
+    seq: u64,
+    fill: Option<F>,
+) {
+    ps.next = seq + 1;
+    sh.ring.slot(seq).with_mut(|p| {
+        // SAFETY: the gate shows every final stage (so every stage) finished the event that used
+        // this slot before, and stages never read past the cursor, which still excludes `seq`;
+        // the producer is the only writer. So nobody else accesses the slot now.
+        let slot = unsafe { &mut *p };
+        match fill {
+            Some(f) => f(slot),
+            None => core::mem::swap(slot, scratch),
+        }
+    });
+}
+
+/// Makes the events of `sh` below `end` visible to its stages: one cursor store, and a wake-up
+/// only if a stage is parked (one relaxed load otherwise).
+#[inline(always)]
+fn publish_shard<E>(sh: &ShardRuntime<E>, end: u64) {
+    sh.ring.cursor().store(end);
+    sh.hub.notify();
+}
+
 impl<E, K> Drop for Producer<E, K> {
     fn drop(&mut self) {
         // Anything written but unpublished (a batch interrupted by a panicking closure) is not
         // part of the stream.
-        self.rt
-            .close_from_producer(self.shards.iter().map(|s| s.published));
+        let rt = &*self.rt;
+        rt.close_from_producer(rt.shards.iter().map(|s| s.ring.cursor().load_relaxed()));
     }
 }

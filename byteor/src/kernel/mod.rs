@@ -28,6 +28,6 @@ pub use barrier::{FinalStageGate, SequenceBarrier, MAX_UPSTREAM};
 pub use sequence::{Sequence, SEQUENCE_PADDING};
 pub use sync::SlotCell;
 pub use wait::{
-    WaitStrategy, Waiter, WakeHub, EAGER_CHECKS, FIRST_PARK, MAX_PARK, SPIN_TRIES, WAKE_HUB_SLOTS,
-    YIELD_TRIES, YIELD_WINDOW,
+    WaitStrategy, Waiter, WakeHub, EAGER_CHECKS, FIRST_PARK, MAX_PARK, PACE_SPINS, SPIN_TRIES,
+    WAKE_HUB_SLOTS, YIELD_TRIES, YIELD_WINDOW,
 };

@@ -52,6 +52,26 @@ impl<T> SlotCell<T> {
         return self.0.with(f);
     }
 
+    /// Asks the CPU to start loading the cache line holding the start of the value (a hint: no
+    /// access happens, nothing can fault, and the value may be in use by another thread).
+    ///
+    /// A stage calls this a few slots ahead of the event it handles so that the lines the
+    /// producer just wrote travel between cores in parallel instead of one miss at a time.
+    #[inline(always)]
+    pub fn prefetch(&self) {
+        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        {
+            use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            #[allow(unused_unsafe)]
+            // SAFETY: `prefetch` is a hint that never dereferences the pointer in the
+            // language's sense (it cannot fault and creates no reference); SSE is part of the
+            // x86_64 baseline.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(self.0.get() as *const i8)
+            }
+        }
+    }
+
     /// Runs `f` with an exclusive pointer to the value.
     #[inline(always)]
     pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
