@@ -205,8 +205,8 @@ where
     /// is the shard's next sequence.
     #[inline(always)]
     fn write<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
-        let sh = &self.rt.shards[shard];
-        write_slot(sh, &mut self.shards[shard], &mut self.scratch, seq, fill);
+        self.shards[shard].next = seq + 1;
+        write_slot(&self.rt.shards[shard], &mut self.scratch, seq, fill);
     }
 
     /// Writes and publishes event `seq` of `shard` (a single publish).
@@ -273,10 +273,15 @@ where
         if !self.room(0, end) {
             self.wait_for_room(0, end)?;
         }
+        // One store per event (the event itself): the write position and the cursor move once
+        // for the whole batch.
+        let sh = &self.rt.shards[0];
         for i in 0..count {
-            self.write(0, start + i as u64, Some(|slot: &mut E| fill(i, slot)));
+            let fill_one = |slot: &mut E| fill(i, slot);
+            write_slot(sh, &mut self.scratch, start + i as u64, Some(fill_one));
         }
-        self.publish_to(0, end);
+        self.shards[0].next = end;
+        publish_shard(sh, end);
         Ok(())
     }
 
@@ -317,17 +322,14 @@ where
     }
 }
 
-/// Writes event `seq` into its slot of `sh` and advances the write position `ps`. See
-/// [`Producer::write`].
+/// Writes event `seq` into its slot of `sh`. See [`Producer::write`].
 #[inline(always)]
 fn write_slot<E, F: FnOnce(&mut E)>(
     sh: &ShardRuntime<E>,
-    ps: &mut ProducerShard,
     scratch: &mut E,
     seq: u64,
     fill: Option<F>,
 ) {
-    ps.next = seq + 1;
     sh.ring.slot(seq).with_mut(|p| {
         // SAFETY: the gate shows every final stage (so every stage) finished the event that used
         // this slot before, and stages never read past the cursor, which still excludes `seq`;

@@ -13,6 +13,10 @@
 //! * The producer may write event `n` only when `n < min(final stages) + capacity`: every final
 //!   stage — and therefore every stage — has finished the event that used that slot before.
 //!
+//! * Between the two, the executor adds only hints that never change what is visible: a stage
+//!   prefetches slots a few cache lines ahead inside its batch, and pauses briefly between
+//!   batches of a stream that is outrunning it ([`Waiter::pace`]).
+//!
 //! The model tests under `cfg(loom)` check both properties exhaustively on small rings:
 //! `RUSTFLAGS="--cfg loom" cargo test -p byteor --lib --release kernel::loom_tests`.
 

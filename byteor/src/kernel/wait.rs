@@ -13,6 +13,12 @@
 //! stage finishing a batch) calls [`WakeHub::notify`], which costs one relaxed load when no one
 //! is parked — no syscall, no lock, no read-modify-write on the hot path.
 //!
+//! Whatever the strategy, a stage whose next batch was already waiting when it came back for
+//! it pauses briefly ([`Waiter::pace`], [`PACE_SPINS`] spin hints) before polling again: the
+//! producer then fills whole cache lines without the stage pulling them away event by event,
+//! and batches grow. A stage that had to wait for its batch (it is keeping up, as in a
+//! request/response flow) never pauses, so pacing adds no latency to an isolated event.
+//!
 //! Because the notifier does not pay for a store-load fence, a waiter that registers at the very
 //! instant an event is published can miss that one notification. Parks are therefore bounded:
 //! the first park after registering lasts at most [`FIRST_PARK`], later ones back off to
