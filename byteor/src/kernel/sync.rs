@@ -59,7 +59,7 @@ impl<T> SlotCell<T> {
     /// producer just wrote travel between cores in parallel instead of one miss at a time.
     #[inline(always)]
     pub fn prefetch(&self) {
-        #[cfg(all(target_arch = "x86_64", not(loom)))]
+        #[cfg(all(target_arch = "x86_64", not(loom), not(miri)))]
         {
             use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             #[allow(unused_unsafe)]
