@@ -426,7 +426,10 @@ where
             }
             own.store(available);
             sh.hub.notify();
-            if streaming {
+            // Pace only while the stage is ahead (a stream it keeps up with in small batches):
+            // a batch of a quarter of the ring or more means it is behind, and a pause would
+            // only leave the producer waiting for room.
+            if streaming && available - next < ring.capacity() / 4 {
                 waiter.pace();
             }
             next = available;

@@ -14,10 +14,11 @@
 //! is parked — no syscall, no lock, no read-modify-write on the hot path.
 //!
 //! Whatever the strategy, a stage whose next batch was already waiting when it came back for
-//! it pauses briefly ([`Waiter::pace`], [`PACE_SPINS`] spin hints) before polling again: the
-//! producer then fills whole cache lines without the stage pulling them away event by event,
-//! and batches grow. A stage that had to wait for its batch (it is keeping up, as in a
-//! request/response flow) never pauses, so pacing adds no latency to an isolated event.
+//! it, and was small (under a quarter of the ring), pauses briefly ([`Waiter::pace`],
+//! [`PACE_SPINS`] spin hints) before polling again: the producer then fills whole cache lines
+//! without the stage pulling them away event by event, and batches grow. A stage that had to
+//! wait for its batch (it is keeping up, as in a request/response flow) never pauses, so pacing
+//! adds no latency to an isolated event; nor does a stage that is behind (large batches).
 //!
 //! Because the notifier does not pay for a store-load fence, a waiter that registers at the very
 //! instant an event is published can miss that one notification. Parks are therefore bounded:
@@ -237,9 +238,10 @@ impl<'a> Waiter<'a> {
     /// is still writing them, a handful of events at a time: both cores then spend their time
     /// moving the same lines back and forth. Pausing briefly lets the producer fill whole
     /// lines undisturbed, and the next batch is larger. The executor calls this only after a
-    /// batch that was already there when the stage looked (it did not have to wait), so an
-    /// event that arrives after the stage went idle — a request/response flow — is picked up
-    /// without the pause.
+    /// small batch (under a quarter of the ring) that was already there when the stage looked
+    /// (it did not have to wait), so an event that arrives after the stage went idle — a
+    /// request/response flow — is picked up without the pause, and a stage that has fallen
+    /// behind is never slowed further.
     #[inline]
     pub fn pace(&self) {
         for _ in 0..PACE_SPINS {
