@@ -136,10 +136,18 @@ where
         let seqs = sh.ring.stage_sequences();
         let ps = &mut self.shards[shard];
         let mut waiter = Waiter::new(rt.strategy, &sh.hub, self.hub_slot);
+        let mut seen = ps.gate.limit();
         loop {
             if ps.gate.has_room(seqs, end) {
                 waiter.reset();
                 return Ok(());
+            }
+            // The final stages freed some slots, just not enough yet (a batch needs more):
+            // they are running, so stay on the cheap first steps of the wait instead of
+            // escalating to yields and parks that would make this producer slow to notice.
+            if ps.gate.limit() != seen {
+                seen = ps.gate.limit();
+                waiter.reset();
             }
             if rt.state() != RUNNING {
                 return Err(PublishError::Stopped(rt.stopped_error()));

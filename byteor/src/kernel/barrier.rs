@@ -109,6 +109,11 @@ impl FinalStageGate {
         min
     }
 
+    /// The cached limit: events below it may be written without re-reading the stages.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
     /// Slots in the ring.
     pub fn capacity(&self) -> u64 {
         self.capacity
