@@ -53,7 +53,7 @@ impl<E, K> std::fmt::Debug for Producer<E, K> {
                     .rt
                     .shards
                     .iter()
-                    .map(|s| s.ring.cursor().load_relaxed())
+                    .map(ShardRuntime::published)
                     .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
@@ -92,20 +92,7 @@ where
 
     /// Events published so far, over all shards.
     pub fn published(&self) -> u64 {
-        (0..self.shards.len()).map(|i| self.published_in(i)).sum()
-    }
-
-    /// Events published to shard `shard`: its cursor. Only this producer writes it, so a
-    /// relaxed load sees the latest value (and hits this core's cache).
-    #[inline(always)]
-    fn published_in(&self, shard: usize) -> u64 {
-        self.rt.shards[shard].ring.cursor().load_relaxed()
-    }
-
-    /// The next sequence to write in shard `shard`.
-    #[inline(always)]
-    fn next_in(&self, shard: usize) -> u64 {
-        self.shards[shard].next
+        self.rt.shards.iter().map(ShardRuntime::published).sum()
     }
 
     /// Whether shard `shard` has room for events below `end` (cheap while the cached gate says
@@ -166,7 +153,7 @@ where
         self.check_running()?;
         let mut fill = Some(fill);
         let shard = self.route(&mut fill);
-        let seq = self.next_in(shard);
+        let seq = self.shards[shard].next;
         if !self.room(shard, seq + 1) {
             self.wait_for_room(shard, seq + 1)?;
         }
@@ -184,7 +171,7 @@ where
         }
         let mut fill = Some(fill);
         let shard = self.route(&mut fill);
-        let seq = self.next_in(shard);
+        let seq = self.shards[shard].next;
         if !self.room(shard, seq + 1) {
             return Err(TryPublishError::Full {
                 shard: shard as u32,
@@ -209,7 +196,7 @@ where
 
     /// Writes event `seq` of `shard` — with `fill` in place, or from the staging event when
     /// routing already ran `fill`. Stages see it only once the cursor passes it
-    /// ([`publish_to`](Self::publish_to)). The caller has checked there is room and that `seq`
+    /// ([`ShardRuntime::publish`]). The caller has checked there is room and that `seq`
     /// is the shard's next sequence.
     #[inline(always)]
     fn write<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
@@ -221,13 +208,7 @@ where
     #[inline(always)]
     fn put<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
         self.write(shard, seq, fill);
-        self.publish_to(shard, seq + 1);
-    }
-
-    /// Makes the events of `shard` below `end` visible to its stages.
-    #[inline(always)]
-    fn publish_to(&self, shard: usize, end: u64) {
-        publish_shard(&self.rt.shards[shard], end);
+        self.rt.shards[shard].publish(seq + 1);
     }
 
     /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, making them
@@ -261,9 +242,9 @@ where
         match batch {
             Ok(result) => result,
             Err(payload) => {
-                for shard in 0..self.shards.len() {
-                    self.shards[shard].next = self.published_in(shard);
-                    self.shards[shard].pending = false;
+                for (ps, sh) in self.shards.iter_mut().zip(self.rt.shards.iter()) {
+                    ps.next = sh.published();
+                    ps.pending = false;
                 }
                 std::panic::resume_unwind(payload)
             }
@@ -276,7 +257,7 @@ where
         count: usize,
         fill: &mut F,
     ) -> Result<(), PublishError> {
-        let start = self.next_in(0);
+        let start = self.shards[0].next;
         let end = start + count as u64;
         if !self.room(0, end) {
             self.wait_for_room(0, end)?;
@@ -289,7 +270,7 @@ where
             write_slot(sh, &mut self.scratch, start + i as u64, Some(fill_one));
         }
         self.shards[0].next = end;
-        publish_shard(sh, end);
+        sh.publish(end);
         Ok(())
     }
 
@@ -301,7 +282,7 @@ where
         for i in 0..count {
             fill(i, &mut self.scratch);
             let shard = self.router.shard(&self.scratch);
-            let seq = self.next_in(shard);
+            let seq = self.shards[shard].next;
             if !self.room(shard, seq + 1) {
                 // Stages only free slots they have seen: publish what is pending first.
                 self.flush_pending();
@@ -316,9 +297,10 @@ where
 
     fn flush_pending(&mut self) {
         for shard in 0..self.shards.len() {
-            if self.shards[shard].pending {
-                self.shards[shard].pending = false;
-                self.publish_to(shard, self.next_in(shard));
+            let ps = &mut self.shards[shard];
+            if ps.pending {
+                ps.pending = false;
+                self.rt.shards[shard].publish(ps.next);
             }
         }
     }
@@ -350,19 +332,11 @@ fn write_slot<E, F: FnOnce(&mut E)>(
     });
 }
 
-/// Makes the events of `sh` below `end` visible to its stages: one cursor store, and a wake-up
-/// only if a stage is parked (one relaxed load otherwise).
-#[inline(always)]
-fn publish_shard<E>(sh: &ShardRuntime<E>, end: u64) {
-    sh.ring.cursor().store(end);
-    sh.hub.notify();
-}
-
 impl<E, K> Drop for Producer<E, K> {
     fn drop(&mut self) {
         // Anything written but unpublished (a batch interrupted by a panicking closure) is not
         // part of the stream.
         let rt = &*self.rt;
-        rt.close_from_producer(rt.shards.iter().map(|s| s.ring.cursor().load_relaxed()));
+        rt.close_from_producer(rt.shards.iter().map(ShardRuntime::published));
     }
 }

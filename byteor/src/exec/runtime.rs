@@ -27,6 +27,23 @@ pub(crate) struct ShardRuntime<E> {
     drain_target: AtomicU64,
 }
 
+impl<E> ShardRuntime<E> {
+    /// Events published to this shard: its cursor. Only the producer writes it, so on the
+    /// producer's thread a relaxed load sees the latest value.
+    #[inline(always)]
+    pub(crate) fn published(&self) -> u64 {
+        self.ring.cursor().load_relaxed()
+    }
+
+    /// Makes the events below `end` visible to the stages: one cursor store, and a wake-up only
+    /// if a stage is parked (one relaxed load otherwise). Producer only.
+    #[inline(always)]
+    pub(crate) fn publish(&self, end: u64) {
+        self.ring.cursor().store(end);
+        self.hub.notify();
+    }
+}
+
 /// Everything the producer, the control handle and the stage threads share.
 pub(crate) struct Runtime<E> {
     pub(crate) name: String,
@@ -364,6 +381,8 @@ where
     let body = catch_unwind(AssertUnwindSafe(|| -> Result<u64, StageFailure> {
         let mut next = current.get();
         let mut waited = false;
+        // Batches at least this large mean the stage is behind: it is never paced then.
+        let pace_below = ring.capacity() / 4;
         loop {
             let mut available = barrier.available();
             // The lifecycle is read once per batch (or idle check), never per event. Once
@@ -429,7 +448,7 @@ where
             // Pace only while the stage is ahead (a stream it keeps up with in small batches):
             // a batch of a quarter of the ring or more means it is behind, and a pause would
             // only leave the producer waiting for room.
-            if streaming && available - next < ring.capacity() / 4 {
+            if streaming && available - next < pace_below {
                 waiter.pace();
             }
             next = available;
