@@ -612,3 +612,48 @@ fn sharded_batch_interrupted_by_a_panicking_fill_is_not_delivered() {
         assert_eq!(interrupted_batch(producer, control, &seen), vec![1, 2]);
     });
 }
+
+/// A single `publish` whose `fill` panics publishes nothing: the slot it was writing is reused
+/// by the next publish, so the stage never sees a half-written (or stale) event.
+#[test]
+fn publish_interrupted_by_a_panicking_fill_is_not_delivered() {
+    bounded("interrupted publish", TIMEOUT, || {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let pipeline = SingleRing::<Ev>::build("interrupted-one", |ring| {
+            let ring = ring.capacity(16).ingress("in").egress("out");
+            let (ring, _) = ring.stage("collect", Collect(seen.clone()));
+            ring.build()
+        })
+        .unwrap();
+        let (mut producer, control) = pipeline.spawn().unwrap();
+        let one = |value: u64| {
+            move |e: &mut Ev| {
+                *e = Ev {
+                    value,
+                    ..Ev::default()
+                }
+            }
+        };
+        assert_eq!(producer.publish(one(1)).unwrap(), 0);
+        let interrupted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            producer.publish(|e: &mut Ev| {
+                e.value = 99;
+                panic!("fill failed");
+            })
+        }));
+        assert!(
+            interrupted.is_err(),
+            "the fill panic propagates to the caller"
+        );
+        assert_eq!(producer.published(), 1, "nothing was published");
+        assert_eq!(
+            producer.publish(one(2)).expect("the producer stays usable"),
+            1,
+            "the next event takes the interrupted one's sequence"
+        );
+        drop(producer);
+        let report = control.join_timeout(TIMEOUT).expect("clean join");
+        assert_eq!(report.total_published(), 2);
+        assert_eq!(*seen.lock().unwrap(), vec![1, 2]);
+    });
+}

@@ -13,7 +13,7 @@ use super::runtime::{Runtime, ShardRuntime, RUNNING};
 /// line between cores.
 ///
 /// What is published is the ring's cursor, which only the producer writes; no copy is kept
-/// here, so a single publish makes three stores (the event, `next`, the cursor). At tens of
+/// here, so a single publish makes three stores (the event, then `next` and the cursor). At tens of
 /// millions of events per second the producer is bound by how fast its stores drain, so every
 /// store saved counts.
 #[repr(align(128))]
@@ -148,6 +148,8 @@ where
     /// `fill` writes the event into its slot. Returns the event's sequence within its shard.
     ///
     /// Fails once the pipeline has been shut down or a stage has failed (the error names it).
+    /// If `fill` panics, the panic propagates and nothing is published: the producer stays
+    /// usable, and its next event takes the same sequence.
     #[inline]
     pub fn publish<F: FnOnce(&mut E)>(&mut self, fill: F) -> Result<u64, PublishError> {
         self.check_running()?;
@@ -195,20 +197,32 @@ where
     }
 
     /// Writes event `seq` of `shard` — with `fill` in place, or from the staging event when
-    /// routing already ran `fill`. Stages see it only once the cursor passes it
-    /// ([`ShardRuntime::publish`]). The caller has checked there is room and that `seq`
-    /// is the shard's next sequence.
+    /// routing already ran `fill` — and moves the shard's write position past it. Stages see
+    /// it only once the cursor passes it ([`ShardRuntime::publish`]). The caller has checked
+    /// there is room and that `seq` is the shard's next sequence.
+    ///
+    /// The write position moves only once `fill` has returned: if it panics, nothing moved,
+    /// and the next publish reuses the slot instead of exposing a half-written event.
     #[inline(always)]
     fn write<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
-        self.shards[shard].next = seq + 1;
+        let ps = &mut self.shards[shard];
         write_slot(&self.rt.shards[shard], &mut self.scratch, seq, fill);
+        ps.next = seq + 1;
     }
 
-    /// Writes and publishes event `seq` of `shard` (a single publish).
+    /// Writes and publishes event `seq` of `shard` (a single publish), like
+    /// [`write`](Self::write).
+    ///
+    /// Everything used after `fill` is located before it runs: the compiler has to assume the
+    /// slot write may alias any memory, so a value read after it (the runtime pointer, say)
+    /// would be read again on every publish.
     #[inline(always)]
     fn put<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
-        self.write(shard, seq, fill);
-        self.rt.shards[shard].publish(seq + 1);
+        let sh = &self.rt.shards[shard];
+        let ps = &mut self.shards[shard];
+        write_slot(sh, &mut self.scratch, seq, fill);
+        ps.next = seq + 1;
+        sh.publish(seq + 1);
     }
 
     /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, making them
