@@ -178,6 +178,26 @@ fn ratio(byteor: &ThroughputRuns, peer: &ThroughputRuns) -> Option<(f64, &'stati
     Some((b / p, note))
 }
 
+/// `byteor / peer` round by round: `(median, min, max, rounds)` of the ratios of runs from the
+/// same round. Both contenders run back to back within a round, so a change in the host's speed
+/// between rounds (a noisy neighbour, a migrated vCPU) cancels out of each ratio; the ratio of
+/// medians can mix a fast round of one with a slow round of the other.
+fn paired(byteor: &ThroughputRuns, peer: &ThroughputRuns) -> Option<(f64, f64, f64, usize)> {
+    // Completed runs are kept in round order, and a contender that stops early (timeout, too
+    // slow) stops for all later rounds, so the two lists line up from round 1.
+    let mut v: Vec<f64> = byteor
+        .runs
+        .iter()
+        .zip(&peer.runs)
+        .map(|(b, p)| b.mevents_per_sec() / p.mevents_per_sec())
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some((median_sorted(&v), v[0], v[v.len() - 1], v.len()))
+}
+
 /// A rate with enough digits to tell collapsed runs apart.
 pub fn rate(mevents_per_sec: f64) -> String {
     if mevents_per_sec >= 10.0 {
@@ -263,7 +283,14 @@ pub fn detail(s: &Scenario) -> String {
                         .filter(|p| p.family != Family::Byteor)
                         .filter_map(move |p| {
                             let (r, note) = ratio(b, p)?;
-                            Some(format!("  {} / {} = {r:.2}x{note}", b.label, p.label))
+                            let mut line = format!("  {} / {} = {r:.2}x{note}", b.label, p.label);
+                            if let Some((m, lo, hi, n)) = paired(b, p) {
+                                let _ = write!(
+                                    line,
+                                    "; round by round: median {m:.2}x, {lo:.2}x..{hi:.2}x over {n}"
+                                );
+                            }
+                            Some(line)
                         })
                 })
                 .collect();
