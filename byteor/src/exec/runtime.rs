@@ -216,47 +216,6 @@ impl Prefetch {
     }
 }
 
-/// Walks a batch's prefetch targets: for the event in hand `seq`, the slot
-/// [`PREFETCH_AHEAD`] events further on, once per cache line, and only inside the batch (a slot
-/// past its end may be the one the producer is writing, and pulling that line would stall it).
-///
-/// The next event that triggers a prefetch is kept, so the loop pays one compare per event.
-struct PrefetchWalk {
-    /// The next event in hand that triggers a prefetch.
-    trigger: u64,
-    ahead: u64,
-    stride: u64,
-    end: u64,
-}
-
-impl PrefetchWalk {
-    /// The walk over batch `start..end` of `E` events.
-    #[inline(always)]
-    fn new<E>(start: u64, end: u64) -> Self {
-        let ahead = PREFETCH_AHEAD.of::<E>();
-        let stride = PREFETCH_AHEAD.stride::<E>();
-        PrefetchWalk {
-            // The first line-aligned target at least `ahead` events on.
-            trigger: (start + ahead).next_multiple_of(stride) - ahead,
-            ahead,
-            stride,
-            end,
-        }
-    }
-
-    /// The sequence to prefetch with event `seq` in hand, if any. Called for every `seq` of the
-    /// batch in order.
-    #[inline(always)]
-    fn target(&mut self, seq: u64) -> Option<u64> {
-        if seq != self.trigger {
-            return None;
-        }
-        self.trigger += self.stride;
-        let target = seq + self.ahead;
-        (target < self.end).then_some(target)
-    }
-}
-
 /// Handles batches of events for one stage instance.
 ///
 /// [`Typed`] runs a concrete stage in a monomorphised loop (on_event is a direct, usually inlined
@@ -312,10 +271,12 @@ impl<E, S: StageImpl<E, M>, M> BatchHandler<E> for Typed<S, M> {
         shard: u32,
         current: &Cell<u64>,
     ) -> Result<(), (u64, StageError)> {
-        let mut prefetch = PrefetchWalk::new::<E>(start, end);
         for seq in start..end {
-            if let Some(target) = prefetch.target(seq) {
-                ring.slot(target).prefetch();
+            // Fetch the slot a few lines ahead, but only inside the batch: a slot past `end` may
+            // be the one the producer is writing, and pulling its line here would stall it.
+            let ahead = seq + PREFETCH_AHEAD.of::<E>();
+            if ahead < end && ahead % PREFETCH_AHEAD.stride::<E>() == 0 {
+                ring.slot(ahead).prefetch();
             }
             current.set(seq);
             let ctx = EventContext {
@@ -520,41 +481,7 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{PrefetchWalk, PREFETCH_AHEAD};
-
-    /// Every target of a walk over `start..end`, in order.
-    fn walk<E>(start: u64, end: u64) -> Vec<u64> {
-        let mut w = PrefetchWalk::new::<E>(start, end);
-        (start..end).filter_map(|seq| w.target(seq)).collect()
-    }
-
-    #[test]
-    fn prefetch_walk_targets_each_line_ahead_inside_the_batch_once() {
-        for (start, end) in [
-            (0, 1000),
-            (3, 700),
-            (61, 64),
-            (64, 129),
-            (1000, 1001),
-            (5, 5),
-        ] {
-            // One target per line start (a multiple of 8 u64 events), from 64 events on to the
-            // end of the batch.
-            let expected: Vec<u64> = (start + 64..end).filter(|t| t % 8 == 0).collect();
-            assert_eq!(
-                walk::<u64>(start, end),
-                expected,
-                "u64 batch {start}..{end}"
-            );
-            // Line-sized events: every event 8 ahead.
-            let expected: Vec<u64> = (start + 8..end).collect();
-            assert_eq!(
-                walk::<[u8; 64]>(start, end),
-                expected,
-                "line batch {start}..{end}"
-            );
-        }
-    }
+    use super::PREFETCH_AHEAD;
 
     #[test]
     fn prefetch_reaches_eight_lines_ahead_once_per_line() {
