@@ -116,6 +116,34 @@ const _: () = assert!(byteor_macros::__single_ring_v1_max_stages!() == SINGLE_RI
 /// Most stages a SingleRing holds (per shard).
 pub const SINGLE_RING_V1_MAX_STAGES: usize = 4;
 
+/// Most shards of one SingleRing. Each shard is a ring of its own with one thread per stage,
+/// so this bounds threads and ring memory together with [`PIPELINE_V1_MAX_THREADS`] and
+/// [`RING_V1_MAX_BYTES`].
+pub const SINGLE_RING_V1_MAX_SHARDS: u32 = 256;
+
+/// Most slots of one ring or lane (`single_ring.capacity`, a lane's or the boundary policy's
+/// `capacity`): 2^24. Capacities are powers of two between 2 and this.
+pub const RING_V1_MAX_CAPACITY: u32 = 1 << 24;
+
+/// Most bytes of ring memory one pipeline may ask for: for a SingleRing, capacity × slot size ×
+/// shards (the slot size is the event type's size, known once the executor binds it). 1 GiB.
+///
+/// A plan within every limit can still fail to start when the host has less memory: ring
+/// memory is allocated fallibly, and that failure is an error, never an abort.
+pub const RING_V1_MAX_BYTES: u64 = 1 << 30;
+
+/// Most threads one pipeline starts: for a SingleRing, stages × shards; for a LaneGraph, its
+/// roles (stages plus the bridges, routers and merges lowering inserts).
+pub const PIPELINE_V1_MAX_THREADS: usize = 256;
+
+/// Longest pipeline, stage, boundary, stage-kind, shard-key or parameter name, in bytes.
+pub const NAME_V1_MAX_BYTES: usize = 64;
+
+/// Deepest nesting of a stage parameter value: a scalar has depth 1, `[1]` depth 2, `[[1]]`
+/// depth 3, and so on (tables count like arrays). Plan documents, kv specs and validation all
+/// use this one limit, so whatever validates also writes and reads back.
+pub const PARAM_V1_MAX_DEPTH: usize = 32;
+
 /// Most consumers of one `FanoutBroadcast` lane.
 ///
 /// Each consumer of a broadcast lane owns a 128-byte cursor the writer must scan before it may
