@@ -18,6 +18,21 @@ use std::time::{Duration, Instant};
 /// the machine is shared, and debug builds are slow.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The pipeline's own outcome of [`join_timeout`](byteor::exec::Control::join_timeout) or
+/// [`shutdown_timeout`](byteor::exec::Control::shutdown_timeout): a report or the pipeline's
+/// error. A timeout fails the test (naming the threads still running).
+pub fn finished<E>(
+    outcome: Result<byteor::exec::PipelineReport, byteor::exec::JoinError<E>>,
+) -> Result<byteor::exec::PipelineReport, byteor::exec::PipelineError> {
+    match outcome {
+        Ok(report) => Ok(report),
+        Err(byteor::exec::JoinError::Pipeline(e)) => Err(e),
+        Err(byteor::exec::JoinError::Timeout { running, .. }) => {
+            panic!("stage threads still running after the timeout: {running:?}")
+        }
+    }
+}
+
 /// The event most tests publish.
 ///
 /// The producer sets every field on each publish (slots are reused, so a stage that sees a

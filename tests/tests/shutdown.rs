@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use byteor::exec::PipelineState;
+use byteor::exec::{JoinError, PipelineState};
 use byteor::prelude::*;
-use tests::{bounded, test_seed, wait_until, Ev, Gate, Jitter, TIMEOUT};
+use tests::{bounded, finished, test_seed, wait_until, Ev, Gate, Jitter, TIMEOUT};
 
 /// Counts events and `on_shutdown` calls; optionally waits at a gate on its first event, and
 /// records how many events it had seen when `on_shutdown` ran.
@@ -351,8 +351,8 @@ fn metrics_add_up_while_running_and_after_drain() {
         let (ma, mb) = (&m.shards[0].stages[0], &m.shards[0].stages[1]);
         assert_eq!((ma.stage.as_str(), ma.id, ma.shard), ("a", 0, 0));
         assert_eq!((mb.stage.as_str(), mb.id, mb.shard), ("b", 1, 0));
-        assert_eq!((ma.processed, ma.sequence, ma.lag), (N, N, 0));
-        assert_eq!((mb.processed, mb.sequence, mb.lag), (0, 0, N));
+        assert_eq!((ma.processed, ma.lag), (N, 0));
+        assert_eq!((mb.processed, mb.lag), (0, N));
         let text = m.to_string();
         assert!(text.contains("metrics") && text.contains(" b "), "{text}");
 
@@ -363,8 +363,8 @@ fn metrics_add_up_while_running_and_after_drain() {
         let m = control.metrics();
         for s in &m.shards[0].stages {
             assert_eq!(
-                (s.processed, s.sequence, s.lag),
-                (N, N, 0),
+                (s.processed, s.lag),
+                (N, 0),
                 "stage {}",
                 s.stage
             );
@@ -389,23 +389,30 @@ fn join_timeout_names_the_stages_still_running() {
         let (mut producer, control) = pipeline.spawn().unwrap();
         producer.publish(ev(0)).unwrap();
         // The producer is still open, so the stages keep waiting for events.
-        match control.join_timeout(Duration::from_millis(50)) {
-            Err(PipelineError::Timeout { waited, running }) => {
+        let control = match control.join_timeout(Duration::from_millis(50)) {
+            Err(JoinError::Timeout {
+                waited,
+                running,
+                control,
+            }) => {
                 assert_eq!(waited, Duration::from_millis(50));
                 let mut running = running;
                 running.sort();
                 assert_eq!(running, vec!["a", "b", "c"]);
+                control
             }
             other => panic!("expected a timeout, got {other:?}"),
-        }
-        // The stages were left running; ending the stream still lets them drain and stop.
+        };
+        // The handle came back: the pipeline still runs and can be waited on again.
+        assert_eq!(control.state(), PipelineState::Running);
         producer.publish(ev(1)).unwrap();
         drop(producer);
+        let report = finished(control.join_timeout(TIMEOUT)).expect("clean join");
+        assert_eq!(report.published, vec![2]);
         for (name, s) in [("a", &a), ("b", &b), ("c", &c)] {
-            wait_until("the stages to shut down", TIMEOUT, || {
-                s.shutdowns.load(Ordering::Relaxed) == 1
-            });
+            assert_eq!(s.shutdowns.load(Ordering::Relaxed), 1, "stage {name}");
             assert_eq!(s.events.load(Ordering::Relaxed), 2, "stage {name}");
+            assert_eq!(report.processed(name), 2, "stage {name}");
         }
     });
 }
@@ -423,19 +430,25 @@ fn shutdown_timeout_names_a_stuck_stage() {
         let (mut producer, control) = pipeline.spawn().unwrap();
         producer.publish(ev(0)).unwrap();
         wait_until("b to reach the gate", TIMEOUT, || gate.has_waiter());
-        match control.shutdown_timeout(Duration::from_millis(500)) {
-            Err(PipelineError::Timeout { running, .. }) => {
+        let control = match control.shutdown_timeout(Duration::from_millis(500)) {
+            Err(JoinError::Timeout {
+                running, control, ..
+            }) => {
                 assert!(running.iter().any(|r| r == "b"), "{running:?}");
                 assert!(!running.iter().any(|r| r == "a"), "a drained: {running:?}");
+                control
             }
             other => panic!("expected a timeout, got {other:?}"),
-        }
+        };
         assert!(producer.publish(ev(1)).is_err(), "shutdown was requested");
+        assert_eq!(control.state(), PipelineState::Closing);
         gate.open();
-        wait_until("b to finish once released", TIMEOUT, || {
-            b.shutdowns.load(Ordering::Relaxed) == 1
-        });
+        // The returned handle waits for the rest and still gets the report.
+        let report = finished(control.join_timeout(TIMEOUT)).expect("clean drain");
+        assert_eq!(b.shutdowns.load(Ordering::Relaxed), 1);
         assert_eq!(b.events.load(Ordering::Relaxed), 1);
+        assert_eq!(report.processed("b"), 1);
+        assert_eq!(report.processed("c"), 1);
     });
 }
 
@@ -622,7 +635,7 @@ fn race_shutdown_against_producer(
     let shutdown = control.shutdown_timeout(Duration::from_secs(10));
     let err = publisher.join().unwrap();
     assert_eq!(err, PublishError::Stopped(PipelineError::Closed));
-    let report = shutdown?;
+    let report = finished(shutdown)?;
     assert_eq!(a.shutdowns.load(Ordering::Relaxed), 1);
     assert_eq!(b.shutdowns.load(Ordering::Relaxed), 1);
     Ok(RaceRound {

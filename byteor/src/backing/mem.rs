@@ -20,10 +20,18 @@ unsafe impl<E: Send + Sync> Sync for MemRing<E> {}
 unsafe impl<E: Send> Send for MemRing<E> {}
 
 impl<E: Default> MemRing<E> {
-    /// A ring of `capacity` slots (power of two >= 2) with `stages` stage sequences (at most
+    /// A ring of `capacity` slots (a power of two from 2 to
+    /// [`RING_V1_MAX_CAPACITY`](crate::RING_V1_MAX_CAPACITY), taking at most
+    /// [`RING_V1_MAX_BYTES`](crate::RING_V1_MAX_BYTES)) with `stages` stage sequences (at most
     /// 64).
+    ///
+    /// The memory is allocated fallibly: a host that cannot provide it gets
+    /// [`BackingError::OutOfMemory`], never an abort.
     pub fn new(capacity: u64, stages: usize) -> Result<Self, BackingError> {
-        if capacity < 2 || !capacity.is_power_of_two() || capacity > (1 << 40) {
+        if capacity < 2
+            || !capacity.is_power_of_two()
+            || capacity > u64::from(crate::RING_V1_MAX_CAPACITY)
+        {
             return Err(BackingError::BadCapacity { capacity });
         }
         if stages > 64 {
@@ -32,13 +40,27 @@ impl<E: Default> MemRing<E> {
                 max: 64,
             });
         }
+        super::check_ring_bytes::<E>("ring", capacity, 1)?;
         Ok(MemRing {
             cursor: Sequence::new(0),
-            stages: (0..stages).map(|_| Sequence::new(0)).collect(),
-            slots: (0..capacity).map(|_| SlotCell::new(E::default())).collect(),
+            stages: try_boxed(stages, |_| Sequence::new(0))?,
+            slots: try_boxed(capacity as usize, |_| SlotCell::new(E::default()))?,
             mask: capacity - 1,
         })
     }
+}
+
+/// `len` values made by `make`, in memory allocated fallibly.
+fn try_boxed<T>(len: usize, make: impl FnMut(usize) -> T) -> Result<Box<[T]>, BackingError> {
+    let mut values = Vec::new();
+    values
+        .try_reserve_exact(len)
+        .map_err(|_| BackingError::OutOfMemory {
+            bytes: (len as u64).saturating_mul(core::mem::size_of::<T>() as u64),
+        })?;
+    values.extend((0..len).map(make));
+    // The capacity is exactly `len`, so this does not reallocate.
+    Ok(values.into_boxed_slice())
 }
 
 impl<E> MemRing<E> {
@@ -120,6 +142,42 @@ mod tests {
             );
         }
         assert!(MemRing::<u64>::new(2, 1).is_ok());
+    }
+
+    #[test]
+    fn refuses_rings_past_the_limits_without_allocating() {
+        // The old documented upper bound (2^40 slots) asked for 8 TiB and aborted.
+        assert_eq!(
+            MemRing::<u64>::new(1 << 40, 1).unwrap_err(),
+            BackingError::BadCapacity { capacity: 1 << 40 }
+        );
+        let over = u64::from(crate::RING_V1_MAX_CAPACITY) * 2;
+        assert_eq!(
+            MemRing::<u64>::new(over, 1).unwrap_err(),
+            BackingError::BadCapacity { capacity: over }
+        );
+        // Within the slot limit but over the byte limit: 2^20 slots of 4 KiB = 4 GiB.
+        struct Page {
+            _words: [u64; 512],
+        }
+        impl Default for Page {
+            fn default() -> Self {
+                Page { _words: [0; 512] }
+            }
+        }
+        let err = MemRing::<Page>::new(1 << 20, 1).unwrap_err();
+        assert!(
+            matches!(err, BackingError::TooLarge { bytes, max, .. } if bytes == 1 << 32 && max == crate::RING_V1_MAX_BYTES),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("4294967296 bytes"), "{err}");
+    }
+
+    #[test]
+    fn largest_ring_within_the_limits_allocates() {
+        let cap = u64::from(crate::RING_V1_MAX_CAPACITY);
+        let ring = MemRing::<u32>::new(cap, 4).unwrap();
+        assert_eq!(ring.capacity(), cap);
     }
 
     #[test]

@@ -52,4 +52,58 @@ pub enum BackingError {
         /// The limit.
         max: usize,
     },
+    /// The rings would take more memory than [`RING_V1_MAX_BYTES`](crate::RING_V1_MAX_BYTES)
+    /// allows.
+    #[error(
+        "{what}: {shards} ring(s) of {capacity} slots of {slot_bytes} bytes need {bytes} bytes, \
+         more than the limit of {max} bytes; use a smaller capacity, fewer shards or a smaller \
+         event"
+    )]
+    TooLarge {
+        /// What asked for the memory (`pipeline `orders``, `ring`).
+        what: String,
+        /// Slots per ring.
+        capacity: u64,
+        /// Rings (shards).
+        shards: u64,
+        /// Bytes per slot.
+        slot_bytes: u64,
+        /// Bytes asked for in all (saturating).
+        bytes: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The allocator could not provide the ring's memory (the limit was respected, the host
+    /// did not have it).
+    #[error("could not allocate {bytes} bytes of ring memory")]
+    OutOfMemory {
+        /// Bytes asked for.
+        bytes: u64,
+    },
+}
+
+/// Checks that `shards` rings of `capacity` slots of `E` fit in
+/// [`RING_V1_MAX_BYTES`](crate::RING_V1_MAX_BYTES); `what` names the requester in the error.
+///
+/// ```
+/// use byteor::backing::{check_ring_bytes, BackingError};
+///
+/// assert!(check_ring_bytes::<u64>("pipeline `small`", 1024, 4).is_ok());
+/// let err = check_ring_bytes::<[u8; 4096]>("pipeline `big`", 1 << 20, 1).unwrap_err();
+/// assert!(matches!(err, BackingError::TooLarge { .. }));
+/// ```
+pub fn check_ring_bytes<E>(what: &str, capacity: u64, shards: u64) -> Result<(), BackingError> {
+    let slot_bytes = core::mem::size_of::<SlotCell<E>>() as u64;
+    let bytes = capacity.saturating_mul(shards).saturating_mul(slot_bytes);
+    if bytes > crate::RING_V1_MAX_BYTES {
+        return Err(BackingError::TooLarge {
+            what: what.to_owned(),
+            capacity,
+            shards,
+            slot_bytes,
+            bytes,
+            max: crate::RING_V1_MAX_BYTES,
+        });
+    }
+    Ok(())
 }

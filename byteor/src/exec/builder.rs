@@ -519,8 +519,6 @@ impl<A, B, C, T> StageSlots<T> for (A, B, C) {
     note = "add one with `.stage(\"name\", stage)` before `.build()`"
 )]
 pub trait StageList<E>: Send + 'static {
-    /// Stages in the list.
-    const LEN: usize;
     /// For each stage, whether it mutates events.
     fn mutates(&self) -> Vec<bool>;
     /// Starts one thread per stage and shard.
@@ -538,7 +536,6 @@ macro_rules! impl_stage_list {
             E: Default + Send + Sync + 'static,
             $($s: StageImpl<E, $m>, $m: 'static,)+
         {
-            const LEN: usize = $len;
             fn mutates(&self) -> Vec<bool> {
                 vec![$(<$s as StageImpl<E, $m>>::MUTATES),+]
             }
@@ -762,6 +759,7 @@ where
         validate_v1(&spec).map_err(BuildError::InvalidSpec)?;
         let ring = single_ring_of(&spec);
         check_mutation_order(&spec, ring, &self.stages.mutates())?;
+        check_ring_memory::<E>(&spec)?;
         Ok(super::SingleRingPipeline::new(
             self.plan,
             spec,
@@ -778,6 +776,19 @@ pub(crate) fn single_ring_of(spec: &PipelineSpecV1) -> &SingleRingSpec {
         TopologySpec::SingleRing(r) => r,
         TopologySpec::LaneGraph(_) => unreachable!("a SingleRing plan lowers to a SingleRing spec"),
     }
+}
+
+/// Refuses a SingleRing spec whose rings would exceed
+/// [`RING_V1_MAX_BYTES`](crate::RING_V1_MAX_BYTES) for events of type `E` (the plan rules
+/// cannot check this: they do not know the event's size).
+pub(crate) fn check_ring_memory<E>(spec: &PipelineSpecV1) -> Result<(), BuildError> {
+    let ring = single_ring_of(spec);
+    crate::backing::check_ring_bytes::<E>(
+        &format!("pipeline `{}`", spec.name),
+        u64::from(ring.capacity),
+        u64::from(ring.shards),
+    )
+    .map_err(BuildError::RingMemory)
 }
 
 /// Bit mask of every stage `stage` runs after, directly or transitively.

@@ -45,11 +45,10 @@ pub struct StageMetrics {
     pub id: u32,
     /// Shard served.
     pub shard: u32,
-    /// Events the stage has finished.
+    /// Events the stage has finished. This is also the stage's sequence in the shard (events
+    /// are numbered from 0, and every event below it is finished): the next event it finishes
+    /// is number `processed`. Progress moves once per batch, after `on_batch_end`.
     pub processed: u64,
-    /// The stage's sequence: every event below it is finished (equal to `processed`, since
-    /// sequences count from 0).
-    pub sequence: u64,
     /// Events published to the shard that the stage has not finished yet.
     pub lag: u64,
 }
@@ -99,15 +98,15 @@ impl fmt::Display for PipelineMetrics {
         writeln!(f, "pipeline {} ({:?})", self.pipeline, self.state)?;
         writeln!(
             f,
-            "  {:<5} {:<16} {:>14} {:>14} {:>10}",
-            "shard", "stage", "processed", "sequence", "lag"
+            "  {:<5} {:<16} {:>14} {:>10}",
+            "shard", "stage", "processed", "lag"
         )?;
         for shard in &self.shards {
             for m in &shard.stages {
                 writeln!(
                     f,
-                    "  {:<5} {:<16} {:>14} {:>14} {:>10}",
-                    m.shard, m.stage, m.processed, m.sequence, m.lag
+                    "  {:<5} {:<16} {:>14} {:>10}",
+                    m.shard, m.stage, m.processed, m.lag
                 )?;
             }
         }
@@ -198,7 +197,6 @@ impl<E> Control<E> {
                             id: id as u32,
                             shard: i as u32,
                             processed,
-                            sequence: processed,
                             lag: published.saturating_sub(processed),
                         }
                     })
@@ -230,48 +228,79 @@ impl<E> Control<E> {
     /// Returns the stage failure if a stage failed before or during the drain.
     pub fn shutdown(self) -> Result<PipelineReport, PipelineError> {
         self.rt.close_from_control();
-        self.join_inner(None)
+        self.join_all()
     }
 
-    /// Like [`shutdown`](Self::shutdown), but gives up after `timeout`, returning
-    /// [`PipelineError::Timeout`] naming the stages still running (their threads are left to
-    /// finish on their own).
-    pub fn shutdown_timeout(self, timeout: Duration) -> Result<PipelineReport, PipelineError> {
+    /// Like [`shutdown`](Self::shutdown), but gives up waiting after `timeout`: then
+    /// [`JoinError::Timeout`] names the stages still running and hands this control handle
+    /// back, so the caller can wait again, read metrics, or drop it (which waits for the
+    /// threads).
+    ///
+    /// ```
+    /// use byteor::exec::JoinError;
+    /// use byteor::prelude::*;
+    /// use std::time::Duration;
+    ///
+    /// let pipeline = SingleRing::<u64>::build("slow", |ring| {
+    ///     let ring = ring.capacity(64).ingress("in").egress("out");
+    ///     let (ring, _) = ring.stage("sleepy", from_fn(|_: &u64, _: &EventContext| {
+    ///         std::thread::sleep(Duration::from_millis(200));
+    ///         Ok(())
+    ///     }));
+    ///     ring.build()
+    /// })?;
+    /// let (mut producer, control) = pipeline.spawn()?;
+    /// producer.publish(|e| *e = 1)?;
+    /// let control = match control.shutdown_timeout(Duration::from_millis(1)) {
+    ///     Err(JoinError::Timeout { control, running, .. }) => {
+    ///         assert_eq!(running, ["sleepy"]);
+    ///         control // still ours: wait for it properly
+    ///     }
+    ///     other => panic!("expected a timeout, got {other:?}"),
+    /// };
+    /// let report = control.join()?;
+    /// assert_eq!(report.processed("sleepy"), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown_timeout(self, timeout: Duration) -> Result<PipelineReport, JoinError<E>> {
         self.rt.close_from_control();
-        self.join_inner(Some(timeout))
+        self.join_timeout(timeout)
     }
 
     /// Waits for the pipeline to end — the producer closed (dropped) and every stage drained,
     /// or a stage failed — and joins the threads.
     pub fn join(self) -> Result<PipelineReport, PipelineError> {
-        self.join_inner(None)
+        self.join_all()
     }
 
-    /// Like [`join`](Self::join), but gives up after `timeout`.
-    pub fn join_timeout(self, timeout: Duration) -> Result<PipelineReport, PipelineError> {
-        self.join_inner(Some(timeout))
-    }
-
-    fn join_inner(mut self, timeout: Option<Duration>) -> Result<PipelineReport, PipelineError> {
-        let threads = std::mem::take(&mut self.threads);
-        if let Some(timeout) = timeout {
-            let deadline = Instant::now() + timeout;
-            let mut pause = Duration::from_micros(100);
-            while threads.iter().any(|t| !t.handle.is_finished()) {
-                if Instant::now() >= deadline {
-                    return Err(PipelineError::Timeout {
-                        waited: timeout,
-                        running: threads
-                            .iter()
-                            .filter(|t| !t.handle.is_finished())
-                            .map(|t| t.label.clone())
-                            .collect(),
-                    });
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(10));
+    /// Like [`join`](Self::join), but gives up waiting after `timeout`; on
+    /// [`JoinError::Timeout`] the control handle comes back (see
+    /// [`shutdown_timeout`](Self::shutdown_timeout)).
+    pub fn join_timeout(self, timeout: Duration) -> Result<PipelineReport, JoinError<E>> {
+        let deadline = Instant::now() + timeout;
+        let mut pause = Duration::from_micros(100);
+        while self.threads.iter().any(|t| !t.handle.is_finished()) {
+            if Instant::now() >= deadline {
+                let running = self
+                    .threads
+                    .iter()
+                    .filter(|t| !t.handle.is_finished())
+                    .map(|t| t.label.clone())
+                    .collect();
+                return Err(JoinError::Timeout {
+                    waited: timeout,
+                    running,
+                    control: self,
+                });
             }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(10));
         }
+        Ok(self.join_all()?)
+    }
+
+    fn join_all(mut self) -> Result<PipelineReport, PipelineError> {
+        let threads = std::mem::take(&mut self.threads);
         let mut stages = Vec::with_capacity(threads.len());
         for t in threads {
             match t.handle.join() {
@@ -307,6 +336,92 @@ impl<E> Control<E> {
                 .collect(),
             stages,
         })
+    }
+}
+
+/// Why [`Control::join_timeout`] or [`Control::shutdown_timeout`] returned without a report.
+pub enum JoinError<E> {
+    /// The pipeline ended with an error (a stage failed).
+    Pipeline(PipelineError),
+    /// Stage threads were still running when the time was up. Nothing was stopped or lost:
+    /// `control` is the same handle, to wait on again, read metrics from, or drop.
+    Timeout {
+        /// How long was waited.
+        waited: Duration,
+        /// Threads still running (`stage` or `stage-shard`).
+        running: Vec<String>,
+        /// The control handle, handed back.
+        control: Control<E>,
+    },
+}
+
+impl<E> JoinError<E> {
+    /// The control handle, when the wait timed out.
+    pub fn into_control(self) -> Option<Control<E>> {
+        match self {
+            JoinError::Timeout { control, .. } => Some(control),
+            JoinError::Pipeline(_) => None,
+        }
+    }
+
+    /// The failed stage's name, when a stage caused the error (see [`PipelineError::stage`]).
+    pub fn stage(&self) -> Option<&str> {
+        self.pipeline_error().and_then(PipelineError::stage)
+    }
+
+    /// The pipeline's error, when it ended with one.
+    pub fn pipeline_error(&self) -> Option<&PipelineError> {
+        match self {
+            JoinError::Pipeline(e) => Some(e),
+            JoinError::Timeout { .. } => None,
+        }
+    }
+}
+
+impl<E> From<PipelineError> for JoinError<E> {
+    fn from(e: PipelineError) -> Self {
+        JoinError::Pipeline(e)
+    }
+}
+
+impl<E> fmt::Debug for JoinError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Pipeline(e) => f.debug_tuple("Pipeline").field(e).finish(),
+            JoinError::Timeout {
+                waited,
+                running,
+                control,
+            } => f
+                .debug_struct("Timeout")
+                .field("waited", waited)
+                .field("running", running)
+                .field("control", control)
+                .finish(),
+        }
+    }
+}
+
+impl<E> fmt::Display for JoinError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::Pipeline(e) => fmt::Display::fmt(e, f),
+            JoinError::Timeout {
+                waited, running, ..
+            } => write!(
+                f,
+                "stage threads did not finish within {waited:?} (still running: {running:?})"
+            ),
+        }
+    }
+}
+
+impl<E> std::error::Error for JoinError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            JoinError::Pipeline(e) => Some(e),
+            JoinError::Timeout { .. } => None,
+        }
     }
 }
 

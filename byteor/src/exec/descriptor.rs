@@ -83,20 +83,20 @@ pub struct ParamSpec {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ParamError {
     /// A required parameter is absent.
-    #[error("stage `{stage}`: missing required parameter `{param}` ({ty})")]
+    #[error("kind `{kind}`: missing required parameter `{param}` ({ty})")]
     Missing {
-        /// The stage kind.
-        stage: String,
+        /// The stage kind (the registered name, not a stage of a plan).
+        kind: String,
         /// The parameter.
         param: String,
         /// The Rust type the parameter needs.
         ty: String,
     },
     /// A parameter has a value of the wrong kind.
-    #[error("stage `{stage}`: parameter `{param}` must be {expected}, found {found}")]
+    #[error("kind `{kind}`: parameter `{param}` must be {expected}, found {found}")]
     WrongType {
-        /// The stage kind.
-        stage: String,
+        /// The stage kind (the registered name, not a stage of a plan).
+        kind: String,
         /// The parameter (with an `[index]` suffix for an array element).
         param: String,
         /// What the parameter accepts (`an integer`, `a string`, ...).
@@ -105,10 +105,10 @@ pub enum ParamError {
         found: String,
     },
     /// A number does not fit the parameter's type.
-    #[error("stage `{stage}`: parameter `{param}` = {value} is out of range for `{ty}`")]
+    #[error("kind `{kind}`: parameter `{param}` = {value} is out of range for `{ty}`")]
     OutOfRange {
-        /// The stage kind.
-        stage: String,
+        /// The stage kind (the registered name, not a stage of a plan).
+        kind: String,
         /// The parameter (with an `[index]` suffix for an array element).
         param: String,
         /// The value as written in the plan.
@@ -118,12 +118,12 @@ pub enum ParamError {
     },
     /// The plan sets a parameter the stage does not have.
     #[error(
-        "stage `{stage}`: unknown parameter `{param}`; the parameters are {}",
+        "kind `{kind}`: unknown parameter `{param}`; the parameters are {}",
         list(known)
     )]
     Unknown {
-        /// The stage kind.
-        stage: String,
+        /// The stage kind (the registered name, not a stage of a plan).
+        kind: String,
         /// The unknown key.
         param: String,
         /// Every parameter the stage has.
@@ -233,8 +233,8 @@ impl ValueError {
         self
     }
 
-    /// Attaches the stage and parameter names.
-    pub fn into_param_error(self, stage: &str, param: &str) -> ParamError {
+    /// Attaches the stage kind and parameter names.
+    pub fn into_param_error(self, kind: &str, param: &str) -> ParamError {
         let name = |path: &[usize]| {
             let mut name = param.to_owned();
             for i in path {
@@ -248,13 +248,13 @@ impl ValueError {
                 found,
                 path,
             } => ParamError::WrongType {
-                stage: stage.to_owned(),
+                kind: kind.to_owned(),
                 param: name(&path),
                 expected,
                 found,
             },
             ValueError::OutOfRange { value, ty, path } => ParamError::OutOfRange {
-                stage: stage.to_owned(),
+                kind: kind.to_owned(),
                 param: name(&path),
                 value,
                 ty,
@@ -401,7 +401,7 @@ impl<T: FromParam> FromParam for Option<T> {
 #[allow(clippy::too_many_arguments)]
 pub fn read_param<T>(
     params: &BTreeMap<String, ParamValue>,
-    stage: &str,
+    kind: &str,
     param: &str,
     ty: &str,
     default: Option<fn() -> T>,
@@ -413,7 +413,7 @@ pub fn read_param<T>(
         Some(value) => match convert(value) {
             Ok(v) => Some(v),
             Err(e) => {
-                errors.push(e.into_param_error(stage, param));
+                errors.push(e.into_param_error(kind, param));
                 None
             }
         },
@@ -421,7 +421,7 @@ pub fn read_param<T>(
             Some(v) => Some(v),
             None => {
                 errors.push(ParamError::Missing {
-                    stage: stage.to_owned(),
+                    kind: kind.to_owned(),
                     param: param.to_owned(),
                     ty: ty.to_owned(),
                 });
@@ -436,14 +436,14 @@ pub fn read_param<T>(
 #[doc(hidden)]
 pub fn reject_unknown_params(
     params: &BTreeMap<String, ParamValue>,
-    stage: &str,
+    kind: &str,
     specs: &[ParamSpec],
     errors: &mut Vec<ParamError>,
 ) {
     for key in params.keys() {
         if !specs.iter().any(|s| s.name == key) {
             errors.push(ParamError::Unknown {
-                stage: stage.to_owned(),
+                kind: kind.to_owned(),
                 param: key.clone(),
                 known: specs.iter().map(|s| s.name.to_owned()).collect(),
             });
@@ -465,7 +465,7 @@ mod tests {
         assert_eq!(
             value::<u8>(ParamValue::Int(256)),
             Err(ParamError::OutOfRange {
-                stage: "s".into(),
+                kind: "s".into(),
                 param: "p".into(),
                 value: "256".into(),
                 ty: "u8"
@@ -481,7 +481,7 @@ mod tests {
         let err = value::<u32>(ParamValue::Str("ten".into())).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "stage `s`: parameter `p` must be an integer, found a string \"ten\""
+            "kind `s`: parameter `p` must be an integer, found a string \"ten\""
         );
         assert!(value::<bool>(ParamValue::Int(1)).is_err());
         assert!(value::<String>(ParamValue::Bool(true)).is_err());
@@ -506,7 +506,7 @@ mod tests {
         let err = value::<Vec<u16>>(v).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "stage `s`: parameter `p[1]` = -2 is out of range for `u16`"
+            "kind `s`: parameter `p[1]` = -2 is out of range for `u16`"
         );
         let nested = ParamValue::Array(vec![ParamValue::Array(vec![ParamValue::Bool(true)])]);
         let err = value::<Vec<Vec<String>>>(nested).unwrap_err();
@@ -545,7 +545,7 @@ mod tests {
         assert_eq!(
             errors,
             [ParamError::Missing {
-                stage: "k".into(),
+                kind: "k".into(),
                 param: "other".into(),
                 ty: "u32".into()
             }]
@@ -579,7 +579,7 @@ mod tests {
         assert_eq!(errors.len(), 2);
         assert_eq!(
             errors[0].to_string(),
-            "stage `risk`: unknown parameter `max_qyt`; the parameters are `max_qty`"
+            "kind `risk`: unknown parameter `max_qyt`; the parameters are `max_qty`"
         );
         let all = ParamError::collect(errors).unwrap_err();
         assert_eq!(all.iter().count(), 2);

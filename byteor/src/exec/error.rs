@@ -1,7 +1,6 @@
 //! Executor errors. Every variant names the stage, shard or setting it is about.
 
 use std::fmt;
-use std::time::Duration;
 
 /// A stage that stopped the pipeline: which one, where, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,7 +9,9 @@ pub struct StageFailure {
     pub stage: String,
     /// The shard it served.
     pub shard: u32,
-    /// The sequence it was handling, when the failure was tied to one event.
+    /// The sequence (within the shard) it was handling, when the failure was tied to one
+    /// event: the event whose `on_event` failed or panicked, or the last event of the batch
+    /// whose `on_batch_end` failed. `None` for `on_start` failures.
     pub sequence: Option<u64>,
     /// The error text or panic message.
     pub reason: String,
@@ -38,14 +39,6 @@ pub enum PipelineError {
     /// The pipeline was shut down (or its producer closed); it accepts no more events.
     #[error("the pipeline is shut down")]
     Closed,
-    /// Stage threads did not finish within the time allowed.
-    #[error("stage threads did not finish within {waited:?} (still running: {running:?})")]
-    Timeout {
-        /// How long was waited.
-        waited: Duration,
-        /// Threads still running (`stage` or `stage-shard`).
-        running: Vec<String>,
-    },
 }
 
 impl PipelineError {
@@ -100,6 +93,10 @@ pub enum BuildError {
     /// The lowered spec failed its own validation.
     #[error("invalid pipeline spec:\n{0}")]
     InvalidSpec(crate::spec::SpecErrors),
+    /// The rings would take more memory than the v1 limit
+    /// ([`RING_V1_MAX_BYTES`](crate::RING_V1_MAX_BYTES)) for this event type.
+    #[error("{0}")]
+    RingMemory(crate::backing::BackingError),
     /// A mutating stage is not ordered against another stage, so both could touch the same
     /// event at once.
     #[error(
@@ -129,6 +126,17 @@ pub enum SpawnError {
     /// Ring storage could not be created.
     #[error("could not create ring storage: {0}")]
     Backing(#[from] crate::backing::BackingError),
+    /// A stage factory (a `per_shard` closure, a stage's `Clone`) panicked while making the
+    /// instance for a shard.
+    #[error("making the instance of stage `{stage}` for shard {shard} panicked: {reason}")]
+    InstancePanicked {
+        /// The stage.
+        stage: String,
+        /// The shard.
+        shard: u32,
+        /// The panic message.
+        reason: String,
+    },
     /// A stage factory produced no instance for a shard.
     #[error("stage `{stage}` has no instance for shard {shard}")]
     MissingInstance {

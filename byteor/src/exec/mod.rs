@@ -54,14 +54,16 @@ pub use builder::{
     StageSlots, Unsharded,
 };
 pub use control::{
-    Control, PipelineMetrics, PipelineReport, PipelineState, ShardMetrics, StageMetrics,
+    Control, JoinError, PipelineMetrics, PipelineReport, PipelineState, ShardMetrics, StageMetrics,
     StageReport,
 };
 pub use descriptor::*;
 pub use error::{
     BuildError, PipelineError, PublishError, SpawnError, StageFailure, TryPublishError,
 };
-pub use pipeline::{SingleRingPipeline, Spawner};
+pub use pipeline::{
+    thread_name, BoxedPipeline, BoxedStages, SingleRingPipeline, Spawner, THREAD_NAME_MAX_BYTES,
+};
 pub use producer::Producer;
 pub use registry::{
     DuplicateKind, KindInfo, ResolveError, ResolvedPipeline, ResolvedSpawnError, StageRegistry,

@@ -11,6 +11,7 @@ use crate::spec::PipelineSpecV1;
 use super::builder::{single_ring_of, Router, StageFactory, StageList};
 use super::control::Control;
 use super::error::{SpawnError, StageFailure};
+use crate::backing::check_ring_bytes;
 use super::producer::Producer;
 use super::runtime::{panic_message, run_stage, BatchHandler, Runtime, Typed};
 use super::stage::StageImpl;
@@ -38,6 +39,55 @@ impl<E, L, K> std::fmt::Debug for SingleRingPipeline<E, L, K> {
     }
 }
 
+/// A built SingleRing pipeline whose stage list type is erased: nameable in signatures and
+/// struct fields. Made by [`SingleRingPipeline::boxed`]; `K` is the shard router
+/// ([`Unsharded`](super::Unsharded) unless the ring is sharded).
+pub type BoxedPipeline<E, K = super::Unsharded> = SingleRingPipeline<E, BoxedStages<E>, K>;
+
+/// A stage list whose concrete type is erased (see [`SingleRingPipeline::boxed`]).
+pub struct BoxedStages<E> {
+    stages: Box<dyn ErasedStages<E>>,
+    mutates: Vec<bool>,
+}
+
+impl<E> std::fmt::Debug for BoxedStages<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoxedStages")
+            .field("stages", &self.mutates.len())
+            .finish()
+    }
+}
+
+impl<E> BoxedStages<E> {
+    fn new<L: StageList<E>>(stages: L) -> Self {
+        BoxedStages {
+            mutates: stages.mutates(),
+            stages: Box::new(stages),
+        }
+    }
+}
+
+/// [`StageList::spawn_all`] callable through a box.
+trait ErasedStages<E>: Send {
+    fn spawn_boxed(self: Box<Self>, spawner: &mut Spawner<E>) -> Result<(), SpawnError>;
+}
+
+impl<E, L: StageList<E>> ErasedStages<E> for L {
+    fn spawn_boxed(self: Box<Self>, spawner: &mut Spawner<E>) -> Result<(), SpawnError> {
+        (*self).spawn_all(spawner)
+    }
+}
+
+impl<E: 'static> StageList<E> for BoxedStages<E> {
+    fn mutates(&self) -> Vec<bool> {
+        self.mutates.clone()
+    }
+
+    fn spawn_all(self, spawner: &mut Spawner<E>) -> Result<(), SpawnError> {
+        self.stages.spawn_boxed(spawner)
+    }
+}
+
 /// One started stage thread.
 pub(crate) struct StageThread {
     pub(crate) label: String,
@@ -60,6 +110,27 @@ impl<E> std::fmt::Debug for Spawner<E> {
     }
 }
 
+impl<E> Drop for Spawner<E> {
+    /// Stops and joins every thread started so far. On success [`start`] takes the threads
+    /// out first, so this only acts when starting failed or unwound: no stage thread outlives
+    /// a failed `spawn`.
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        self.rt.fail(StageFailure {
+            stage: "<spawn>".into(),
+            shard: 0,
+            sequence: None,
+            reason: "the pipeline did not start".into(),
+            panicked: false,
+        });
+        for t in self.threads.drain(..) {
+            let _ = t.handle.join();
+        }
+    }
+}
+
 impl<E: Default + Send + Sync + 'static> Spawner<E> {
     /// Starts one thread per shard for stage `id`.
     pub(crate) fn spawn_stage<S, M>(
@@ -74,12 +145,19 @@ impl<E: Default + Send + Sync + 'static> Spawner<E> {
         let shards = self.rt.shards.len() as u32;
         let mut handlers = Vec::with_capacity(shards as usize);
         for shard in 0..shards {
-            let stage = factory
-                .make(shard)
-                .ok_or_else(|| SpawnError::MissingInstance {
+            // The factory is user code (a `per_shard` closure, a `Clone` impl): a panic in it
+            // is this stage's start-up error, not a panic out of `spawn`.
+            let made = catch_unwind(AssertUnwindSafe(|| factory.make(shard))).map_err(|p| {
+                SpawnError::InstancePanicked {
                     stage: self.rt.stage_names[id].clone(),
                     shard,
-                })?;
+                    reason: panic_message(&*p),
+                }
+            })?;
+            let stage = made.ok_or_else(|| SpawnError::MissingInstance {
+                stage: self.rt.stage_names[id].clone(),
+                shard,
+            })?;
             handlers.push(Typed::<S, M>::new(stage));
         }
         self.spawn_handlers(id, handlers)
@@ -103,8 +181,9 @@ impl<E: Default + Send + Sync + 'static> Spawner<E> {
                 stage_name.clone()
             };
             let rt = Arc::clone(&self.rt);
+            let sharded = (shards > 1).then_some(shard);
             let handle = std::thread::Builder::new()
-                .name(format!("byteor-{}-{label}", self.rt.name))
+                .name(thread_name(&self.rt.name, &stage_name, sharded))
                 .spawn(move || {
                     // Move the stage onto this thread's stack: left in the spawn closure's heap
                     // block, the fields it writes per event could share a cache line with data
@@ -167,6 +246,50 @@ where
         }
     }
 
+    /// Erases the stage list's type, so the pipeline's type can be written down — to return
+    /// it from a helper function or keep it in a struct field — as
+    /// [`BoxedPipeline<E>`](BoxedPipeline) (or `BoxedPipeline<E, R>` for a sharded ring with
+    /// router `R`).
+    ///
+    /// The erasure costs one virtual call per stage when the pipeline starts; the stage threads
+    /// run the same monomorphised loops as before, with no dynamic dispatch per event.
+    ///
+    /// ```
+    /// use byteor::exec::BoxedPipeline;
+    /// use byteor::prelude::*;
+    ///
+    /// fn counting_pipeline(name: &str) -> Result<BoxedPipeline<u64>, BuildError> {
+    ///     let pipeline = SingleRing::<u64>::build(name, |ring| {
+    ///         let ring = ring.capacity(64).ingress("in").egress("out");
+    ///         let (ring, parse) = ring.stage("parse", from_fn(|_: &u64, _: &EventContext| Ok(())));
+    ///         let (ring, _) =
+    ///             ring.stage_after("count", from_fn(|_: &u64, _: &EventContext| Ok(())), [parse]);
+    ///         ring.build()
+    ///     })?;
+    ///     Ok(pipeline.boxed())
+    /// }
+    ///
+    /// let (mut producer, control) = counting_pipeline("numbers")?.spawn()?;
+    /// producer.publish(|e| *e = 7)?;
+    /// producer.close();
+    /// assert_eq!(control.join()?.processed("count"), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A sharded ring's router is part of the type too. A closure router has a type that
+    /// cannot be named; implement [`Router`] on a small struct of your own instead (as cheap
+    /// as the closure), and name the pipeline `BoxedPipeline<E, MyRouter>`.
+    pub fn boxed(self) -> BoxedPipeline<E, K> {
+        SingleRingPipeline {
+            plan: self.plan,
+            spec: self.spec,
+            stages: BoxedStages::new(self.stages),
+            router: self.router,
+            strategy: self.strategy,
+            _marker: std::marker::PhantomData,
+        }
+    }
+
     /// The plan the builder wrote (the same `PipelinePlanV2` a plan document or the
     /// `#[pipeline]` macro would give).
     pub fn plan(&self) -> &PipelinePlanV2 {
@@ -183,8 +306,12 @@ where
         self.strategy
     }
 
-    /// Starts one thread per stage and shard, named `byteor-<pipeline>-<stage>[-<shard>]`, and
-    /// returns the producer and the control handle.
+    /// Starts one thread per stage and shard and returns the producer and the control handle.
+    ///
+    /// Threads are named within Linux's 15-byte limit so `ps`/`top` show them whole: see
+    /// [`thread_name`]. If anything fails — the OS refuses a thread, a stage factory panics,
+    /// ring memory cannot be allocated — the threads already started are stopped and joined
+    /// before the error is returned; `spawn` itself never panics.
     pub fn spawn(self) -> Result<(Producer<E, K>, Control<E>), SpawnError> {
         let stages = self.stages;
         start(&self.spec, self.strategy, self.router, |spawner| {
@@ -207,6 +334,11 @@ where
     K: Router<E>,
 {
     let ring = single_ring_of(spec);
+    check_ring_bytes::<E>(
+        &format!("pipeline `{}`", spec.name),
+        u64::from(ring.capacity),
+        u64::from(ring.shards),
+    )?;
     let rt = Arc::new(Runtime::new(
         spec.name.clone(),
         spec.stages.iter().map(|s| s.name.clone()).collect(),
@@ -220,21 +352,66 @@ where
         rt: Arc::clone(&rt),
         threads: Vec::with_capacity(spec.stages.len() * ring.shards as usize),
     };
-    if let Err(e) = spawn(&mut spawner) {
-        // Stop what started, then report.
-        rt.fail(StageFailure {
-            stage: "<spawn>".into(),
-            shard: 0,
-            sequence: None,
-            reason: e.to_string(),
-            panicked: false,
-        });
-        for t in spawner.threads {
-            let _ = t.handle.join();
-        }
-        return Err(e);
-    }
+    // On an error or an unwind, dropping the spawner stops and joins what started.
+    spawn(&mut spawner)?;
+    let threads = std::mem::take(&mut spawner.threads);
+    drop(spawner);
     let producer = Producer::new(Arc::clone(&rt), router);
-    let control = Control::new(rt, spawner.threads);
+    let control = Control::new(rt, threads);
     Ok((producer, control))
+}
+
+/// Longest thread name Linux keeps (16 bytes with the terminating NUL); a longer one is cut
+/// short in `ps`, `top` and `/proc/<pid>/task/*/comm`.
+pub const THREAD_NAME_MAX_BYTES: usize = 15;
+
+/// The name of the thread running `stage` of `pipeline` (on `shard`, for sharded rings).
+///
+/// The scheme keeps names readable within [`THREAD_NAME_MAX_BYTES`] (the full names stay in
+/// metrics, reports and errors):
+///
+/// 1. a sharded ring's threads end in `.<shard>`, kept whole;
+/// 2. the stage name comes next, cut to the bytes left;
+/// 3. if at least two bytes remain, the pipeline name is put in front, cut to fit, followed
+///    by `:`.
+///
+/// Characters other than ASCII letters, digits, `_`, `-` and `.` become `_` (plan validation
+/// refuses them in names anyway; a spec built in code is not trusted to).
+///
+/// ```
+/// use byteor::exec::thread_name;
+///
+/// assert_eq!(thread_name("orders", "risk", None), "orders:risk");
+/// assert_eq!(thread_name("orders", "risk", Some(3)), "orders:risk.3");
+/// assert_eq!(thread_name("market_data", "normalize", None), "marke:normalize");
+/// assert_eq!(thread_name("orders", "normalize_book", Some(12)), "normalize_boo.12");
+/// ```
+pub fn thread_name(pipeline: &str, stage: &str, shard: Option<u32>) -> String {
+    let clean = |name: &str| -> String {
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let suffix = shard.map(|s| format!(".{s}")).unwrap_or_default();
+    let mut stage = clean(stage);
+    stage.truncate(THREAD_NAME_MAX_BYTES.saturating_sub(suffix.len()));
+    let left = THREAD_NAME_MAX_BYTES - stage.len() - suffix.len();
+    let mut name = String::with_capacity(THREAD_NAME_MAX_BYTES);
+    if left >= 2 {
+        let mut pipeline = clean(pipeline);
+        pipeline.truncate(left - 1);
+        if !pipeline.is_empty() {
+            name.push_str(&pipeline);
+            name.push(':');
+        }
+    }
+    name.push_str(&stage);
+    name.push_str(&suffix);
+    name
 }

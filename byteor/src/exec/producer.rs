@@ -21,9 +21,6 @@ struct ProducerShard {
     /// Next sequence to write.
     next: u64,
     gate: FinalStageGate,
-    /// Whether events below `next` are written but not yet published (only while a routed
-    /// batch is in progress).
-    pending: bool,
 }
 
 /// Writes events into a running pipeline. There is exactly one producer per pipeline
@@ -71,7 +68,6 @@ where
             .iter()
             .map(|s| ProducerShard {
                 next: 0,
-                pending: false,
                 gate: FinalStageGate::new(&rt.finals, s.ring.capacity(), 0),
             })
             .collect();
@@ -163,7 +159,9 @@ where
         Ok(seq)
     }
 
-    /// Publishes one event if there is room right now; never waits. On a full ring returns
+    /// Publishes one event if there is room right now; never waits. Returns the event's
+    /// sequence within its shard, as [`publish`](Self::publish) does (the shard's events are
+    /// numbered from 0 in publish order). On a full ring returns
     /// [`TryPublishError::Full`] and writes nothing. (On an unsharded ring `fill` is not called
     /// then; on a sharded ring it was called to find the shard, and the event is discarded.)
     #[inline]
@@ -223,9 +221,13 @@ where
         self.rt.shards[shard].publish(seq + 1);
     }
 
-    /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, making them
-    /// visible to stages at once (one cursor store per shard). Waits for room like
-    /// [`publish`](Self::publish). `count` may not exceed the ring capacity.
+    /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, all or nothing:
+    /// stages see none of them until every one is written, then all at once (one cursor store
+    /// per shard the batch touched). Waits for room like [`publish`](Self::publish). `count`
+    /// may not exceed the ring capacity.
+    ///
+    /// If `fill` panics, or the pipeline stops while the batch waits for room, no event of the
+    /// batch is published, on any shard; the producer stays usable.
     pub fn publish_batch<F: FnMut(usize, &mut E)>(
         &mut self,
         count: usize,
@@ -242,8 +244,9 @@ where
         if count == 0 {
             return Ok(());
         }
-        // If `fill` panics, events written but not yet published must not leak into the
-        // stream with the next publish: roll every shard back to what it published.
+        // Events written but not yet published must not leak into the stream with the next
+        // publish, whether `fill` panicked or the wait for room failed: roll every shard back
+        // to what it published.
         let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if K::SHARDED {
                 self.publish_batch_routed(count, &mut fill)
@@ -252,14 +255,22 @@ where
             }
         }));
         match batch {
-            Ok(result) => result,
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                self.rewind_unpublished();
+                Err(e)
+            }
             Err(payload) => {
-                for (ps, sh) in self.shards.iter_mut().zip(self.rt.shards.iter()) {
-                    ps.next = sh.published();
-                    ps.pending = false;
-                }
+                self.rewind_unpublished();
                 std::panic::resume_unwind(payload)
             }
+        }
+    }
+
+    /// Puts every shard's write position back to what it published.
+    fn rewind_unpublished(&mut self) {
+        for (ps, sh) in self.shards.iter_mut().zip(self.rt.shards.iter()) {
+            ps.next = sh.published();
         }
     }
 
@@ -286,6 +297,12 @@ where
         Ok(())
     }
 
+    /// A routed batch: each event goes to its shard as soon as `fill` tells which, and every
+    /// shard is published once at the end.
+    ///
+    /// Waiting for room with events of the batch still unpublished cannot deadlock: a shard
+    /// holds at most `count <= capacity` events of the batch, and every slot before them was
+    /// published, so the stages free enough room by finishing what they can already see.
     fn publish_batch_routed<F: FnMut(usize, &mut E)>(
         &mut self,
         count: usize,
@@ -296,25 +313,16 @@ where
             let shard = self.router.shard(&self.scratch);
             let seq = self.shards[shard].next;
             if !self.room(shard, seq + 1) {
-                // Stages only free slots they have seen: publish what is pending first.
-                self.flush_pending();
                 self.wait_for_room(shard, seq + 1)?;
             }
             self.write::<fn(&mut E)>(shard, seq, None);
-            self.shards[shard].pending = true;
         }
-        self.flush_pending();
-        Ok(())
-    }
-
-    fn flush_pending(&mut self) {
-        for shard in 0..self.shards.len() {
-            let ps = &mut self.shards[shard];
-            if ps.pending {
-                ps.pending = false;
-                self.rt.shards[shard].publish(ps.next);
+        for (ps, sh) in self.shards.iter().zip(self.rt.shards.iter()) {
+            if ps.next != sh.published() {
+                sh.publish(ps.next);
             }
         }
+        Ok(())
     }
 
     /// Ends the stream: stages drain everything published, then stop. Same as dropping the

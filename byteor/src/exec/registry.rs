@@ -83,7 +83,9 @@ use crate::lower::{lower_v2, LowerError};
 use crate::plan::{ExecutionTargetV1, ParamValue, PipelinePlanV2, ValidationErrors};
 use crate::spec::{validate_v1, PipelineSpecV1, SpecErrors};
 
-use super::builder::{check_mutation_order, single_ring_of, KeyRouter, Unsharded};
+use super::builder::{
+    check_mutation_order, check_ring_memory, single_ring_of, KeyRouter, Unsharded,
+};
 use super::control::Control;
 use super::descriptor::{ParamError, ParamSpec, StageDescriptor};
 use super::error::{BuildError, SpawnError};
@@ -289,6 +291,7 @@ impl<E: Default + Send + Sync + 'static> StageRegistry<E> {
         let spec = lower_v2(plan).map_err(ResolveError::Lower)?;
         validate_v1(&spec).map_err(ResolveError::InvalidSpec)?;
         let shards = single_ring_of(&spec).shards;
+        check_ring_memory::<E>(&spec).map_err(ResolveError::Build)?;
 
         let mut problems = Vec::new();
         let mut handlers: Vec<Vec<Box<dyn BatchHandler<E>>>> = Vec::new();

@@ -425,10 +425,12 @@ where
             // one ordered after it — passes `seq`. Stages not ordered with this one only read
             // (`build` refuses a mutating stage that is not ordered against every other stage).
             let handled = unsafe { stage.handle(ring, next, available, ctx_shard, &current) };
+            // A failed batch is never released: the stage's sequence stays at the end of the
+            // last batch whose `on_batch_end` succeeded, so no stage after this one ever sees
+            // an event of it. The failure is recorded before this thread does anything else,
+            // so a stage that sees the pipeline still running never sees a failed batch.
             if let Err((seq, e)) = handled {
-                // Publish the progress made so far, so metrics show where the stage stopped.
-                own.store(seq);
-                return Err(fail(Some(seq), e.to_string()));
+                return Err(failed(rt, fail(Some(seq), e.to_string())));
             }
             current.set(available);
             let batch = BatchContext {
@@ -437,11 +439,8 @@ where
                 shard: ctx_shard,
             };
             if let Err(e) = stage.batch_end(&batch) {
-                own.store(available);
-                return Err(fail(
-                    Some(available - 1),
-                    format!("on_batch_end failed: {e}"),
-                ));
+                let reason = format!("on_batch_end failed: {e}");
+                return Err(failed(rt, fail(Some(available - 1), reason)));
             }
             own.store(available);
             sh.hub.notify();
@@ -457,15 +456,20 @@ where
     match body {
         Ok(outcome) => outcome,
         Err(payload) => {
-            // Events before `current` are finished; publish that so metrics show where the stage
-            // stopped, and name the event it was handling.
-            let at = current.get();
-            own.store(at);
-            let mut failure = fail(Some(at), panic_message(&*payload));
+            // The stage's sequence stays where the last completed batch left it (see above);
+            // the failure names the event that was in hand.
+            let mut failure = fail(Some(current.get()), panic_message(&*payload));
             failure.panicked = true;
-            Err(failure)
+            Err(failed(rt, failure))
         }
     }
+}
+
+/// Records `failure` as the pipeline's (the first one recorded wins) and stops every thread;
+/// returns it for the stage thread's own result.
+fn failed<E>(rt: &Runtime<E>, failure: StageFailure) -> StageFailure {
+    rt.fail(failure.clone());
+    failure
 }
 
 /// Text of a panic payload.

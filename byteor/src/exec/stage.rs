@@ -63,6 +63,13 @@ pub struct StageInfo {
 /// from the producer, from [`Control::join`](super::Control::join) and from
 /// [`Control::shutdown`](super::Control::shutdown).
 ///
+/// A batch whose `on_event` or `on_batch_end` fails (or panics) is never released: the stages
+/// that run after this one see none of its events, and the stage's progress
+/// ([`StageMetrics::processed`](super::StageMetrics::processed)) stays at the end of the last
+/// batch whose `on_batch_end` succeeded. The failure's
+/// [`sequence`](super::StageFailure::sequence) is the event `on_event` failed on, or, when
+/// `on_batch_end` failed, the last event of the batch.
+///
 /// ```
 /// use byteor::prelude::*;
 ///
@@ -91,7 +98,8 @@ pub trait Stage<E>: Send + 'static {
         Ok(())
     }
 
-    /// Called after each batch, before the stage's progress becomes visible downstream.
+    /// Called after each batch, before the stage's progress becomes visible downstream. An
+    /// error stops the pipeline without releasing the batch (see the trait docs).
     fn on_batch_end(&mut self, batch: &BatchContext) -> Result<(), StageError> {
         let _ = batch;
         Ok(())
@@ -134,7 +142,8 @@ pub trait MutStage<E>: Send + 'static {
         Ok(())
     }
 
-    /// Called after each batch, before the stage's progress becomes visible downstream.
+    /// Called after each batch, before the stage's progress becomes visible downstream. An
+    /// error stops the pipeline without releasing the batch (see the trait docs).
     fn on_batch_end(&mut self, batch: &BatchContext) -> Result<(), StageError> {
         let _ = batch;
         Ok(())

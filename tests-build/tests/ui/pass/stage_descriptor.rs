@@ -60,10 +60,10 @@ fn main() {
     assert_eq!(
         all,
         [
-            "stage `venue_gateway`: unknown parameter `endpont`; the parameters are \
+            "kind `venue_gateway`: unknown parameter `endpont`; the parameters are \
              `endpoint`, `retries`, `verbose`, `timeout_ms`, `symbols`",
-            "stage `venue_gateway`: missing required parameter `endpoint` (String)",
-            "stage `venue_gateway`: parameter `retries` = 300 is out of range for `u8`",
+            "kind `venue_gateway`: missing required parameter `endpoint` (String)",
+            "kind `venue_gateway`: parameter `retries` = 300 is out of range for `u8`",
         ]
     );
     assert!(matches!(err, ParamError::Several(ref e) if e.len() == 3));
