@@ -149,6 +149,14 @@ fn every_unresolvable_stage_is_reported_at_once() {
         if stage == "send" && kind == "send")
     );
     let text = err.to_string();
+    // The stage is named once, and the kind as a kind (not as a second stage).
+    assert!(
+        text.contains(
+            "stage `check`: kind `ordered`: parameter `keys` must be an integer, found a string"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("stage `ordered`"), "{text}");
     for needle in [
         "`shift`",
         "`ofset`",

@@ -194,11 +194,54 @@ impl<F> KeyRouter<F> {
     }
 }
 
-impl<E, F: Fn(&E) -> u64 + Send + 'static> Router<E> for KeyRouter<F> {
+/// The key a sharded ring routes an event by (see [`RingBuilder::shards`]).
+///
+/// Every `Fn(&E) -> u64 + Send + 'static` closure is a `ShardKey<E>`. Implement it on a type
+/// of your own when the pipeline's type has to be written down (a closure's type cannot be
+/// named): the router is then `KeyRouter<YourKey>`, a direct call per event.
+///
+/// ```
+/// use byteor::exec::{BoxedPipeline, KeyRouter, ShardKey};
+/// use byteor::prelude::*;
+///
+/// #[derive(Default, Clone, Copy)]
+/// struct Order { account: u64 }
+///
+/// struct ByAccount;
+/// impl ShardKey<Order> for ByAccount {
+///     fn key(&self, order: &Order) -> u64 {
+///         order.account
+///     }
+/// }
+///
+/// fn sharded() -> Result<BoxedPipeline<Order, KeyRouter<ByAccount>>, BuildError> {
+///     let pipeline = SingleRing::<Order>::build("orders", |ring| {
+///         let ring = ring.ingress("in").egress("out").shards(4, "account", ByAccount);
+///         let (ring, _) = ring.stage("risk", from_fn(|_: &Order, _: &EventContext| Ok(())));
+///         ring.build()
+///     })?;
+///     Ok(pipeline.boxed())
+/// }
+/// assert_eq!(sharded()?.spec().name, "orders");
+/// # Ok::<(), BuildError>(())
+/// ```
+pub trait ShardKey<E>: Send + 'static {
+    /// The event's key: events with equal keys go to the same shard, in order.
+    fn key(&self, event: &E) -> u64;
+}
+
+impl<E, F: Fn(&E) -> u64 + Send + 'static> ShardKey<E> for F {
+    #[inline(always)]
+    fn key(&self, event: &E) -> u64 {
+        self(event)
+    }
+}
+
+impl<E, F: ShardKey<E>> Router<E> for KeyRouter<F> {
     const SHARDED: bool = true;
     #[inline(always)]
     fn shard(&self, event: &E) -> usize {
-        shard_for_key((self.key)(event), self.shards)
+        shard_for_key(self.key.key(event), self.shards)
     }
 }
 
@@ -314,7 +357,7 @@ impl<'id, E, I, G> RingBuilder<'id, E, (), I, G, Unsharded> {
         key: F,
     ) -> RingBuilder<'id, E, (), I, G, KeyRouter<F>>
     where
-        F: Fn(&E) -> u64 + Send + 'static,
+        F: ShardKey<E>,
     {
         let c = self.constraints();
         c.shards = shards;

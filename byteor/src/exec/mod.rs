@@ -50,8 +50,8 @@ mod stage;
 
 pub use builder::{
     per_shard, shard_for_key, source, state, IntoShardedStage, IntoStage, KeyRouter, PerShard,
-    RingBuilder, RingIsFull, Router, SingleRing, StageEntry, StageFactory, StageList, StageRef,
-    StageSlots, Unsharded,
+    RingBuilder, RingIsFull, Router, ShardKey, SingleRing, StageEntry, StageFactory, StageList,
+    StageRef, StageSlots, Unsharded,
 };
 pub use control::{
     Control, JoinError, PipelineMetrics, PipelineReport, PipelineState, ShardMetrics, StageMetrics,

@@ -11,10 +11,10 @@ use crate::spec::PipelineSpecV1;
 use super::builder::{single_ring_of, Router, StageFactory, StageList};
 use super::control::Control;
 use super::error::{SpawnError, StageFailure};
-use crate::backing::check_ring_bytes;
 use super::producer::Producer;
 use super::runtime::{panic_message, run_stage, BatchHandler, Runtime, Typed};
 use super::stage::StageImpl;
+use crate::backing::check_ring_bytes;
 
 /// A checked, lowered SingleRing pipeline with its stage instances, not yet running.
 ///

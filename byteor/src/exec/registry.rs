@@ -187,8 +187,9 @@ pub enum StageResolveError {
         /// The registered kinds.
         known: Vec<String>,
     },
-    /// The kind's parameters could not be read from the plan's `params`.
-    #[error("stage `{stage}`: {error}")]
+    /// The kind's parameters could not be read from the plan's `params` (one line per
+    /// problem, each naming the stage).
+    #[error("{}", per_line(.stage, .error))]
     Params {
         /// The stage.
         stage: String,
@@ -206,6 +207,15 @@ pub enum StageResolveError {
         /// Its kind.
         kind: String,
     },
+}
+
+/// `stage `name`: <problem>` for each problem of `error`, one per line.
+fn per_line(stage: &str, error: &ParamError) -> String {
+    error
+        .iter()
+        .map(|e| format!("stage `{stage}`: {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl<E: Default + Send + Sync + 'static> StageRegistry<E> {
