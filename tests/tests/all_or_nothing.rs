@@ -167,17 +167,15 @@ fn a_sharded_batch_whose_fill_panics_after_a_wait_publishes_nothing() {
         let opener = open_when(&gate, &armed);
         // 3 events for shard 1, 5 for shard 0 (the 5th waits for room), then a panic.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            producer.publish_batch(10, |i, e| {
-                match i {
-                    0..=2 => keyed(k1, 100 + i as u64)(e),
-                    3..=7 => {
-                        if i == 7 {
-                            armed.store(true, Ordering::Release);
-                        }
-                        keyed(k0, 100 + i as u64)(e)
+            producer.publish_batch(10, |i, e| match i {
+                0..=2 => keyed(k1, 100 + i as u64)(e),
+                3..=7 => {
+                    if i == 7 {
+                        armed.store(true, Ordering::Release);
                     }
-                    _ => panic!("fill gives up at {i}"),
+                    keyed(k0, 100 + i as u64)(e)
                 }
+                _ => panic!("fill gives up at {i}"),
             })
         }));
         assert!(outcome.is_err(), "the panic propagates");
@@ -267,7 +265,10 @@ fn failed_batch_is_not_released(in_hook: bool, seed: u64) {
         let released = control.metrics().processed("b");
         // b's progress stays at the end of the last batch whose on_batch_end succeeded (the
         // start of the failed batch), and c never handled an event of the failed batch.
-        assert_eq!(released, start, "round {round} (k {k}, capacity {capacity})");
+        assert_eq!(
+            released, start,
+            "round {round} (k {k}, capacity {capacity})"
+        );
         assert!(start <= k, "round {round}");
         assert!(
             c.0.load(Ordering::Relaxed) <= start,
@@ -278,7 +279,10 @@ fn failed_batch_is_not_released(in_hook: bool, seed: u64) {
         // The failure names the failing event, or the failed batch's last event.
         let sequence = failure.sequence.expect("tied to an event");
         if in_hook {
-            assert!(sequence >= k && sequence >= start, "round {round}: {failure:?}");
+            assert!(
+                sequence >= k && sequence >= start,
+                "round {round}: {failure:?}"
+            );
         } else {
             assert_eq!(sequence, k, "round {round}: {failure:?}");
         }

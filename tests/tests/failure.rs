@@ -213,7 +213,10 @@ fn stage_error_stops_the_pipeline_and_names_the_stage() {
         // The failed batch is never released: b's progress stays at the end of its last
         // completed batch, which c may reach but never pass.
         let released = m.processed("b");
-        assert!(released <= K, "b released {released} events, past its failure at {K}");
+        assert!(
+            released <= K,
+            "b released {released} events, past its failure at {K}"
+        );
         assert!(m.processed("c") <= released);
 
         let joined = finished(control.join_timeout(TIMEOUT));

@@ -362,12 +362,7 @@ fn metrics_add_up_while_running_and_after_drain() {
         });
         let m = control.metrics();
         for s in &m.shards[0].stages {
-            assert_eq!(
-                (s.processed, s.lag),
-                (N, 0),
-                "stage {}",
-                s.stage
-            );
+            assert_eq!((s.processed, s.lag), (N, 0), "stage {}", s.stage);
         }
         assert_eq!(m.state, PipelineState::Running);
 
