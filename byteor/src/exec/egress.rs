@@ -9,7 +9,11 @@
 //! * [`OnFull::Drop`] (the usual choice): `send` never waits; an item that does not fit is
 //!   dropped and counted ([`EgressReceiver::dropped`]).
 //! * [`OnFull::Block`]: `send` waits for room — backpressure that reaches the ring's producer
-//!   through the final stage. Nothing is lost.
+//!   through the final stage. Nothing is lost. The wait always uses the
+//!   [`Parking`](WaitStrategy::Parking) strategy (a short spin, then yields, then a bounded
+//!   park), whatever wait strategy the pipeline runs with: a full egress queue means the
+//!   application is the bottleneck, and a stage spinning on it would only take a core from
+//!   the thread that drains it. The receiver wakes a parked sender as it frees room.
 //!
 //! ```
 //! use byteor::exec::egress;
@@ -157,6 +161,9 @@ impl<T: Send> EgressSender<T> {
     }
 
     /// Sends `item` under the queue's [`OnFull`] policy. Fails only when the receiver is gone.
+    ///
+    /// Under [`OnFull::Block`], a full queue makes `send` wait with the parking strategy (see
+    /// the module docs) until the receiver frees a slot or is dropped.
     #[inline]
     pub fn send(&mut self, item: T) -> Result<Sent, Disconnected<T>> {
         if self.shared.closed.load(Ordering::Relaxed) & RECEIVER_GONE != 0 {
