@@ -111,7 +111,7 @@ impl<E> std::fmt::Debug for Spawner<E> {
 }
 
 impl<E> Drop for Spawner<E> {
-    /// Stops and joins every thread started so far. On success [`start`] takes the threads
+    /// Stops and joins every thread started so far. On success `start` takes the threads
     /// out first, so this only acts when starting failed or unwound: no stage thread outlives
     /// a failed `spawn`.
     fn drop(&mut self) {
