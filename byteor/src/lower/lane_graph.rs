@@ -257,6 +257,25 @@ pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError>
         });
     }
 
+    // Each node's outgoing and incoming connections, in plan order, indexed once so that
+    // lowering costs time linear in the plan.
+    let (ni, ns) = (plan.ingress.len(), plan.stages.len());
+    let slot = |node: Node| match node {
+        Node::Ingress(i) => i,
+        Node::Stage(s) => ni + s,
+        Node::Egress(e) => ni + ns + e,
+    };
+    let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); ni + ns + plan.egress.len()];
+    let mut incoming: Vec<Vec<usize>> = vec![Vec::new(); outgoing.len()];
+    for (index, conn) in conns.iter().enumerate() {
+        if let Some(list) = outgoing.get_mut(slot(conn.from)) {
+            list.push(index);
+        }
+        if let Some(list) = incoming.get_mut(slot(conn.to)) {
+            list.push(index);
+        }
+    }
+
     let mut b = Builder {
         lanes: Vec::new(),
         roles: Vec::new(),
@@ -293,7 +312,8 @@ pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError>
             ),
             Node::Egress(_) => continue,
         };
-        let groups = group_outgoing(plan, &conns, source, on_full);
+        let outgoing = outgoing.get(slot(source)).map_or(&[][..], Vec::as_slice);
+        let groups = group_outgoing(plan, &conns, outgoing, on_full);
         let Some(first) = groups.first() else {
             return Err(match source {
                 Node::Stage(_) => LowerError::StageWithoutOutput {
@@ -370,11 +390,11 @@ pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError>
             ),
             Node::Ingress(_) => continue,
         };
-        let incoming: Vec<(&Conn<'_>, u32)> = conns
+        let incoming: Vec<(&Conn<'_>, u32)> = incoming
+            .get(slot(dest))
+            .map_or(&[][..], Vec::as_slice)
             .iter()
-            .zip(&delivery)
-            .filter(|(c, _)| c.to == dest)
-            .filter_map(|(c, d)| d.map(|d| (c, d)))
+            .filter_map(|&c| Some((conns.get(c)?, (*delivery.get(c)?)?)))
             .collect();
         let is_egress = matches!(dest, Node::Egress(_));
 
@@ -493,17 +513,20 @@ fn push_endpoint(b: &mut Builder, name: &str, direction: EndpointDirection) -> u
     id
 }
 
-/// The outgoing connections of `source`, grouped by the lane they travel on, in the order of
-/// each group's first connection.
+/// The connections `outgoing` (indices into `conns`, in plan order) of one source, grouped by
+/// the lane they travel on, in the order of each group's first connection.
 fn group_outgoing(
     plan: &PipelinePlanV2,
     conns: &[Conn<'_>],
-    source: Node,
+    outgoing: &[usize],
     on_full: OnFull,
 ) -> Vec<Group> {
     let mut groups: Vec<Group> = Vec::new();
     let mut broadcast: Option<usize> = None;
-    for (index, conn) in conns.iter().enumerate().filter(|(_, c)| c.from == source) {
+    for (index, conn) in outgoing
+        .iter()
+        .filter_map(|&index| Some((index, conns.get(index)?)))
+    {
         if conn.intent.kind == LaneKind::FanoutBroadcast {
             if let Some(g) = broadcast.and_then(|g| groups.get_mut(g)) {
                 g.conns.push(index);

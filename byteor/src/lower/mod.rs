@@ -3,7 +3,8 @@
 //! [`lower_v2`] validates the plan with [`validate_plan_v2`] first, compiles it, and checks its
 //! own output with [`validate_v1`], so a spec it returns always passes `validate_v1`. It never
 //! panics: a plan the validation lets through but lowering cannot compile is a [`LowerError`]
-//! naming the offender. It is deterministic: the same plan gives a byte-identical spec (and
+//! naming the offender. (Plan validation is built so that this does not happen: every plan
+//! that validates lowers to a spec that passes `validate_v1`, names, limits and all.) It is deterministic: the same plan gives a byte-identical spec (and
 //! [`to_kv`](PipelineSpecV1::to_kv) text, and fingerprint), because everything follows the
 //! plan's own order — stage catalog, boundary catalogs, connection list — and no hash map is
 //! iterated.
@@ -110,8 +111,20 @@
 //! | bridge on `merge.<d>`'s input from `s` | `bridge.merge.<d>.<s>` |
 //! | lane | `<writer>-><reader>`, or `<writer>->*` when it has several readers |
 //!
-//! Names are checked for clashes after lowering (a stage called `router.parse` next to a router
-//! inserted after `parse`, say); a clash is [`LowerError::NameCollision`].
+//! Plan names hold only ASCII letters, digits, `_` and `-` (see [`crate::plan`]), while every
+//! inserted role's name holds a `.` and every lane's name a `->`, so a generated name cannot
+//! clash with a declared one. Lowering checks anyway, after naming: a clash would be
+//! [`LowerError::NameCollision`]. With names of at most
+//! [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES), role names fit
+//! [`ROLE_NAME_V1_MAX_BYTES`](crate::spec::ROLE_NAME_V1_MAX_BYTES) and lane names
+//! [`LANE_NAME_V1_MAX_BYTES`](crate::spec::LANE_NAME_V1_MAX_BYTES).
+//!
+//! ## Cost
+//!
+//! Each node's connections are indexed once, so lowering takes time linear in the plan (up to
+//! a logarithmic factor for name lookups); plan validation has already bounded the roles by
+//! [`PIPELINE_V1_MAX_THREADS`](crate::PIPELINE_V1_MAX_THREADS), and it counts them with the
+//! rules above.
 //!
 //! ## Picture
 //!

@@ -25,11 +25,13 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::names::{label, plan_label};
 use super::{
     BoundaryDecl, BoundaryLanePolicy, Connection, ExecutionTargetV1, LaneGraphPlan, LaneIntent,
     LaneKind, OnFull, OrderingMode, ParamValue, PipelinePlanV2, ProducerMode, SchedulingMode,
     SingleRingConstraints, StageDecl,
 };
+use crate::PARAM_V1_MAX_DEPTH;
 
 /// The plan document version this build reads and writes.
 pub const PLAN_DOCUMENT_VERSION: i64 = 2;
@@ -77,6 +79,35 @@ pub enum PlanDocumentError {
         /// The parameter name (dotted when the value is nested in a table).
         param: String,
     },
+
+    /// A stage parameter value nests deeper than
+    /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels (a scalar is 1 level, `[1]`
+    /// 2, tables count like arrays).
+    #[error("line {line}, column {column}: stage `{stage}`, param `{param}`: the value nests deeper than {max} levels, the most stage params may")]
+    ParamTooDeep {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// The stage whose `params` hold the value.
+        stage: String,
+        /// The parameter name.
+        param: String,
+        /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH).
+        max: usize,
+    },
+
+    /// The document nests arrays, tables or dotted keys deeper than the TOML parser follows
+    /// (far deeper than any stage parameter may nest).
+    #[error("line {line}, column {column}: the document nests too deeply to read; stage params nest at most {max} levels")]
+    TooDeep {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH).
+        max: usize,
+    },
 }
 
 impl PlanDocumentError {
@@ -85,7 +116,9 @@ impl PlanDocumentError {
         match self {
             PlanDocumentError::Malformed { line, .. }
             | PlanDocumentError::UnsupportedVersion { line, .. }
-            | PlanDocumentError::DatetimeParam { line, .. } => *line,
+            | PlanDocumentError::DatetimeParam { line, .. }
+            | PlanDocumentError::ParamTooDeep { line, .. }
+            | PlanDocumentError::TooDeep { line, .. } => *line,
         }
     }
 
@@ -94,7 +127,9 @@ impl PlanDocumentError {
         match self {
             PlanDocumentError::Malformed { column, .. }
             | PlanDocumentError::UnsupportedVersion { column, .. }
-            | PlanDocumentError::DatetimeParam { column, .. } => *column,
+            | PlanDocumentError::DatetimeParam { column, .. }
+            | PlanDocumentError::ParamTooDeep { column, .. }
+            | PlanDocumentError::TooDeep { column, .. } => *column,
         }
     }
 }
@@ -118,7 +153,7 @@ impl PipelinePlanV2 {
     ///
     /// ```toml
     /// version = 2                 # required; the only version this build reads
-    /// name = "orders"             # required
+    /// name = "orders"             # required; a name (see below)
     /// target = "single_ring"      # required: "single_ring" | "lane_graph"
     ///
     /// [[ingress]]                 # boundary catalog; `name` required
@@ -130,12 +165,12 @@ impl PipelinePlanV2 {
     /// name = "parse"              # required
     /// kind = "parse_order"        # registered stage kind; default: the name
     /// side_effects = false        # default false
-    /// params = { max_qty = 1000 } # any TOML values except dates and times; default {}
+    /// params = { max_qty = 1000 } # any TOML values but dates and times, nested <= 32 deep
     /// after = []                  # single_ring only: earlier stages; default []
     ///
     /// [single_ring]               # the single_ring payload; every key optional
-    /// capacity = 1024             # power of two >= 2
-    /// shards = 1                  # >= 1
+    /// capacity = 1024             # power of two, 2 ..= 2^24
+    /// shards = 1                  # 1 ..= 256; stages x shards <= 256 threads
     /// ordering = "strict"         # "strict" | "per_key"
     /// producer = "single"         # "single" | "multi" (not supported in v1)
     /// scheduling = "dedicated"    # "dedicated" | "work_queue" (not supported in v1)
@@ -150,14 +185,27 @@ impl PipelinePlanV2 {
     /// to = "parse"                # required: a stage or an egress
     /// lane = { kind = "sequenced_slots", capacity = 64, gating = "all_readers" }
     /// # lane kinds: "events" (default) | "journal" | "sequenced_slots" | "fanout_broadcast";
-    /// # `lane` and each of its keys are optional
+    /// # `lane` and each of its keys are optional; capacities are at most 2^24
     /// ```
+    ///
+    /// Names — `name`, stage and boundary names, `kind`, `shard_key` — are 1 to
+    /// [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES) (64) bytes of ASCII letters, digits, `_`
+    /// and `-` (lowering names the bridges, routers, merges and lanes it inserts with `.` and
+    /// `->`, so they never clash with yours). Parameter names are at most 64 bytes. A
+    /// `lane_graph` plan lowers to at most
+    /// [`PIPELINE_V1_MAX_THREADS`](crate::PIPELINE_V1_MAX_THREADS) (256) roles, inserted ones
+    /// included. Those rules, like every plan rule, are [`validate_plan_v2`]'s to report; the
+    /// parser only refuses what it cannot represent.
+    ///
+    /// [`validate_plan_v2`]: super::validate_plan_v2
     ///
     /// # Errors
     ///
     /// A [`PlanDocumentError`] with the line and column of the first problem: TOML syntax, an
     /// unknown or missing key, a wrong type, an unknown enum value, a `version` other than 2,
-    /// or a date/time stage parameter.
+    /// a date/time stage parameter, or a stage parameter nested deeper than
+    /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels. Any text, however long or
+    /// deeply nested, is read in linear time without deep recursion.
     ///
     /// # Examples
     ///
@@ -199,9 +247,11 @@ impl PipelinePlanV2 {
     /// Writes the plan as a TOML plan document.
     ///
     /// The output is deterministic and laid out as in [`from_toml`](Self::from_toml); reading it back
-    /// with [`from_toml`](Self::from_toml) gives a plan equal to `self`, whatever the plan
-    /// holds (invalid plans included). Only a float parameter that is NaN breaks that
-    /// equality, since NaN is not equal to itself.
+    /// with [`from_toml`](Self::from_toml) gives a plan equal to `self` for every plan whose
+    /// parameter values nest at most [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels:
+    /// every plan that validates, and invalid plans too (odd names, broken rules). A deeper
+    /// value is written but refused on reading, as validation refuses it. Only a float
+    /// parameter that is NaN breaks that equality, since NaN is not equal to itself.
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -417,18 +467,30 @@ impl StageDoc {
         let mut params = BTreeMap::new();
         for (key, value) in self.params {
             let span = value.span();
-            let converted = param_value(value.into_inner()).map_err(|path| {
+            let converted = param_value(value.into_inner(), 1).map_err(|(problem, path)| {
                 let (line, column) = line_column(text, span.start);
-                let mut param = key.clone();
-                for segment in path.iter().rev() {
-                    param.push('.');
-                    param.push_str(segment);
-                }
-                PlanDocumentError::DatetimeParam {
-                    line,
-                    column,
-                    stage: self.name.clone(),
-                    param,
+                let stage = plan_label(&self.name);
+                match problem {
+                    ParamProblem::Datetime => {
+                        let mut param = key.clone();
+                        for segment in path.iter().rev() {
+                            param.push('.');
+                            param.push_str(segment);
+                        }
+                        PlanDocumentError::DatetimeParam {
+                            line,
+                            column,
+                            stage,
+                            param: plan_label(&param),
+                        }
+                    }
+                    ParamProblem::TooDeep => PlanDocumentError::ParamTooDeep {
+                        line,
+                        column,
+                        stage,
+                        param: plan_label(&key),
+                        max: PARAM_V1_MAX_DEPTH,
+                    },
                 }
             })?;
             params.insert(key, converted);
@@ -443,31 +505,46 @@ impl StageDoc {
     }
 }
 
-/// Converts a TOML value; on a date/time, returns the table keys leading to it, innermost
-/// first (array positions are not keys and are left out).
-fn param_value(value: toml::Value) -> Result<ParamValue, Vec<String>> {
+/// Why a TOML value cannot be a stage parameter.
+enum ParamProblem {
+    /// It holds a date or time.
+    Datetime,
+    /// It nests deeper than [`PARAM_V1_MAX_DEPTH`].
+    TooDeep,
+}
+
+/// Converts a TOML value at nesting level `depth` (a parameter's value is level 1); on a
+/// problem, returns it with the table keys leading to it, innermost first (array positions are
+/// not keys and are left out). The recursion stops at [`PARAM_V1_MAX_DEPTH`] levels.
+fn param_value(
+    value: toml::Value,
+    depth: usize,
+) -> Result<ParamValue, (ParamProblem, Vec<String>)> {
+    if depth > PARAM_V1_MAX_DEPTH {
+        return Err((ParamProblem::TooDeep, Vec::new()));
+    }
     Ok(match value {
         toml::Value::String(s) => ParamValue::Str(s),
         toml::Value::Integer(i) => ParamValue::Int(i),
         toml::Value::Float(f) => ParamValue::Float(f),
         toml::Value::Boolean(b) => ParamValue::Bool(b),
-        toml::Value::Datetime(_) => return Err(Vec::new()),
+        toml::Value::Datetime(_) => return Err((ParamProblem::Datetime, Vec::new())),
         toml::Value::Array(items) => ParamValue::Array(
             items
                 .into_iter()
-                .map(param_value)
+                .map(|item| param_value(item, depth + 1))
                 .collect::<Result<_, _>>()?,
         ),
         toml::Value::Table(table) => {
             let mut map = BTreeMap::new();
             for (k, v) in table {
-                match param_value(v) {
+                match param_value(v, depth + 1) {
                     Ok(v) => {
                         map.insert(k, v);
                     }
-                    Err(mut path) => {
+                    Err((problem, mut path)) => {
                         path.push(k);
-                        return Err(path);
+                        return Err((problem, path));
                     }
                 }
             }
@@ -479,15 +556,38 @@ fn param_value(value: toml::Value) -> Result<ParamValue, Vec<String>> {
 fn malformed(text: &str, err: &toml::de::Error) -> PlanDocumentError {
     let span = err.span().unwrap_or(0..0);
     let (line, column) = line_column(text, span.start);
+    // The parser stops following nested arrays, inline tables and dotted keys at a fixed
+    // depth (far deeper than parameters may nest) and says so with "recursion" in the message.
+    if err.message().contains("recursion") {
+        return PlanDocumentError::TooDeep {
+            line,
+            column,
+            max: PARAM_V1_MAX_DEPTH,
+        };
+    }
     let key = error_key_path(err)
         .or_else(|| key_before(text, span.start))
         .or_else(|| key_at(text, span));
+    // Messages may quote the document; keep what they quote printable.
     PlanDocumentError::Malformed {
         line,
         column,
-        key,
-        message: err.message().to_owned(),
+        key: key.map(|k| label(&k, 256)),
+        message: printable(err.message()),
     }
+}
+
+/// `text` with every control character escaped (`{:?}`-style), the rest as it is.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The dotted key path the toml crate attaches to a value error. The crate shows it only in

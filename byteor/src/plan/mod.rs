@@ -18,17 +18,27 @@
 //! # The rules
 //!
 //! Every target:
-//! - the pipeline name, every stage and boundary name, and an explicit stage `kind` are
-//!   non-empty;
+//! - the pipeline name, every stage and boundary name, an explicit stage `kind` and a
+//!   (non-empty) `shard_key` are *names*: 1 to [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES)
+//!   bytes of ASCII letters, digits, `_` and `-`. Lowering names the roles and lanes it inserts
+//!   with `.`, `>` and `*` (`router.parse`, `parse->router.parse`), so a plan name can never
+//!   clash with a generated one, and no name can carry a control character into a thread name
+//!   or a terminal;
 //! - the target has its payload and not the other one's;
-//! - stage and boundary names are unique across all three catalogs.
+//! - stage and boundary names are unique across all three catalogs;
+//! - stage parameter names are at most [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES) bytes,
+//!   and parameter values nest at most [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH)
+//!   levels ([`ParamValue::depth`]).
 //!
 //! SingleRing:
 //! - exactly one ingress and one egress, 1 to [`SINGLE_RING_V1_MAX_STAGES`](crate::SINGLE_RING_V1_MAX_STAGES) stages;
 //! - each `after` entry names an *earlier* stage (stages are listed in topological order), no
 //!   stage runs after itself, no dependency is listed twice;
-//! - `capacity` is a power of two of at least 2, `shards >= 1`, `strict` ordering needs one
-//!   shard, more than one shard needs a `shard_key`;
+//! - `capacity` is a power of two from 2 to
+//!   [`RING_V1_MAX_CAPACITY`](crate::RING_V1_MAX_CAPACITY); `shards` is 1 to
+//!   [`SINGLE_RING_V1_MAX_SHARDS`](crate::SINGLE_RING_V1_MAX_SHARDS), and stages × shards (one
+//!   thread each) at most [`PIPELINE_V1_MAX_THREADS`](crate::PIPELINE_V1_MAX_THREADS); `strict`
+//!   ordering needs one shard, more than one shard needs a `shard_key`;
 //! - `producer = multi` and `scheduling = work_queue` are not supported in v1;
 //! - no connections (lane intents).
 //!
@@ -40,10 +50,21 @@
 //! - lane kinds are enabled by the build's cargo features ([`LaneKind::required_feature`]);
 //!   `sequenced_slots` lanes have a capacity > 0 and gating
 //!   [`SEQUENCED_SLOTS_V1_GATING`](crate::SEQUENCED_SLOTS_V1_GATING), other lanes no gating
-//!   and, when set, a power-of-two capacity of at least 2 (the boundary policy likewise);
+//!   and, when set, a power-of-two capacity of at least 2 (the boundary policy likewise); no
+//!   capacity is above [`RING_V1_MAX_CAPACITY`](crate::RING_V1_MAX_CAPACITY);
 //! - the `fanout_broadcast` connections of one source share one lane: all the source's
 //!   connections use that kind and one capacity, for at most
-//!   [`FANOUT_V1_MAX_CONSUMERS`](crate::FANOUT_V1_MAX_CONSUMERS) consumers.
+//!   [`FANOUT_V1_MAX_CONSUMERS`](crate::FANOUT_V1_MAX_CONSUMERS) consumers;
+//! - the roles lowering produces — one per stage, plus the bridges, routers and merges it
+//!   inserts ([`crate::lower`] says where) — are at most
+//!   [`PIPELINE_V1_MAX_THREADS`](crate::PIPELINE_V1_MAX_THREADS), each being a thread.
+//!
+//! Together these rules promise that [`lower_v2`](crate::lower::lower_v2) compiles every plan
+//! that validates into a spec that passes [`validate_v1`](crate::spec::validate_v1).
+//!
+//! Validation costs time and memory linear in the plan (up to a logarithmic factor), however
+//! hostile: names in violations are stored escaped and cut to a bounded length, "did you
+//! mean" suggestions come from a bounded search, and only the first 16 cycles are listed.
 //!
 //! # Building and validating a plan in code
 //!
@@ -79,7 +100,9 @@
 //!
 //! With the `toml` cargo feature (on by default), plans are read from and written to TOML
 //! documents with `PipelinePlanV2::from_toml` (whose docs describe the format) and
-//! `PipelinePlanV2::to_toml`, and `from_toml(to_toml(p)) == p` for every plan. The parser
+//! `PipelinePlanV2::to_toml`, and `from_toml(to_toml(p)) == p` for every plan that validates
+//! (indeed for every plan whose parameters nest at most
+//! [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels). The parser
 //! checks the document's shape (keys, types, enum values, `version = 2`) and reports the
 //! first problem with its line and column; the plan rules are left to [`validate_plan_v2`]:
 //!
@@ -129,7 +152,9 @@
 
 #[cfg(feature = "toml")]
 mod document;
+pub(crate) mod graph;
 mod model;
+pub(crate) mod names;
 mod validate;
 
 #[cfg(feature = "toml")]

@@ -43,7 +43,8 @@ impl fmt::Display for ExecutionTargetV1 {
 /// A pipeline plan, version 2: the source contract every authoring surface produces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelinePlanV2 {
-    /// Pipeline name; non-empty. Used in thread names, describe output and specs.
+    /// Pipeline name: 1 to [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES) bytes of ASCII
+    /// letters, digits, `_` and `-`. Used in thread names, describe output and specs.
     pub name: String,
     /// The execution model this plan targets.
     pub target: ExecutionTargetV1,
@@ -133,7 +134,8 @@ impl PipelinePlanV2 {
 /// A named boundary (ingress or egress).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BoundaryDecl {
-    /// Boundary name; unique across boundaries and stages.
+    /// Boundary name; unique across boundaries and stages, and a name by the plan name rule
+    /// (see [`PipelinePlanV2::name`]).
     pub name: String,
 }
 
@@ -147,13 +149,17 @@ impl BoundaryDecl {
 /// One entry of the stage catalog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageDecl {
-    /// Stage name; unique across stages and boundaries.
+    /// Stage name; unique across stages and boundaries, and a name by the plan name rule (see
+    /// [`PipelinePlanV2::name`]).
     pub name: String,
     /// Registered stage kind used to resolve an implementation by name; `None` means the name.
+    /// An explicit kind is a name by the plan name rule (see [`PipelinePlanV2::name`]).
     pub kind: Option<String>,
     /// Whether the stage acts on the outside world (approval and replay policy look at it).
     pub side_effects: bool,
-    /// Parameters handed to the stage's parameter parser.
+    /// Parameters handed to the stage's parameter parser. Parameter names are at most
+    /// [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES) bytes; values nest at most
+    /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels ([`ParamValue::depth`]).
     pub params: BTreeMap<String, ParamValue>,
     /// SingleRing only: the earlier stages this stage runs after. Must be empty on a LaneGraph.
     pub after: Vec<String>,
@@ -232,6 +238,35 @@ pub enum ParamValue {
     Table(BTreeMap<String, ParamValue>),
 }
 
+impl ParamValue {
+    /// How deeply the value nests: a scalar has depth 1, `[1]` depth 2, `[[1]]` depth 3, an
+    /// empty array or table depth 1; tables count like arrays. Plans and specs allow at most
+    /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH).
+    ///
+    /// Walks the value without recursion, in time linear in its size.
+    ///
+    /// ```
+    /// use byteor::plan::ParamValue;
+    ///
+    /// assert_eq!(ParamValue::Int(1).depth(), 1);
+    /// assert_eq!(ParamValue::Array(vec![]).depth(), 1);
+    /// assert_eq!(ParamValue::Array(vec![ParamValue::Array(vec![1.into()])]).depth(), 3);
+    /// ```
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack: Vec<(&ParamValue, usize)> = vec![(self, 1)];
+        while let Some((value, depth)) = stack.pop() {
+            deepest = deepest.max(depth);
+            match value {
+                ParamValue::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+                ParamValue::Table(table) => stack.extend(table.values().map(|v| (v, depth + 1))),
+                _ => {}
+            }
+        }
+        deepest
+    }
+}
+
 impl From<bool> for ParamValue {
     fn from(v: bool) -> Self {
         ParamValue::Bool(v)
@@ -271,9 +306,13 @@ impl From<String> for ParamValue {
 /// SingleRing execution constraints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SingleRingConstraints {
-    /// Ring capacity in slots: a power of two, at least 2.
+    /// Ring capacity in slots: a power of two, at least 2 and at most
+    /// [`RING_V1_MAX_CAPACITY`](crate::RING_V1_MAX_CAPACITY).
     pub capacity: u32,
-    /// Number of shards (independent rings); at least 1.
+    /// Number of shards (independent rings): at least 1, at most
+    /// [`SINGLE_RING_V1_MAX_SHARDS`](crate::SINGLE_RING_V1_MAX_SHARDS), and at most
+    /// [`PIPELINE_V1_MAX_THREADS`](crate::PIPELINE_V1_MAX_THREADS) stage threads in all (stages ×
+    /// shards).
     pub shards: u32,
     /// Ordering guarantee; `Strict` requires one shard.
     pub ordering: OrderingMode,
@@ -281,7 +320,8 @@ pub struct SingleRingConstraints {
     pub producer: ProducerMode,
     /// Stage scheduling; only `Dedicated` is supported in v1.
     pub scheduling: SchedulingMode,
-    /// Name of the key events are sharded by; required when `shards > 1`.
+    /// Name of the key events are sharded by; required when `shards > 1`, and a name by the
+    /// plan name rule (see [`PipelinePlanV2::name`]). An empty key counts as none.
     pub shard_key: Option<String>,
 }
 
@@ -400,7 +440,8 @@ impl OnFull {
 pub struct BoundaryLanePolicy {
     /// Lane kind of boundary lanes.
     pub kind: LaneKind,
-    /// Capacity of boundary lanes; `None` means [`DEFAULT_LANE_CAPACITY`].
+    /// Capacity of boundary lanes; `None` means [`DEFAULT_LANE_CAPACITY`]. At most
+    /// [`RING_V1_MAX_CAPACITY`](crate::RING_V1_MAX_CAPACITY).
     pub capacity: Option<u32>,
     /// Boundary-specific `on_full`; `None` inherits the graph's `on_full`.
     pub on_full: Option<OnFull>,
@@ -449,7 +490,8 @@ impl Connection {
 pub struct LaneIntent {
     /// Lane kind.
     pub kind: LaneKind,
-    /// Capacity in slots; `None` means [`DEFAULT_LANE_CAPACITY`] (not allowed for
+    /// Capacity in slots, at most [`RING_V1_MAX_CAPACITY`](crate::RING_V1_MAX_CAPACITY);
+    /// `None` means [`DEFAULT_LANE_CAPACITY`] (not allowed for
     /// `SequencedSlots`, which needs an explicit capacity).
     pub capacity: Option<u32>,
     /// Gating mode; only meaningful for `SequencedSlots`, where it must equal

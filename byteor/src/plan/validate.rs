@@ -5,19 +5,41 @@
 //!
 //! 1. the pipeline name;
 //! 2. target and payload agreement (`[single_ring]` / `[lane_graph]` tables);
-//! 3. names: empty names and stage kinds, duplicates, and names shared between stages and
-//!    boundaries;
+//! 3. names: empty names and stage kinds, the name rule (characters and length), duplicates,
+//!    and names shared between stages and boundaries; then stage parameters (name length and
+//!    nesting depth);
 //! 4. the rules of the declared target, in document order (boundaries, stages, constraints or
-//!    connections, then whole-graph properties such as reachability and cycles).
+//!    connections, then whole-graph properties such as reachability, cycles and the number of
+//!    threads the plan needs).
+//!
+//! # Cost
+//!
+//! Validation takes time linear (up to a logarithmic factor) in the size of the plan, and its
+//! output is linear too, whatever the plan holds:
+//! - every name a violation carries is stored as a label of bounded length, with characters
+//!   that would not print as themselves escaped (`{:?}`-style), so a control character in a
+//!   name never reaches a terminal raw and a megabyte-long name is stored once at most;
+//! - "did you mean" suggestions come from a bounded search: the first 16 unknown names get
+//!   one, within a fixed amount of work, and only names of at most
+//!   [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES) bytes are compared;
+//! - the first 16 cycles are listed (a long cycle by its first and last 16 stages), the
+//!   others counted in one [`PlanViolation::MoreCycles`];
+//! - a dependency listed many times is reported once per stage.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use super::graph::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
+use super::names::{describe_char, first_bad_char, plan_label, Suggester, PLAN_NAME_CHARS};
 use super::{
     Connection, ExecutionTargetV1, LaneKind, OrderingMode, PipelinePlanV2, ProducerMode,
     SchedulingMode, SingleRingConstraints, DEFAULT_LANE_CAPACITY,
 };
-use crate::{FANOUT_V1_MAX_CONSUMERS, SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_STAGES};
+use crate::{
+    FANOUT_V1_MAX_CONSUMERS, NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH, PIPELINE_V1_MAX_THREADS,
+    RING_V1_MAX_CAPACITY, SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_SHARDS,
+    SINGLE_RING_V1_MAX_STAGES,
+};
 
 /// What a named plan element is: an ingress boundary, an egress boundary or a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,6 +71,12 @@ impl fmt::Display for DeclRole {
 
 /// One rule a plan breaks. Every variant names the offending stage, boundary, connection or
 /// field, and its message says what to change.
+///
+/// Names and other text from the plan are stored as labels: characters that would not print
+/// as themselves (control characters, invisible formatting characters) and `\` are escaped as
+/// `{:?}` escapes them, and a label is cut after
+/// [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES) bytes, ending in `…`. Valid names are stored
+/// as they are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PlanViolation {
@@ -89,6 +117,63 @@ pub enum PlanViolation {
     EmptyStageKind {
         /// The stage.
         stage: String,
+    },
+
+    /// A name holds a character the name rule does not allow: pipeline, stage and boundary
+    /// names, stage kinds and the shard key use ASCII letters, digits, `_` and `-`. (Lowering
+    /// names the roles and lanes it inserts with `.`, `>` and `*`, so no plan name can clash
+    /// with an inserted one.)
+    #[error("{item} `{name}`: character {} at byte {at} is not allowed; names use {PLAN_NAME_CHARS}", char_shown(.character))]
+    InvalidName {
+        /// What the name names: `pipeline name`, ``stage #2 name``, ``stage `parse` kind``,
+        /// `single_ring.shard_key`, ...
+        item: String,
+        /// The name (as a label, see the type docs).
+        name: String,
+        /// The first character that is not allowed.
+        character: char,
+        /// Its byte offset in the name.
+        at: usize,
+    },
+
+    /// A name longer than [`NAME_V1_MAX_BYTES`].
+    #[error("{item} `{name}` is {len} bytes long; names are at most {max} bytes")]
+    NameTooLong {
+        /// What the name names, as for [`InvalidName`](Self::InvalidName).
+        item: String,
+        /// The name, cut to its first bytes.
+        name: String,
+        /// Its length in bytes.
+        len: usize,
+        /// [`NAME_V1_MAX_BYTES`].
+        max: usize,
+    },
+
+    /// A stage parameter name longer than [`NAME_V1_MAX_BYTES`].
+    #[error("stage `{stage}` param `{param}`: the parameter name is {len} bytes long; parameter names are at most {max} bytes")]
+    ParamNameTooLong {
+        /// The stage.
+        stage: String,
+        /// The parameter name, cut to its first bytes.
+        param: String,
+        /// Its length in bytes.
+        len: usize,
+        /// [`NAME_V1_MAX_BYTES`].
+        max: usize,
+    },
+
+    /// A stage parameter value nested deeper than [`PARAM_V1_MAX_DEPTH`] (see
+    /// [`ParamValue::depth`](super::ParamValue::depth)).
+    #[error("stage `{stage}` param `{param}` nests {depth} levels deep; parameter values nest at most {max} levels (a scalar is 1 level, `[1]` is 2)")]
+    ParamTooDeep {
+        /// The stage.
+        stage: String,
+        /// The parameter.
+        param: String,
+        /// How deep its value nests.
+        depth: usize,
+        /// [`PARAM_V1_MAX_DEPTH`].
+        max: usize,
     },
 
     /// Two stages share a name.
@@ -194,9 +279,40 @@ pub enum PlanViolation {
         capacity: u32,
     },
 
+    /// The ring capacity is above [`RING_V1_MAX_CAPACITY`].
+    #[error("single_ring.capacity is {capacity}; a ring holds at most {max} slots in v1")]
+    RingCapacityTooLarge {
+        /// The declared capacity.
+        capacity: u32,
+        /// [`RING_V1_MAX_CAPACITY`].
+        max: u32,
+    },
+
     /// `shards = 0`.
     #[error("single_ring.shards is 0; it must be at least 1")]
     ZeroShards,
+
+    /// More shards than [`SINGLE_RING_V1_MAX_SHARDS`].
+    #[error("single_ring.shards is {shards}; at most {max} shards are supported in v1")]
+    TooManyShards {
+        /// The declared shard count.
+        shards: u32,
+        /// [`SINGLE_RING_V1_MAX_SHARDS`].
+        max: u32,
+    },
+
+    /// Stages × shards above [`PIPELINE_V1_MAX_THREADS`]: each stage of each shard is a thread.
+    #[error("single_ring.shards = {shards} with {stages} stages runs {threads} stage threads (one per stage and shard); a pipeline runs at most {max} threads in v1")]
+    TooManyRingThreads {
+        /// Stages declared.
+        stages: usize,
+        /// The declared shard count.
+        shards: u32,
+        /// Stages × shards.
+        threads: u64,
+        /// [`PIPELINE_V1_MAX_THREADS`].
+        max: usize,
+    },
 
     /// `ordering = strict` with more than one shard.
     #[error("single_ring.ordering `strict` requires shards = 1, found shards = {shards}; use ordering `per_key` to shard")]
@@ -259,6 +375,15 @@ pub enum PlanViolation {
     BoundaryCapacity {
         /// The declared capacity.
         capacity: u32,
+    },
+
+    /// The boundary lane capacity is above [`RING_V1_MAX_CAPACITY`].
+    #[error("lane_graph.boundary.capacity is {capacity}; a lane holds at most {max} slots in v1")]
+    BoundaryCapacityTooLarge {
+        /// The declared capacity.
+        capacity: u32,
+        /// [`RING_V1_MAX_CAPACITY`].
+        max: u32,
     },
 
     /// The boundary lane policy is `sequenced_slots` without a capacity (or with zero).
@@ -395,6 +520,19 @@ pub enum PlanViolation {
         capacity: u32,
     },
 
+    /// A lane capacity above [`RING_V1_MAX_CAPACITY`].
+    #[error("connection `{from} -> {to}`: lane capacity {capacity} is more than the {max} slots a lane holds in v1")]
+    LaneCapacityTooLarge {
+        /// Connection source.
+        from: String,
+        /// Connection destination.
+        to: String,
+        /// The declared capacity.
+        capacity: u32,
+        /// [`RING_V1_MAX_CAPACITY`].
+        max: u32,
+    },
+
     /// A broadcast lane with more consumers than supported.
     #[error("broadcast lane from `{from}` has {} consumers ({}); at most {max} are supported in v1", .consumers.len(), names(.consumers))]
     TooManyBroadcastConsumers {
@@ -430,10 +568,37 @@ pub enum PlanViolation {
     },
 
     /// A cycle among stages. `path` starts and ends with the same stage.
-    #[error("cycle: {}", .path.join(" -> "))]
+    #[error("cycle: {}", cycle_text(.path, .omitted))]
     Cycle {
-        /// The stages on the cycle, first stage repeated at the end (`a -> b -> a`).
+        /// The stages on the cycle from the one listed first in the catalog, that stage
+        /// repeated at the end (`a -> b -> a`). A cycle of more than 32 stages is listed by its
+        /// first 16 and last 16 stages: the `omitted` ones come between `path[15]` and
+        /// `path[16]`.
         path: Vec<String>,
+        /// Stages of the cycle left out of `path` (0 for a cycle of at most 32 stages).
+        omitted: usize,
+    },
+
+    /// Cycles found beyond the ones listed: only the first few are listed, each as a
+    /// [`Cycle`](Self::Cycle).
+    #[error("… and {count} more cycles; only the first {listed} are listed")]
+    MoreCycles {
+        /// Cycles found but not listed.
+        count: usize,
+        /// How many were listed.
+        listed: usize,
+    },
+
+    /// The plan needs more threads than a pipeline may start: lowering gives each stage a
+    /// role and inserts a role for each bridge, router and merge; each role is a thread.
+    #[error("the lane graph lowers to {} roles ({stages} stages and {inserted} inserted bridges, routers and merges), each a thread; a pipeline runs at most {max} threads in v1", .stages + .inserted)]
+    TooManyRoles {
+        /// Stages declared.
+        stages: usize,
+        /// Bridges, routers and merges lowering inserts.
+        inserted: usize,
+        /// [`PIPELINE_V1_MAX_THREADS`].
+        max: usize,
     },
 }
 
@@ -469,6 +634,10 @@ fn quoted_or_none(value: &Option<String>) -> String {
         Some(v) => format!("`{v}`"),
         None => "none".to_owned(),
     }
+}
+
+fn char_shown(character: &char) -> String {
+    describe_char(*character)
 }
 
 fn capacities_list(capacities: &[(String, u32)]) -> String {
@@ -574,6 +743,7 @@ pub fn validate_plan_v2(plan: &PipelinePlanV2) -> Result<(), ValidationErrors> {
     let mut v = Validator {
         plan,
         out: Vec::new(),
+        suggester: Suggester::new(),
     };
     v.run();
     if v.out.is_empty() {
@@ -591,9 +761,19 @@ enum Node {
     Stage(usize),
 }
 
+/// A well-formed connection (ingress → stage, stage → stage or stage → egress), first
+/// declaration of its pair.
+#[derive(Debug, Clone, Copy)]
+struct Edge {
+    from: Node,
+    to: Node,
+    kind: LaneKind,
+}
+
 struct Validator<'a> {
     plan: &'a PipelinePlanV2,
     out: Vec<PlanViolation>,
+    suggester: Suggester,
 }
 
 impl<'a> Validator<'a> {
@@ -605,13 +785,43 @@ impl<'a> Validator<'a> {
         let plan = self.plan;
         if plan.name.is_empty() {
             self.push(PlanViolation::EmptyPipelineName);
+        } else {
+            self.check_name_rule("pipeline name".to_owned(), &plan.name);
         }
         self.check_payload();
         let index = self.check_names();
+        self.check_params();
         match plan.target {
             ExecutionTargetV1::SingleRing => self.check_single_ring(),
             ExecutionTargetV1::LaneGraph => self.check_lane_graph(&index),
         }
+    }
+
+    /// The name rule for a non-empty name: allowed characters, then length. `item` is built
+    /// only when there is something to report.
+    fn check_name_rule(&mut self, item: String, name: &str) {
+        if let Some((at, character)) = first_bad_char(name, &[]) {
+            self.push(PlanViolation::InvalidName {
+                item: item.clone(),
+                name: plan_label(name),
+                character,
+                at,
+            });
+        }
+        if name.len() > NAME_V1_MAX_BYTES {
+            self.push(PlanViolation::NameTooLong {
+                item,
+                name: plan_label(name),
+                len: name.len(),
+                max: NAME_V1_MAX_BYTES,
+            });
+        }
+    }
+
+    /// Whether `name` breaks the name rule (so [`check_name_rule`](Self::check_name_rule)
+    /// has something to say).
+    fn breaks_name_rule(name: &str) -> bool {
+        name.len() > NAME_V1_MAX_BYTES || first_bad_char(name, &[]).is_some()
     }
 
     fn check_payload(&mut self) {
@@ -667,12 +877,15 @@ impl<'a> Validator<'a> {
             );
         for (name, node) in declared {
             let role = role_of(node);
+            let position = match node {
+                Node::Ingress(i) | Node::Egress(i) | Node::Stage(i) => i + 1,
+            };
             if name.is_empty() {
-                let position = match node {
-                    Node::Ingress(i) | Node::Egress(i) | Node::Stage(i) => i + 1,
-                };
                 self.push(PlanViolation::EmptyName { role, position });
                 continue;
+            }
+            if Self::breaks_name_rule(name) {
+                self.check_name_rule(format!("{role} #{position} name"), name);
             }
             match index.get(name) {
                 None => {
@@ -682,18 +895,18 @@ impl<'a> Validator<'a> {
                     let first_role = role_of(first);
                     let violation = if first_role != role {
                         PlanViolation::NameClash {
-                            name: name.to_owned(),
+                            name: plan_label(name),
                             first: first_role,
                             second: role,
                         }
                     } else if role == DeclRole::Stage {
                         PlanViolation::DuplicateStage {
-                            name: name.to_owned(),
+                            name: plan_label(name),
                         }
                     } else {
                         PlanViolation::DuplicateBoundary {
                             role,
-                            name: name.to_owned(),
+                            name: plan_label(name),
                         }
                     };
                     self.push(violation);
@@ -701,13 +914,44 @@ impl<'a> Validator<'a> {
             }
         }
         for stage in &plan.stages {
-            if stage.kind.as_deref() == Some("") {
-                self.push(PlanViolation::EmptyStageKind {
-                    stage: stage.name.clone(),
-                });
+            match stage.kind.as_deref() {
+                Some("") => self.push(PlanViolation::EmptyStageKind {
+                    stage: plan_label(&stage.name),
+                }),
+                Some(kind) if Self::breaks_name_rule(kind) => {
+                    let item = format!("stage `{}` kind", plan_label(&stage.name));
+                    self.check_name_rule(item, kind);
+                }
+                _ => {}
             }
         }
         index
+    }
+
+    /// Parameter names are at most [`NAME_V1_MAX_BYTES`] long; values nest at most
+    /// [`PARAM_V1_MAX_DEPTH`] levels.
+    fn check_params(&mut self) {
+        for stage in &self.plan.stages {
+            for (param, value) in &stage.params {
+                if param.len() > NAME_V1_MAX_BYTES {
+                    self.push(PlanViolation::ParamNameTooLong {
+                        stage: plan_label(&stage.name),
+                        param: plan_label(param),
+                        len: param.len(),
+                        max: NAME_V1_MAX_BYTES,
+                    });
+                }
+                let depth = value.depth();
+                if depth > PARAM_V1_MAX_DEPTH {
+                    self.push(PlanViolation::ParamTooDeep {
+                        stage: plan_label(&stage.name),
+                        param: plan_label(param),
+                        depth,
+                        max: PARAM_V1_MAX_DEPTH,
+                    });
+                }
+            }
+        }
     }
 
     fn check_boundary_count(&mut self, role: DeclRole, exactly_one: bool) {
@@ -730,7 +974,7 @@ impl<'a> Validator<'a> {
                 } else {
                     "at least one"
                 },
-                found: list.iter().map(|b| b.name.clone()).collect(),
+                found: list.iter().map(|b| plan_label(&b.name)).collect(),
             });
         }
     }
@@ -751,7 +995,7 @@ impl<'a> Validator<'a> {
                 found: plan.stages.len(),
                 extra: plan.stages[SINGLE_RING_V1_MAX_STAGES..]
                     .iter()
-                    .map(|s| s.name.clone())
+                    .map(|s| plan_label(&s.name))
                     .collect(),
             });
         }
@@ -762,8 +1006,8 @@ impl<'a> Validator<'a> {
         if let Some(lane_graph) = &plan.lane_graph {
             for c in &lane_graph.connections {
                 self.push(PlanViolation::LaneIntentOnSingleRing {
-                    from: c.from.clone(),
-                    to: c.to.clone(),
+                    from: plan_label(&c.from),
+                    to: plan_label(&c.to),
                 });
             }
         }
@@ -778,18 +1022,22 @@ impl<'a> Validator<'a> {
             first.entry(s.name.as_str()).or_insert(i);
         }
         for (i, stage) in stages.iter().enumerate() {
+            // Each entry is judged once: a repeat is reported the first time it repeats.
             let mut seen: HashSet<&str> = HashSet::new();
+            let mut repeated: HashSet<&str> = HashSet::new();
             for dep in &stage.after {
                 if !seen.insert(dep.as_str()) {
-                    self.push(PlanViolation::DuplicateDependency {
-                        stage: stage.name.clone(),
-                        dependency: dep.clone(),
-                    });
+                    if repeated.insert(dep.as_str()) {
+                        self.push(PlanViolation::DuplicateDependency {
+                            stage: plan_label(&stage.name),
+                            dependency: plan_label(dep),
+                        });
+                    }
                     continue;
                 }
                 if *dep == stage.name {
                     self.push(PlanViolation::SelfDependency {
-                        stage: stage.name.clone(),
+                        stage: plan_label(&stage.name),
                     });
                     continue;
                 }
@@ -797,14 +1045,16 @@ impl<'a> Validator<'a> {
                     // A dependency on an earlier stage: what the rule asks for.
                     Some(&j) if j < i => {}
                     Some(_) => self.push(PlanViolation::DependencyNotEarlier {
-                        stage: stage.name.clone(),
-                        dependency: dep.clone(),
+                        stage: plan_label(&stage.name),
+                        dependency: plan_label(dep),
                     }),
                     None => {
-                        let suggestion = closest(dep, stages.iter().map(|s| s.name.as_str()));
+                        let suggestion = self
+                            .suggester
+                            .closest(dep, stages.iter().map(|s| s.name.as_str()));
                         self.push(PlanViolation::UnknownDependency {
-                            stage: stage.name.clone(),
-                            dependency: dep.clone(),
+                            stage: plan_label(&stage.name),
+                            dependency: plan_label(dep),
                             suggestion,
                         });
                     }
@@ -819,14 +1069,41 @@ impl<'a> Validator<'a> {
                 capacity: c.capacity,
             });
         }
+        if c.capacity > RING_V1_MAX_CAPACITY {
+            self.push(PlanViolation::RingCapacityTooLarge {
+                capacity: c.capacity,
+                max: RING_V1_MAX_CAPACITY,
+            });
+        }
         if c.shards == 0 {
             self.push(PlanViolation::ZeroShards);
+        }
+        if c.shards > SINGLE_RING_V1_MAX_SHARDS {
+            self.push(PlanViolation::TooManyShards {
+                shards: c.shards,
+                max: SINGLE_RING_V1_MAX_SHARDS,
+            });
+        }
+        let stages = self.plan.stages.len();
+        let threads = stages as u64 * u64::from(c.shards);
+        if threads > PIPELINE_V1_MAX_THREADS as u64 {
+            self.push(PlanViolation::TooManyRingThreads {
+                stages,
+                shards: c.shards,
+                threads,
+                max: PIPELINE_V1_MAX_THREADS,
+            });
         }
         if c.ordering == OrderingMode::Strict && c.shards > 1 {
             self.push(PlanViolation::StrictOrderingWithShards { shards: c.shards });
         }
         if c.shards > 1 && c.shard_key.as_deref().is_none_or(str::is_empty) {
             self.push(PlanViolation::MissingShardKey { shards: c.shards });
+        }
+        if let Some(key) = c.shard_key.as_deref().filter(|k| !k.is_empty()) {
+            if Self::breaks_name_rule(key) {
+                self.check_name_rule("single_ring.shard_key".to_owned(), key);
+            }
         }
         if c.producer == ProducerMode::Multi {
             self.push(PlanViolation::MultiProducerNotSupported);
@@ -850,13 +1127,14 @@ impl<'a> Validator<'a> {
         for stage in &plan.stages {
             if !stage.after.is_empty() {
                 self.push(PlanViolation::AfterOnLaneGraph {
-                    stage: stage.name.clone(),
-                    after: stage.after.clone(),
+                    stage: plan_label(&stage.name),
+                    after: stage.after.iter().map(|a| plan_label(a)).collect(),
                 });
             }
         }
 
         let Some(lane_graph) = &plan.lane_graph else {
+            self.check_roles(&[], LaneKind::Events);
             return;
         };
         if lane_graph.on_full.is_none() {
@@ -880,6 +1158,12 @@ impl<'a> Validator<'a> {
             }
             _ => {}
         }
+        if let Some(capacity) = boundary.capacity.filter(|&c| c > RING_V1_MAX_CAPACITY) {
+            self.push(PlanViolation::BoundaryCapacityTooLarge {
+                capacity,
+                max: RING_V1_MAX_CAPACITY,
+            });
+        }
         let sources: HashSet<&str> = lane_graph
             .connections
             .iter()
@@ -898,7 +1182,7 @@ impl<'a> Validator<'a> {
                 if !b.name.is_empty() && !used.contains(b.name.as_str()) {
                     self.push(PlanViolation::UnconnectedBoundary {
                         role,
-                        name: b.name.clone(),
+                        name: plan_label(&b.name),
                     });
                 }
             }
@@ -908,19 +1192,21 @@ impl<'a> Validator<'a> {
         self.check_sources(&lane_graph.connections, index);
         self.check_reachability(&edges, index);
         self.check_cycles(&edges);
+        self.check_roles(&edges, boundary.kind);
     }
 
-    /// Checks each connection; returns the well-formed edges `(from, to)` (deduplicated).
+    /// Checks each connection; returns the well-formed edges (deduplicated), in order.
     fn check_connections(
         &mut self,
         connections: &[Connection],
         index: &HashMap<&'a str, Node>,
-    ) -> Vec<(Node, Node)> {
+    ) -> Vec<Edge> {
         let plan = self.plan;
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
         let mut edges = Vec::new();
         for c in connections {
-            let (from, to) = (c.from.clone(), c.to.clone());
+            let from = || plan_label(&c.from);
+            let to = || plan_label(&c.to);
             let src = index.get(c.from.as_str()).copied();
             let dst = index.get(c.to.as_str()).copied();
             match src {
@@ -930,16 +1216,16 @@ impl<'a> Validator<'a> {
                         .iter()
                         .map(|b| b.name.as_str())
                         .chain(plan.stages.iter().map(|s| s.name.as_str()));
-                    let suggestion = closest(&c.from, candidates);
+                    let suggestion = self.suggester.closest(&c.from, candidates);
                     self.push(PlanViolation::UnknownSource {
-                        from: from.clone(),
-                        to: to.clone(),
+                        from: from(),
+                        to: to(),
                         suggestion,
                     });
                 }
                 Some(Node::Egress(_)) => self.push(PlanViolation::ConnectionFromEgress {
-                    from: from.clone(),
-                    to: to.clone(),
+                    from: from(),
+                    to: to(),
                 }),
                 Some(_) => {}
             }
@@ -950,30 +1236,30 @@ impl<'a> Validator<'a> {
                         .iter()
                         .map(|s| s.name.as_str())
                         .chain(plan.egress.iter().map(|b| b.name.as_str()));
-                    let suggestion = closest(&c.to, candidates);
+                    let suggestion = self.suggester.closest(&c.to, candidates);
                     self.push(PlanViolation::UnknownDestination {
-                        from: from.clone(),
-                        to: to.clone(),
+                        from: from(),
+                        to: to(),
                         suggestion,
                     });
                 }
                 Some(Node::Ingress(_)) => self.push(PlanViolation::ConnectionToIngress {
-                    from: from.clone(),
-                    to: to.clone(),
+                    from: from(),
+                    to: to(),
                 }),
                 Some(_) => {}
             }
             if let (Some(Node::Ingress(_)), Some(Node::Egress(_))) = (src, dst) {
                 self.push(PlanViolation::BoundaryToBoundary {
-                    from: from.clone(),
-                    to: to.clone(),
+                    from: from(),
+                    to: to(),
                 });
             }
             let first_time = seen.insert((c.from.as_str(), c.to.as_str()));
             if !first_time {
                 self.push(PlanViolation::DuplicateConnection {
-                    from: from.clone(),
-                    to: to.clone(),
+                    from: from(),
+                    to: to(),
                 });
             }
             self.check_lane(c);
@@ -986,7 +1272,11 @@ impl<'a> Validator<'a> {
                         | (Node::Stage(_), Node::Egress(_))
                 );
                 if well_formed && first_time {
-                    edges.push((s, d));
+                    edges.push(Edge {
+                        from: s,
+                        to: d,
+                        kind: c.lane.kind,
+                    });
                 }
             }
         }
@@ -995,10 +1285,12 @@ impl<'a> Validator<'a> {
 
     fn check_lane(&mut self, c: &Connection) {
         let lane = &c.lane;
+        let from = || plan_label(&c.from);
+        let to = || plan_label(&c.to);
         if let Some(feature) = disabled_feature(lane.kind) {
             self.push(PlanViolation::LaneKindDisabled {
-                from: c.from.clone(),
-                to: c.to.clone(),
+                from: from(),
+                to: to(),
                 kind: lane.kind,
                 feature,
             });
@@ -1006,37 +1298,45 @@ impl<'a> Validator<'a> {
         if lane.kind == LaneKind::SequencedSlots {
             if lane.capacity.is_none_or(|cap| cap == 0) {
                 self.push(PlanViolation::SequencedSlotsCapacity {
-                    from: c.from.clone(),
-                    to: c.to.clone(),
+                    from: from(),
+                    to: to(),
                     capacity: lane.capacity,
                 });
             }
             if lane.gating.as_deref() != Some(SEQUENCED_SLOTS_V1_GATING) {
                 self.push(PlanViolation::SequencedSlotsGating {
-                    from: c.from.clone(),
-                    to: c.to.clone(),
+                    from: from(),
+                    to: to(),
                     expected: SEQUENCED_SLOTS_V1_GATING,
-                    found: lane.gating.clone(),
+                    found: lane.gating.as_deref().map(plan_label),
                 });
             }
         } else {
             if let Some(gating) = &lane.gating {
                 self.push(PlanViolation::UnexpectedGating {
-                    from: c.from.clone(),
-                    to: c.to.clone(),
+                    from: from(),
+                    to: to(),
                     kind: lane.kind,
-                    gating: gating.clone(),
+                    gating: plan_label(gating),
                 });
             }
             if let Some(capacity) = lane.capacity {
                 if !is_ring_capacity(capacity) {
                     self.push(PlanViolation::LaneCapacity {
-                        from: c.from.clone(),
-                        to: c.to.clone(),
+                        from: from(),
+                        to: to(),
                         capacity,
                     });
                 }
             }
+        }
+        if let Some(capacity) = lane.capacity.filter(|&c| c > RING_V1_MAX_CAPACITY) {
+            self.push(PlanViolation::LaneCapacityTooLarge {
+                from: from(),
+                to: to(),
+                capacity,
+                max: RING_V1_MAX_CAPACITY,
+            });
         }
     }
 
@@ -1070,38 +1370,34 @@ impl<'a> Validator<'a> {
             if broadcast.is_empty() {
                 continue;
             }
-            let mut consumers: Vec<String> = Vec::new();
-            for c in &broadcast {
-                if !consumers.contains(&c.to) {
-                    consumers.push(c.to.clone());
-                }
-            }
+            let mut seen: HashSet<&str> = HashSet::new();
+            let consumers: Vec<String> = broadcast
+                .iter()
+                .filter(|c| seen.insert(c.to.as_str()))
+                .map(|c| plan_label(&c.to))
+                .collect();
             if consumers.len() > FANOUT_V1_MAX_CONSUMERS {
                 self.push(PlanViolation::TooManyBroadcastConsumers {
-                    from: from.to_owned(),
+                    from: plan_label(from),
                     consumers,
                     max: FANOUT_V1_MAX_CONSUMERS,
                 });
             }
-            let capacities: Vec<(String, u32)> = broadcast
-                .iter()
-                .map(|c| {
-                    (
-                        c.to.clone(),
-                        c.lane.capacity.unwrap_or(DEFAULT_LANE_CAPACITY),
-                    )
-                })
-                .collect();
-            if capacities.iter().any(|(_, cap)| *cap != capacities[0].1) {
+            let capacity = |c: &Connection| c.lane.capacity.unwrap_or(DEFAULT_LANE_CAPACITY);
+            let first = capacity(broadcast[0]);
+            if broadcast.iter().any(|c| capacity(c) != first) {
                 self.push(PlanViolation::BroadcastCapacityMismatch {
-                    from: from.to_owned(),
-                    capacities,
+                    from: plan_label(from),
+                    capacities: broadcast
+                        .iter()
+                        .map(|c| (plan_label(&c.to), capacity(c)))
+                        .collect(),
                 });
             }
         }
     }
 
-    fn check_reachability(&mut self, edges: &[(Node, Node)], index: &HashMap<&'a str, Node>) {
+    fn check_reachability(&mut self, edges: &[Edge], index: &HashMap<&'a str, Node>) {
         let plan = self.plan;
         let n = plan.stages.len();
         // Stages fed by an ingress seed the forward flood; stages feeding an egress seed the
@@ -1112,8 +1408,8 @@ impl<'a> Validator<'a> {
         let mut reaches_egress = vec![false; n];
         let mut forward = Vec::new();
         let mut backward = Vec::new();
-        for &(s, d) in edges {
-            match (s, d) {
+        for edge in edges {
+            match (edge.from, edge.to) {
                 (Node::Ingress(_), Node::Stage(j)) if !reached[j] => {
                     reached[j] = true;
                     forward.push(j);
@@ -1140,84 +1436,165 @@ impl<'a> Validator<'a> {
             }
             if !plan.ingress.is_empty() && !reached[i] {
                 self.push(PlanViolation::UnreachableStage {
-                    stage: stage.name.clone(),
+                    stage: plan_label(&stage.name),
                 });
             }
             if !plan.egress.is_empty() && !reaches_egress[i] {
                 self.push(PlanViolation::StageWithoutEgress {
-                    stage: stage.name.clone(),
+                    stage: plan_label(&stage.name),
                 });
             }
         }
     }
 
-    /// Reports each cycle closed by a back edge of a depth-first walk that starts at stages in
+    /// Reports the cycles closed by back edges of a depth-first walk that starts at stages in
     /// catalog order and follows connections in declaration order. Every group of stages that
-    /// forms a cycle is reported at least once; a cycle is printed from its stage that comes
-    /// first in the catalog, and reported once however many back edges close it.
-    fn check_cycles(&mut self, edges: &[(Node, Node)]) {
+    /// forms a cycle is reported at least once, and no cycle twice; a cycle is printed from its
+    /// stage that comes first in the catalog. The first [`MAX_LISTED_CYCLES`] cycles are
+    /// listed, the rest counted.
+    fn check_cycles(&mut self, edges: &[Edge]) {
         let plan = self.plan;
-        let n = plan.stages.len();
-        let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for &(s, d) in edges {
-            if let (Node::Stage(i), Node::Stage(j)) = (s, d) {
+        let mut succ: Vec<Vec<usize>> = vec![Vec::new(); plan.stages.len()];
+        for edge in edges {
+            if let (Node::Stage(i), Node::Stage(j)) = (edge.from, edge.to) {
                 succ[i].push(j);
             }
         }
-
-        #[derive(Clone, Copy, PartialEq)]
-        enum Mark {
-            New,
-            OnPath,
-            Done,
+        let found = find_cycles(&succ);
+        for cycle in found.listed {
+            let path = cycle
+                .nodes
+                .iter()
+                .map(|&s| plan_label(&plan.stages[s].name))
+                .collect();
+            self.push(PlanViolation::Cycle {
+                path,
+                omitted: cycle.omitted,
+            });
         }
-        let mut mark = vec![Mark::New; n];
-        let mut reported: HashSet<Vec<usize>> = HashSet::new();
-        for root in 0..n {
-            if mark[root] != Mark::New {
-                continue;
-            }
-            // Explicit stack of (stage, next successor to visit): plans from documents may be
-            // deep, and recursion would tie the depth to the thread's stack.
-            let mut path: Vec<(usize, usize)> = vec![(root, 0)];
-            mark[root] = Mark::OnPath;
-            while let Some(&mut (node, ref mut next)) = path.last_mut() {
-                if let Some(&succ_node) = succ[node].get(*next) {
-                    *next += 1;
-                    match mark[succ_node] {
-                        Mark::New => {
-                            mark[succ_node] = Mark::OnPath;
-                            path.push((succ_node, 0));
-                        }
-                        Mark::OnPath => {
-                            let start = path
-                                .iter()
-                                .position(|&(p, _)| p == succ_node)
-                                .expect("a stage marked on-path is on the path");
-                            let mut cycle: Vec<usize> =
-                                path[start..].iter().map(|&(p, _)| p).collect();
-                            let min_at = cycle
-                                .iter()
-                                .enumerate()
-                                .min_by_key(|&(_, &s)| s)
-                                .map(|(at, _)| at)
-                                .unwrap_or(0);
-                            cycle.rotate_left(min_at);
-                            if reported.insert(cycle.clone()) {
-                                let mut names: Vec<String> =
-                                    cycle.iter().map(|&s| plan.stages[s].name.clone()).collect();
-                                names.push(names[0].clone());
-                                self.push(PlanViolation::Cycle { path: names });
-                            }
-                        }
-                        Mark::Done => {}
-                    }
-                } else {
-                    mark[node] = Mark::Done;
-                    path.pop();
+        if found.more > 0 {
+            self.push(PlanViolation::MoreCycles {
+                count: found.more,
+                listed: MAX_LISTED_CYCLES,
+            });
+        }
+    }
+
+    /// The thread limit: one role per stage, plus the bridges, routers and merges lowering
+    /// inserts for the well-formed `edges` (exactly the ones `lower_v2` inserts for a plan
+    /// that is otherwise valid; see [`crate::lower`] for the rules counted here).
+    fn check_roles(&mut self, edges: &[Edge], boundary: LaneKind) {
+        let plan = self.plan;
+        let (ni, ns, ne) = (plan.ingress.len(), plan.stages.len(), plan.egress.len());
+        // Outgoing tallies of ingresses then stages; incoming tallies of stages then egresses.
+        let mut out = vec![Tally::default(); ni + ns];
+        let mut inc = vec![Tally::default(); ns + ne];
+        for edge in edges {
+            let source = match edge.from {
+                Node::Ingress(i) => i,
+                Node::Stage(s) => ni + s,
+                Node::Egress(_) => continue,
+            };
+            let dest = match edge.to {
+                Node::Stage(s) => s,
+                Node::Egress(e) => ns + e,
+                Node::Ingress(_) => continue,
+            };
+            out[source].add(edge.kind);
+            inc[dest].add(edge.kind);
+        }
+        let mut inserted = 0usize;
+        for (at, tally) in out.iter().enumerate() {
+            let broadcast = tally.of(LaneKind::FanoutBroadcast);
+            let point = tally.count - broadcast;
+            let groups = point + usize::from(broadcast > 0);
+            let is_ingress = at < ni;
+            // The kind of the lane the source writes.
+            let source_kind = match (is_ingress, groups, tally.first_point, tally.first) {
+                (true, ..) => boundary,
+                (false, 1, _, Some(first)) => first,
+                (false, _, Some(first_point), _) => first_point,
+                _ => continue,
+            };
+            match groups {
+                0 => {}
+                // The group travels on the source's lane, through a bridge if kinds differ.
+                1 => inserted += usize::from(tally.first != Some(source_kind)),
+                // A router, and a bridge on each of its outputs of another kind.
+                _ => {
+                    let same_point = if source_kind == LaneKind::FanoutBroadcast {
+                        0
+                    } else {
+                        tally.of(source_kind)
+                    };
+                    inserted += 1
+                        + (point - same_point)
+                        + usize::from(broadcast > 0 && source_kind != LaneKind::FanoutBroadcast);
                 }
             }
         }
+        for (at, tally) in inc.iter().enumerate() {
+            let is_egress = at >= ns;
+            match tally.count {
+                0 => {}
+                // An egress reads its lane through a bridge when the kind is not the boundary's.
+                1 => inserted += usize::from(is_egress && tally.first != Some(boundary)),
+                // A merge, and a bridge on each of its inputs of another kind.
+                count => {
+                    let merge_kind = if is_egress {
+                        boundary
+                    } else {
+                        match tally.first_point.or(tally.first) {
+                            Some(kind) => kind,
+                            None => continue,
+                        }
+                    };
+                    inserted += 1 + (count - tally.of(merge_kind));
+                }
+            }
+        }
+        if ns + inserted > PIPELINE_V1_MAX_THREADS {
+            self.push(PlanViolation::TooManyRoles {
+                stages: ns,
+                inserted,
+                max: PIPELINE_V1_MAX_THREADS,
+            });
+        }
+    }
+}
+
+/// Connections of one node in one direction, by lane kind.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    count: usize,
+    by_kind: [usize; 4],
+    /// The kind of the first connection.
+    first: Option<LaneKind>,
+    /// The kind of the first connection that is not `fanout_broadcast`.
+    first_point: Option<LaneKind>,
+}
+
+impl Tally {
+    fn add(&mut self, kind: LaneKind) {
+        self.count += 1;
+        self.by_kind[kind_index(kind)] += 1;
+        self.first.get_or_insert(kind);
+        if kind != LaneKind::FanoutBroadcast {
+            self.first_point.get_or_insert(kind);
+        }
+    }
+
+    fn of(&self, kind: LaneKind) -> usize {
+        self.by_kind[kind_index(kind)]
+    }
+}
+
+fn kind_index(kind: LaneKind) -> usize {
+    match kind {
+        LaneKind::Events => 0,
+        LaneKind::Journal => 1,
+        LaneKind::SequencedSlots => 2,
+        LaneKind::FanoutBroadcast => 3,
     }
 }
 
@@ -1250,48 +1627,6 @@ fn disabled_feature(kind: LaneKind) -> Option<&'static str> {
     } else {
         kind.required_feature()
     }
-}
-
-/// The candidate closest to `name` by edit distance (a swap of two neighbouring characters
-/// counts as one edit), when it is close enough to be a likely typo: at most a third of the
-/// name's length, and at least one edit.
-fn closest<'c>(name: &str, candidates: impl Iterator<Item = &'c str>) -> Option<String> {
-    let limit = (name.chars().count() / 3).max(1);
-    let mut best: Option<(usize, &str)> = None;
-    for candidate in candidates {
-        if candidate.is_empty() || candidate == name {
-            continue;
-        }
-        let d = edit_distance(name, candidate);
-        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, candidate));
-        }
-    }
-    best.map(|(_, c)| c.to_owned())
-}
-
-/// Optimal-string-alignment distance: insertions, deletions, substitutions and adjacent
-/// transpositions each cost one.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut before: Vec<usize> = vec![0; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur: Vec<usize> = vec![0; b.len() + 1];
-    for i in 1..=a.len() {
-        cur[0] = i;
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (prev[j - 1] + cost).min(prev[j] + 1).min(cur[j - 1] + 1);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(before[j - 2] + 1);
-            }
-            cur[j] = d;
-        }
-        std::mem::swap(&mut before, &mut prev);
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -1824,7 +2159,7 @@ mod tests {
                 ["single_ring.capacity", &capacity.to_string()]
             );
         }
-        for capacity in [2, 64, 1 << 31] {
+        for capacity in [2, 64, RING_V1_MAX_CAPACITY] {
             let mut plan = ring();
             constraints(&mut plan).capacity = capacity;
             assert_eq!(validate_plan_v2(&plan), Ok(()), "capacity {capacity}");
@@ -2319,7 +2654,8 @@ mod tests {
     #[test]
     fn long_chains_validate_without_deep_recursion() {
         // A chain far deeper than a recursive walk could take on a test thread's stack, closed
-        // into one cycle by its last connection.
+        // into one cycle by its last connection. It has far more stages than a pipeline may
+        // run threads, which is reported too.
         const N: usize = 50_000;
         let mut plan = PipelinePlanV2::lane_graph("chain")
             .with_ingress("in")
@@ -2333,29 +2669,34 @@ mod tests {
             }
         }
         plan = plan.with_connection(Connection::new(format!("s{}", N - 1), "out"));
-        assert_eq!(validate_plan_v2(&plan), Ok(()));
+        assert_only!(
+            plan,
+            PlanViolation::TooManyRoles {
+                stages: N,
+                inserted: 0,
+                max: PIPELINE_V1_MAX_THREADS,
+            },
+            ["50000 roles", "at most 256 threads"]
+        );
 
         plan = plan.with_connection(Connection::new(format!("s{}", N - 1), "s0"));
         let errors = errors(&plan);
-        assert_eq!(errors.len(), 1);
+        assert_eq!(errors.len(), 2, "{errors}");
         match &errors.violations()[0] {
-            PlanViolation::Cycle { path } => {
-                assert_eq!(path.len(), N + 1);
-                assert_eq!((path[0].as_str(), path[N].as_str()), ("s0", "s0"));
+            PlanViolation::Cycle { path, omitted } => {
+                assert_eq!(*omitted, N - 32);
+                assert_eq!(path.len(), 33);
+                assert_eq!((path[0].as_str(), path[32].as_str()), ("s0", "s0"));
+                assert_eq!((path[15].as_str(), path[16].as_str()), ("s15", "s49984"));
             }
             other => panic!("expected a cycle, got {other}"),
         }
-    }
-
-    #[test]
-    fn edit_distance_counts_swaps_as_one() {
-        assert_eq!(edit_distance("parse", "prase"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(
-            closest("rsik", ["parse", "risk"].into_iter()),
-            Some("risk".into())
-        );
-        assert_eq!(closest("zzzz", ["parse", "risk"].into_iter()), None);
+        assert!(matches!(
+            errors.violations()[1],
+            PlanViolation::TooManyRoles { .. }
+        ));
+        assert!(errors.violations()[0]
+            .to_string()
+            .contains("s15 -> … 49968 more … -> s49984"));
     }
 }

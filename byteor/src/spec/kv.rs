@@ -55,7 +55,10 @@
 //!   and unknown escapes.
 //! * Parameter values: `true`, `false`, integers (`-?[0-9]+`, i64), floats, strings in double
 //!   quotes (same escaping), arrays `[v,v]` and tables `{"key":v,"key":v}` (keys sorted), with
-//!   no whitespace outside strings and at most 128 levels of nesting. A float is written in
+//!   no whitespace outside strings and at most [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH)
+//!   levels of nesting (a scalar is 1 level, `[1]` 2, as [`ParamValue::depth`] counts; the
+//!   limit validation applies too, so every spec that validates writes and reads back, and a
+//!   deeper value is refused before it is parsed further). A float is written in
 //!   Rust's shortest round-trip form (`{:?}`: `1.0`, `0.1`, `1e300`, `-0.0`, `inf`, `-inf`),
 //!   which always carries a `.`, an exponent or a letter, so it never reads back as an integer;
 //!   a NaN is written with its bit pattern, `nan(0x7ff8000000000000)`, so every float,
@@ -127,7 +130,9 @@ use super::model::{
     OrderingMode, ParamValue, PipelineSpecV1, RoleKind, RoleSpec, SingleRingSpec, SlotGeometry,
     StageSpec, TopologySpec,
 };
+use crate::plan::names::printable;
 use crate::plan::ExecutionTargetV1;
+use crate::PARAM_V1_MAX_DEPTH;
 
 /// The key of the format version line.
 pub const KV_VERSION_KEY: &str = "byteor.spec";
@@ -136,8 +141,11 @@ pub const KV_VERSION_KEY: &str = "byteor.spec";
 /// [`PipelineSpecV1::from_kv`] reads.
 pub const KV_FORMAT_VERSION: u32 = 1;
 
-/// Deepest nesting of arrays and tables in a parameter value that `from_kv` accepts.
-pub const KV_MAX_PARAM_DEPTH: usize = 128;
+/// Deepest nesting of a parameter value that `from_kv` accepts: now the one limit
+/// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) that plan documents and validation use
+/// too.
+#[deprecated(note = "use `byteor::PARAM_V1_MAX_DEPTH`, the one parameter nesting limit")]
+pub const KV_MAX_PARAM_DEPTH: usize = PARAM_V1_MAX_DEPTH;
 
 /// Why [`PipelineSpecV1::from_kv`] refused a text. Every variant carries a 1-based line number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,7 +241,8 @@ pub enum KvError {
         line: usize,
         /// The key.
         key: String,
-        /// The value (cut to 64 characters).
+        /// The value: its first 64 characters and `...` when it is longer, characters that
+        /// would not print as themselves escaped.
         value: String,
         /// What was expected.
         reason: String,
@@ -437,7 +446,11 @@ impl PipelineSpecV1 {
     ///
     /// Strict: unknown, repeated or missing keys and malformed values are errors carrying the
     /// 1-based line number. Lines may come in any order; blank lines and `#` comments are
-    /// ignored. `from_kv(&spec.to_kv())` gives back `spec` exactly.
+    /// ignored. `from_kv(&spec.to_kv())` gives back `spec` exactly for every spec whose
+    /// parameter values nest at most [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels
+    /// (every spec that passes [`validate_v1`](crate::spec::validate_v1), and invalid ones
+    /// too); a deeper value is refused. Reading takes time and memory linear in the text, and
+    /// the parser's recursion is bounded by the nesting limit.
     ///
     /// ```
     /// use byteor::spec::{KvError, PipelineSpecV1};
@@ -621,7 +634,11 @@ impl<'a> Cursor<'a> {
             Ok(())
         } else {
             Err(match self.peek() {
-                Some(found) => format!("expected `{c}` at byte {}, found `{found}`", self.pos),
+                Some(found) => format!(
+                    "expected `{c}` at byte {}, found `{}`",
+                    self.pos,
+                    shown_char(found)
+                ),
                 None => format!("expected `{c}` at the end"),
             })
         }
@@ -684,7 +701,7 @@ fn read_escape(cur: &mut Cursor<'_>) -> Result<char, String> {
             char::from_u32(code)
                 .ok_or_else(|| format!("`\\u{{{code:x}}}` is not a Unicode scalar value"))
         }
-        Some(c) => Err(format!("unknown escape `\\{c}`")),
+        Some(c) => Err(format!("unknown escape `\\{}`", shown_char(c))),
         None => Err("`\\` at the end of the string".to_owned()),
     }
 }
@@ -697,17 +714,23 @@ fn unescape(s: &str) -> Result<String, String> {
 /// Parses a parameter value in kv syntax.
 pub(crate) fn parse_param(s: &str) -> Result<ParamValue, String> {
     let mut cur = Cursor::new(s);
-    let value = read_param(&mut cur, 0)?;
+    let value = read_param(&mut cur, 1)?;
     match cur.peek() {
         None => Ok(value),
-        Some(c) => Err(format!("unexpected `{c}` at byte {}", cur.pos)),
+        Some(c) => Err(format!(
+            "unexpected `{}` at byte {}",
+            shown_char(c),
+            cur.pos
+        )),
     }
 }
 
+/// Reads a value at nesting level `depth` (the whole parameter is level 1).
 fn read_param(cur: &mut Cursor<'_>, depth: usize) -> Result<ParamValue, String> {
-    if depth > KV_MAX_PARAM_DEPTH {
+    if depth > PARAM_V1_MAX_DEPTH {
         return Err(format!(
-            "parameter nested deeper than {KV_MAX_PARAM_DEPTH} levels"
+            "parameter nested deeper than {PARAM_V1_MAX_DEPTH} levels (at byte {})",
+            cur.pos
         ));
     }
     match cur.peek() {
@@ -778,7 +801,7 @@ fn read_scalar(token: &str) -> Result<ParamValue, String> {
         return token
             .parse::<i64>()
             .map(ParamValue::Int)
-            .map_err(|_| format!("integer `{token}` is out of range for i64"));
+            .map_err(|_| format!("integer `{}` is out of range for i64", cut(token)));
     }
     if let Some(hex) = token
         .strip_prefix("nan(0x")
@@ -792,16 +815,19 @@ fn read_scalar(token: &str) -> Result<ParamValue, String> {
         return match bits.map(f64::from_bits) {
             Some(f) if f.is_nan() => Ok(ParamValue::Float(f)),
             _ => Err(format!(
-                "`{token}` is not `nan(0x<16 hex digits of a NaN>)`"
+                "`{}` is not `nan(0x<16 hex digits of a NaN>)`",
+                cut(token)
             )),
         };
     }
     // Rust's float grammar also admits "inf", "infinity" and "nan"; anything else with a
     // letter or a quote is a mistake (a string needs quotes).
-    token
-        .parse::<f64>()
-        .map(ParamValue::Float)
-        .map_err(|_| format!("`{token}` is not a value (strings need double quotes)"))
+    token.parse::<f64>().map(ParamValue::Float).map_err(|_| {
+        format!(
+            "`{}` is not a value (strings need double quotes)",
+            cut(token)
+        )
+    })
 }
 
 fn parse_u32(s: &str) -> Result<u32, String> {
@@ -906,13 +932,29 @@ fn parse_direction(s: &str) -> Result<EndpointDirection, String> {
     )
 }
 
-/// Cuts a value for an error message.
+/// A character as an error message shows it: escaped (`{:?}`-style) when it would not print
+/// as itself.
+fn shown_char(c: char) -> String {
+    if printable(c) {
+        c.to_string()
+    } else {
+        c.escape_debug().collect()
+    }
+}
+
+/// A value (or key) as an error message shows it: its first 64 characters, each as
+/// [`shown_char`] shows it, then `...` if there is more.
 fn cut(value: &str) -> String {
     const MAX: usize = 64;
-    match value.char_indices().nth(MAX) {
-        Some((i, _)) => format!("{}...", value.get(..i).unwrap_or("")),
-        None => value.to_owned(),
+    let mut out = String::new();
+    for (n, c) in value.chars().enumerate() {
+        if n == MAX {
+            out.push_str("...");
+            break;
+        }
+        out.push_str(&shown_char(c));
     }
+    out
 }
 
 /// The line that makes other keys required, for [`KvError::MissingKey`].
@@ -1382,10 +1424,29 @@ mod tests {
         assert!(parse_param("{a:1}").is_err());
         assert!(parse_param("\"open").is_err());
         assert!(parse_param("[1]x").is_err());
-        let deep = "[".repeat(KV_MAX_PARAM_DEPTH + 2) + &"]".repeat(KV_MAX_PARAM_DEPTH + 2);
-        assert!(parse_param(&deep).is_err());
-        let ok = "[".repeat(KV_MAX_PARAM_DEPTH) + &"]".repeat(KV_MAX_PARAM_DEPTH);
-        assert!(parse_param(&ok).is_ok());
+    }
+
+    #[test]
+    fn nesting_stops_at_the_one_limit() {
+        // `[]` nested PARAM_V1_MAX_DEPTH times has that depth; one more level is refused.
+        let nested = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+        let ok = parse_param(&nested(PARAM_V1_MAX_DEPTH)).expect("at the limit");
+        assert_eq!(ok.depth(), PARAM_V1_MAX_DEPTH);
+        let err = parse_param(&nested(PARAM_V1_MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.contains("deeper than 32 levels"), "{err}");
+        // A scalar counts as a level.
+        let scalar = |levels: usize| "[".repeat(levels) + "1" + &"]".repeat(levels);
+        assert!(parse_param(&scalar(PARAM_V1_MAX_DEPTH - 1)).is_ok());
+        assert!(parse_param(&scalar(PARAM_V1_MAX_DEPTH)).is_err());
+        // Tables count like arrays.
+        let tables = |levels: usize| "{\"a\":".repeat(levels) + "1" + &"}".repeat(levels);
+        assert!(parse_param(&tables(PARAM_V1_MAX_DEPTH - 1)).is_ok());
+        assert!(parse_param(&tables(PARAM_V1_MAX_DEPTH)).is_err());
+        // A megabyte of brackets is refused without deep recursion.
+        assert!(parse_param(&"[".repeat(1 << 20)).is_err());
+        #[allow(deprecated)]
+        let alias = KV_MAX_PARAM_DEPTH;
+        assert_eq!(alias, PARAM_V1_MAX_DEPTH);
     }
 
     #[test]

@@ -51,5 +51,7 @@ mod view;
 pub use fingerprint::{Fingerprint, ParseFingerprintError};
 pub use kv::KvError;
 pub use model::*;
-pub use validate::{validate_v1, SpecErrors, SpecViolation};
+pub use validate::{
+    validate_v1, SpecErrors, SpecViolation, LANE_NAME_V1_MAX_BYTES, ROLE_NAME_V1_MAX_BYTES,
+};
 pub use view::{describe, dot};

@@ -14,18 +14,124 @@
 //! | `router` | exactly 1 lane | 2 or more lanes | all the same kind |
 //! | `merge`  | 2 or more lanes | exactly 1 lane | all the same kind |
 //! | `bridge` | exactly 1 lane | exactly 1 lane | any (a bridge is what changes kinds) |
+//!
+//! # Names and limits
+//!
+//! The pipeline name, stage names and kinds, boundary (endpoint) names and the shard key follow
+//! the plan name rule: 1 to [`NAME_V1_MAX_BYTES`] bytes of ASCII letters, digits, `_` and `-`.
+//! Role and lane names may also hold the punctuation lowering uses for the names it generates:
+//! role names `.` and `*` (`router.parse`, `bridge.router.parse.*`), up to
+//! [`ROLE_NAME_V1_MAX_BYTES`]; lane names also `>` (`parse->router.parse`), up to
+//! [`LANE_NAME_V1_MAX_BYTES`]. Parameter names are at most [`NAME_V1_MAX_BYTES`] bytes and
+//! values nest at most [`PARAM_V1_MAX_DEPTH`] levels.
+//!
+//! A ring holds at most [`RING_V1_MAX_CAPACITY`] slots (a lane too), on at most
+//! [`SINGLE_RING_V1_MAX_SHARDS`] shards; stages × shards, or a lane graph's roles, are at most
+//! [`PIPELINE_V1_MAX_THREADS`]; and once a slot size is bound, capacity × slot size × shards is
+//! at most [`RING_V1_MAX_BYTES`].
+//!
+//! # Cost
+//!
+//! Time and memory are linear in the spec (up to a logarithmic factor), and so is the output:
+//! names in violations are labels of bounded length with unprintable characters escaped; a
+//! reader, input or output listed many times is reported once; the first 16 role cycles are
+//! listed (a long one by its ends) and the rest counted.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 use super::model::{
     EndpointDirection, LaneEnd, LaneGraphSpec, LaneKind, PipelineSpecV1, RoleKind, SingleRingSpec,
     TopologySpec,
 };
+use crate::plan::graph::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
+use crate::plan::names::{describe_char, first_bad_char, label};
 use crate::plan::OrderingMode;
-use crate::{FANOUT_V1_MAX_CONSUMERS, SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_STAGES};
+use crate::{
+    FANOUT_V1_MAX_CONSUMERS, NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH, PIPELINE_V1_MAX_THREADS,
+    RING_V1_MAX_BYTES, RING_V1_MAX_CAPACITY, SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_SHARDS,
+    SINGLE_RING_V1_MAX_STAGES,
+};
+
+/// Longest role name of a spec, in bytes: room for the longest name lowering generates,
+/// `bridge.router.<stage>.<stage>` with two names of [`NAME_V1_MAX_BYTES`].
+pub const ROLE_NAME_V1_MAX_BYTES: usize = 2 * NAME_V1_MAX_BYTES + 16;
+
+/// Longest lane name of a spec, in bytes: `<writer>-><reader>` with two role names of
+/// [`ROLE_NAME_V1_MAX_BYTES`].
+pub const LANE_NAME_V1_MAX_BYTES: usize = 2 * ROLE_NAME_V1_MAX_BYTES + 2;
+
+/// The kinds of names a spec holds, by the rule they follow.
+#[derive(Debug, Clone, Copy)]
+enum NameKind {
+    /// Pipeline, stage, stage kind, endpoint and shard key: the plan name rule.
+    Plan,
+    /// Role names: the plan rule plus `.` and `*`.
+    Role,
+    /// Lane names: the role rule plus `>`.
+    Lane,
+}
+
+impl NameKind {
+    fn extra(self) -> &'static [char] {
+        match self {
+            NameKind::Plan => &[],
+            NameKind::Role => &['.', '*'],
+            NameKind::Lane => &['.', '*', '>'],
+        }
+    }
+
+    fn max(self) -> usize {
+        match self {
+            NameKind::Plan => NAME_V1_MAX_BYTES,
+            NameKind::Role => ROLE_NAME_V1_MAX_BYTES,
+            NameKind::Lane => LANE_NAME_V1_MAX_BYTES,
+        }
+    }
+
+    fn rule(self) -> &'static str {
+        match self {
+            NameKind::Plan => "names use ASCII letters, digits, '_' and '-'",
+            NameKind::Role => "role names use ASCII letters, digits, '_', '-', '.' and '*'",
+            NameKind::Lane => "lane names use ASCII letters, digits, '_', '-', '.', '*' and '>'",
+        }
+    }
+
+    /// `name` as a violation stores it: escaped, and cut past this kind's longest name.
+    fn label(self, name: &str) -> String {
+        label(name, self.max())
+    }
+}
+
+/// Checks a non-empty name against its kind's rule.
+fn check_name(out: &mut Vec<SpecViolation>, kind: NameKind, item: impl Fn() -> String, name: &str) {
+    if let Some((at, character)) = first_bad_char(name, kind.extra()) {
+        out.push(SpecViolation::InvalidName {
+            item: item(),
+            name: kind.label(name),
+            character,
+            at,
+            rule: kind.rule(),
+        });
+    }
+    if name.len() > kind.max() {
+        out.push(SpecViolation::NameTooLong {
+            item: item(),
+            name: kind.label(name),
+            len: name.len(),
+            max: kind.max(),
+        });
+    }
+}
+
+fn char_shown(character: &char) -> String {
+    describe_char(*character)
+}
 
 /// One rule a spec breaks. Each variant names the offending stage, lane, role or field.
+///
+/// Names are stored as labels: characters that would not print as themselves and `\` are
+/// escaped as `{:?}` escapes them, and a name longer than its kind allows is cut, ending in `…`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpecViolation {
@@ -60,6 +166,57 @@ pub enum SpecViolation {
     EmptyStageKind {
         /// The stage.
         stage: String,
+    },
+    /// A name holds a character its rule does not allow (see the [module docs](self)).
+    #[error("{item} `{name}`: character {} at byte {at} is not allowed; {rule}", char_shown(.character))]
+    InvalidName {
+        /// What carries the name (`pipeline name`, `stage 2 name`, `role 5 name`, ...).
+        item: String,
+        /// The name.
+        name: String,
+        /// The first character that is not allowed.
+        character: char,
+        /// Its byte offset in the name.
+        at: usize,
+        /// The rule, in words.
+        rule: &'static str,
+    },
+    /// A name longer than its kind allows.
+    #[error("{item} `{name}` is {len} bytes long; at most {max} bytes are allowed")]
+    NameTooLong {
+        /// What carries the name.
+        item: String,
+        /// The name, cut to its first bytes.
+        name: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit: [`NAME_V1_MAX_BYTES`], [`ROLE_NAME_V1_MAX_BYTES`] or
+        /// [`LANE_NAME_V1_MAX_BYTES`].
+        max: usize,
+    },
+    /// A parameter name longer than [`NAME_V1_MAX_BYTES`].
+    #[error("stage `{stage}` param `{param}`: the parameter name is {len} bytes long; parameter names are at most {max} bytes")]
+    ParamNameTooLong {
+        /// The stage.
+        stage: String,
+        /// The parameter name, cut to its first bytes.
+        param: String,
+        /// Its length in bytes.
+        len: usize,
+        /// [`NAME_V1_MAX_BYTES`].
+        max: usize,
+    },
+    /// A parameter value nested deeper than [`PARAM_V1_MAX_DEPTH`].
+    #[error("stage `{stage}` param `{param}` nests {depth} levels deep; parameter values nest at most {max} levels")]
+    ParamTooDeep {
+        /// The stage.
+        stage: String,
+        /// The parameter.
+        param: String,
+        /// How deep its value nests ([`ParamValue::depth`](crate::plan::ParamValue::depth)).
+        depth: usize,
+        /// [`PARAM_V1_MAX_DEPTH`].
+        max: usize,
     },
 
     /// A SingleRing spec has no stages or too many.
@@ -115,9 +272,52 @@ pub enum SpecViolation {
         /// The capacity.
         capacity: u32,
     },
+    /// The ring capacity is above [`RING_V1_MAX_CAPACITY`].
+    #[error("ring capacity {capacity} is more than the {max} slots a ring holds in v1")]
+    RingCapacityTooLarge {
+        /// The capacity.
+        capacity: u32,
+        /// [`RING_V1_MAX_CAPACITY`].
+        max: u32,
+    },
     /// `shards` is zero.
     #[error("shards is 0; a ring needs at least one shard")]
     ZeroShards,
+    /// More shards than [`SINGLE_RING_V1_MAX_SHARDS`].
+    #[error("shards is {shards}; at most {max} shards are supported in v1")]
+    TooManyShards {
+        /// The shard count.
+        shards: u32,
+        /// [`SINGLE_RING_V1_MAX_SHARDS`].
+        max: u32,
+    },
+    /// Stages × shards above [`PIPELINE_V1_MAX_THREADS`].
+    #[error("{stages} stages on {shards} shards run {threads} stage threads; a pipeline runs at most {max} threads in v1")]
+    TooManyThreads {
+        /// Stages in the spec.
+        stages: usize,
+        /// The shard count.
+        shards: u32,
+        /// Stages × shards.
+        threads: u64,
+        /// [`PIPELINE_V1_MAX_THREADS`].
+        max: usize,
+    },
+    /// Ring memory (capacity × slot size × shards) above [`RING_V1_MAX_BYTES`], once a slot
+    /// size is bound.
+    #[error("{capacity} slots of {slot_size} bytes on {shards} shards need {bytes} bytes of ring memory; at most {max} in v1")]
+    RingTooLarge {
+        /// Slots per ring.
+        capacity: u32,
+        /// Slot size in bytes.
+        slot_size: u32,
+        /// The shard count.
+        shards: u32,
+        /// Capacity × slot size × shards.
+        bytes: u128,
+        /// [`RING_V1_MAX_BYTES`].
+        max: u64,
+    },
     /// `ordering = strict` with several shards.
     #[error("ordering strict requires exactly 1 shard, found {shards}")]
     StrictWithShards {
@@ -243,6 +443,16 @@ pub enum SpecViolation {
         /// What the kind needs.
         rule: &'static str,
     },
+    /// A lane capacity above [`RING_V1_MAX_CAPACITY`].
+    #[error("lane `{lane}` has capacity {capacity}; a lane holds at most {max} slots in v1")]
+    LaneCapacityTooLarge {
+        /// The lane.
+        lane: String,
+        /// Its capacity.
+        capacity: u32,
+        /// [`RING_V1_MAX_CAPACITY`].
+        max: u32,
+    },
     /// A `sequenced_slots` lane without the v1 gating.
     #[error("sequenced_slots lane `{lane}` has gating {found}; v1 requires `{required}`")]
     LaneGating {
@@ -336,11 +546,33 @@ pub enum SpecViolation {
         /// That lane's kind.
         found: LaneKind,
     },
+    /// More roles than [`PIPELINE_V1_MAX_THREADS`]: each role is a thread.
+    #[error(
+        "lane graph has {roles} roles, each a thread; a pipeline runs at most {max} threads in v1"
+    )]
+    TooManyRoles {
+        /// Roles in the spec.
+        roles: usize,
+        /// [`PIPELINE_V1_MAX_THREADS`].
+        max: usize,
+    },
     /// Roles that feed each other in a loop.
-    #[error("role cycle: {}", .cycle.join(" -> "))]
+    #[error("role cycle: {}", cycle_text(.cycle, .omitted))]
     RoleCycle {
-        /// The roles along the cycle, the first repeated at the end.
+        /// The roles along the cycle from its lowest role id, that role repeated at the end. A
+        /// cycle of more than 32 roles is listed by its first 16 and last 16 roles: the
+        /// `omitted` ones come between `cycle[15]` and `cycle[16]`.
         cycle: Vec<String>,
+        /// Roles of the cycle left out of `cycle` (0 for a cycle of at most 32 roles).
+        omitted: usize,
+    },
+    /// Role cycles found beyond the ones listed.
+    #[error("… and {count} more role cycles; only the first {listed} are listed")]
+    MoreRoleCycles {
+        /// Cycles found but not listed.
+        count: usize,
+        /// How many were listed.
+        listed: usize,
     },
 }
 
@@ -447,10 +679,10 @@ pub fn validate_v1(spec: &PipelineSpecV1) -> Result<(), SpecErrors> {
     }
 }
 
-/// The name of stage `index`, or `#index` when there is no such stage.
+/// The name of stage `index` (as a label), or `#index` when there is no such stage.
 fn stage_label(spec: &PipelineSpecV1, index: usize) -> String {
     match spec.stages.get(index) {
-        Some(s) => s.name.clone(),
+        Some(s) => NameKind::Plan.label(&s.name),
         None => format!("#{index}"),
     }
 }
@@ -460,6 +692,13 @@ fn check_stages(spec: &PipelineSpecV1, out: &mut Vec<SpecViolation>) {
         out.push(SpecViolation::EmptyName {
             item: "pipeline".to_owned(),
         });
+    } else {
+        check_name(
+            out,
+            NameKind::Plan,
+            || "pipeline name".to_owned(),
+            &spec.name,
+        );
     }
     let mut seen = BTreeSet::new();
     let mut reported = BTreeSet::new();
@@ -467,7 +706,7 @@ fn check_stages(spec: &PipelineSpecV1, out: &mut Vec<SpecViolation>) {
         if usize::try_from(stage.id).ok() != Some(index) {
             out.push(SpecViolation::IdMismatch {
                 table: "stage",
-                name: stage.name.clone(),
+                name: NameKind::Plan.label(&stage.name),
                 index,
                 id: stage.id,
             });
@@ -476,16 +715,50 @@ fn check_stages(spec: &PipelineSpecV1, out: &mut Vec<SpecViolation>) {
             out.push(SpecViolation::EmptyName {
                 item: format!("stage {index}"),
             });
-        } else if !seen.insert(stage.name.as_str()) && reported.insert(stage.name.as_str()) {
-            out.push(SpecViolation::DuplicateName {
-                namespace: "stage",
-                name: stage.name.clone(),
-            });
+        } else {
+            check_name(
+                out,
+                NameKind::Plan,
+                || format!("stage {index} name"),
+                &stage.name,
+            );
+            if !seen.insert(stage.name.as_str()) && reported.insert(stage.name.as_str()) {
+                out.push(SpecViolation::DuplicateName {
+                    namespace: "stage",
+                    name: NameKind::Plan.label(&stage.name),
+                });
+            }
         }
         if stage.kind.is_empty() {
             out.push(SpecViolation::EmptyStageKind {
                 stage: stage_label(spec, index),
             });
+        } else {
+            check_name(
+                out,
+                NameKind::Plan,
+                || format!("stage {index} kind"),
+                &stage.kind,
+            );
+        }
+        for (param, value) in &stage.params {
+            if param.len() > NAME_V1_MAX_BYTES {
+                out.push(SpecViolation::ParamNameTooLong {
+                    stage: stage_label(spec, index),
+                    param: NameKind::Plan.label(param),
+                    len: param.len(),
+                    max: NAME_V1_MAX_BYTES,
+                });
+            }
+            let depth = value.depth();
+            if depth > PARAM_V1_MAX_DEPTH {
+                out.push(SpecViolation::ParamTooDeep {
+                    stage: stage_label(spec, index),
+                    param: NameKind::Plan.label(param),
+                    depth,
+                    max: PARAM_V1_MAX_DEPTH,
+                });
+            }
         }
     }
 }
@@ -498,15 +771,17 @@ fn check_single_ring(spec: &PipelineSpecV1, ring: &SingleRingSpec, out: &mut Vec
             max: SINGLE_RING_V1_MAX_STAGES,
         });
     }
-    if ring.ingress.is_empty() {
-        out.push(SpecViolation::EmptyName {
-            item: "single_ring ingress".to_owned(),
-        });
-    }
-    if ring.egress.is_empty() {
-        out.push(SpecViolation::EmptyName {
-            item: "single_ring egress".to_owned(),
-        });
+    for (item, name) in [
+        ("single_ring ingress", &ring.ingress),
+        ("single_ring egress", &ring.egress),
+    ] {
+        if name.is_empty() {
+            out.push(SpecViolation::EmptyName {
+                item: item.to_owned(),
+            });
+        } else {
+            check_name(out, NameKind::Plan, || item.to_owned(), name);
+        }
     }
     if ring.deps.len() != n {
         out.push(SpecViolation::DepsLength {
@@ -556,8 +831,29 @@ fn check_single_ring(spec: &PipelineSpecV1, ring: &SingleRingSpec, out: &mut Vec
             capacity: ring.capacity,
         });
     }
+    if ring.capacity > RING_V1_MAX_CAPACITY {
+        out.push(SpecViolation::RingCapacityTooLarge {
+            capacity: ring.capacity,
+            max: RING_V1_MAX_CAPACITY,
+        });
+    }
     if ring.shards == 0 {
         out.push(SpecViolation::ZeroShards);
+    }
+    if ring.shards > SINGLE_RING_V1_MAX_SHARDS {
+        out.push(SpecViolation::TooManyShards {
+            shards: ring.shards,
+            max: SINGLE_RING_V1_MAX_SHARDS,
+        });
+    }
+    let threads = n as u64 * u64::from(ring.shards);
+    if threads > PIPELINE_V1_MAX_THREADS as u64 {
+        out.push(SpecViolation::TooManyThreads {
+            stages: n,
+            shards: ring.shards,
+            threads,
+            max: PIPELINE_V1_MAX_THREADS,
+        });
     }
     if ring.ordering == OrderingMode::Strict && ring.shards > 1 {
         out.push(SpecViolation::StrictWithShards {
@@ -566,16 +862,22 @@ fn check_single_ring(spec: &PipelineSpecV1, ring: &SingleRingSpec, out: &mut Vec
     }
     match &ring.shard_key {
         Some(key) if ring.shards <= 1 => out.push(SpecViolation::UnexpectedShardKey {
-            key: key.clone(),
+            key: NameKind::Plan.label(key),
             shards: ring.shards,
         }),
         Some(key) if key.is_empty() => out.push(SpecViolation::MissingShardKey {
             shards: ring.shards,
         }),
+        Some(key) => check_name(
+            out,
+            NameKind::Plan,
+            || "single_ring shard_key".to_owned(),
+            key,
+        ),
         None if ring.shards > 1 => out.push(SpecViolation::MissingShardKey {
             shards: ring.shards,
         }),
-        _ => {}
+        None => {}
     }
     let slot = ring.slot;
     let slot_ok = if slot.align == 0 {
@@ -589,6 +891,17 @@ fn check_single_ring(spec: &PipelineSpecV1, ring: &SingleRingSpec, out: &mut Vec
             align: slot.align,
         });
     }
+    // Each factor is a u32, so the product fits a u128.
+    let bytes = u128::from(ring.capacity) * u128::from(slot.size) * u128::from(ring.shards);
+    if bytes > u128::from(RING_V1_MAX_BYTES) {
+        out.push(SpecViolation::RingTooLarge {
+            capacity: ring.capacity,
+            slot_size: slot.size,
+            shards: ring.shards,
+            bytes,
+            max: RING_V1_MAX_BYTES,
+        });
+    }
 }
 
 /// Indices of the set bits of `mask`, ascending.
@@ -596,15 +909,39 @@ fn set_bits(mask: u32) -> impl Iterator<Item = u32> {
     (0..32u32).filter(move |b| mask & (1u32 << b) != 0)
 }
 
-/// Name lookups that never index out of range.
+/// Name lookups that never index out of range, and the lane memberships each side of a lane
+/// claims, indexed once so that checking them costs linear time.
 struct Names<'a> {
     graph: &'a LaneGraphSpec,
+    /// `(lane, reader)` for every reader a lane lists.
+    lane_readers: HashSet<(u32, LaneEnd)>,
+    /// `(role, lane)` for every lane a role lists as an input.
+    role_inputs: HashSet<(u32, u32)>,
+    /// `(role, lane)` for every lane a role lists as an output.
+    role_outputs: HashSet<(u32, u32)>,
 }
 
-impl Names<'_> {
+impl<'a> Names<'a> {
+    fn new(graph: &'a LaneGraphSpec) -> Self {
+        let lane_readers = (graph.lanes.iter().enumerate())
+            .flat_map(|(i, lane)| lane.readers.iter().map(move |&r| (i as u32, r)))
+            .collect();
+        let memberships = |lanes: fn(&super::model::RoleSpec) -> &Vec<u32>| {
+            (graph.roles.iter().enumerate())
+                .flat_map(|(i, role)| lanes(role).iter().map(move |&l| (i as u32, l)))
+                .collect()
+        };
+        Names {
+            graph,
+            lane_readers,
+            role_inputs: memberships(|r| &r.inputs),
+            role_outputs: memberships(|r| &r.outputs),
+        }
+    }
+
     fn role(&self, id: u32) -> String {
         match self.graph.roles.get(id as usize) {
-            Some(r) => r.name.clone(),
+            Some(r) => NameKind::Role.label(&r.name),
             None => format!("role:{id}"),
         }
     }
@@ -613,15 +950,27 @@ impl Names<'_> {
         match end {
             LaneEnd::Role(id) => self.role(id),
             LaneEnd::Endpoint(id) => match self.graph.endpoints.get(id as usize) {
-                Some(e) => e.name.clone(),
+                Some(e) => NameKind::Plan.label(&e.name),
                 None => format!("endpoint:{id}"),
             },
         }
     }
+
+    fn lane(&self, id: u32) -> String {
+        match self.graph.lanes.get(id as usize) {
+            Some(l) => NameKind::Lane.label(&l.name),
+            None => format!("lane:{id}"),
+        }
+    }
+
+    /// Whether lane `lane` lists `reader` among its readers.
+    fn lists_reader(&self, lane: u32, reader: LaneEnd) -> bool {
+        self.lane_readers.contains(&(lane, reader))
+    }
 }
 
 fn check_lane_graph(spec: &PipelineSpecV1, graph: &LaneGraphSpec, out: &mut Vec<SpecViolation>) {
-    let names = Names { graph };
+    let names = Names::new(graph);
     if spec.stages.is_empty() {
         out.push(SpecViolation::NoStages);
     }
@@ -630,33 +979,39 @@ fn check_lane_graph(spec: &PipelineSpecV1, graph: &LaneGraphSpec, out: &mut Vec<
     check_roles(spec, graph, &names, out);
     check_endpoints(graph, &names, out);
     check_role_cycles(graph, &names, out);
+    if graph.roles.len() > PIPELINE_V1_MAX_THREADS {
+        out.push(SpecViolation::TooManyRoles {
+            roles: graph.roles.len(),
+            max: PIPELINE_V1_MAX_THREADS,
+        });
+    }
 }
 
 fn check_lane_graph_ids_and_names(graph: &LaneGraphSpec, out: &mut Vec<SpecViolation>) {
     let ids = graph
         .lanes
         .iter()
-        .map(|l| ("lane", l.id, &l.name))
+        .map(|l| ("lane", l.id, &l.name, NameKind::Lane))
         .enumerate()
         .chain(
             graph
                 .roles
                 .iter()
-                .map(|r| ("role", r.id, &r.name))
+                .map(|r| ("role", r.id, &r.name, NameKind::Role))
                 .enumerate(),
         )
         .chain(
             graph
                 .endpoints
                 .iter()
-                .map(|e| ("endpoint", e.id, &e.name))
+                .map(|e| ("endpoint", e.id, &e.name, NameKind::Plan))
                 .enumerate(),
         );
-    for (index, (table, id, name)) in ids {
+    for (index, (table, id, name, kind)) in ids {
         if usize::try_from(id).ok() != Some(index) {
             out.push(SpecViolation::IdMismatch {
                 table,
-                name: name.clone(),
+                name: kind.label(name),
                 index,
                 id,
             });
@@ -665,29 +1020,38 @@ fn check_lane_graph_ids_and_names(graph: &LaneGraphSpec, out: &mut Vec<SpecViola
             out.push(SpecViolation::EmptyName {
                 item: format!("{table} {index}"),
             });
+        } else {
+            check_name(out, kind, || format!("{table} {index} name"), name);
         }
     }
 
-    let mut duplicates = |namespace: &'static str, names: Vec<&String>| {
+    let mut duplicates = |namespace: &'static str, names: Vec<(&String, NameKind)>| {
         let mut seen = BTreeSet::new();
         let mut reported = BTreeSet::new();
-        for name in names {
+        for (name, kind) in names {
             if !name.is_empty() && !seen.insert(name) && reported.insert(name) {
                 out.push(SpecViolation::DuplicateName {
                     namespace,
-                    name: name.clone(),
+                    name: kind.label(name),
                 });
             }
         }
     };
-    duplicates("lane", graph.lanes.iter().map(|l| &l.name).collect());
+    duplicates(
+        "lane",
+        graph
+            .lanes
+            .iter()
+            .map(|l| (&l.name, NameKind::Lane))
+            .collect(),
+    );
     duplicates(
         "role/endpoint",
         graph
             .roles
             .iter()
-            .map(|r| &r.name)
-            .chain(graph.endpoints.iter().map(|e| &e.name))
+            .map(|r| (&r.name, NameKind::Role))
+            .chain(graph.endpoints.iter().map(|e| (&e.name, NameKind::Plan)))
             .collect(),
     );
 }
@@ -695,7 +1059,7 @@ fn check_lane_graph_ids_and_names(graph: &LaneGraphSpec, out: &mut Vec<SpecViola
 fn check_lanes(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecViolation>) {
     for (index, lane) in graph.lanes.iter().enumerate() {
         let id = index as u32;
-        let lane_name = || lane.name.clone();
+        let lane_name = || NameKind::Lane.label(&lane.name);
 
         // The writer exists and writes this lane.
         match lane.writer {
@@ -705,10 +1069,10 @@ fn check_lanes(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecViola
                     end: lane.writer,
                     position: "writer",
                 }),
-                Some(role) if !role.outputs.contains(&id) => {
+                Some(_) if !names.role_outputs.contains(&(r, id)) => {
                     out.push(SpecViolation::WriterDoesNotWrite {
                         lane: lane_name(),
-                        writer: role.name.clone(),
+                        writer: names.role(r),
                     })
                 }
                 Some(_) => {}
@@ -722,27 +1086,30 @@ fn check_lanes(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecViola
                 Some(ep) if ep.direction != EndpointDirection::Ingress || ep.lane != id => out
                     .push(SpecViolation::WriterDoesNotWrite {
                         lane: lane_name(),
-                        writer: ep.name.clone(),
+                        writer: names.end(lane.writer),
                     }),
                 Some(_) => {}
             },
         }
 
-        // Every reader exists, reads this lane, and appears once.
+        // Every reader exists, reads this lane, and appears once (a repeat is reported once).
         let mut seen = BTreeSet::new();
+        let mut repeated = BTreeSet::new();
         for &reader in &lane.readers {
             if !seen.insert(reader) {
-                out.push(SpecViolation::DuplicateReader {
-                    lane: lane_name(),
-                    reader: names.end(reader),
-                });
+                if repeated.insert(reader) {
+                    out.push(SpecViolation::DuplicateReader {
+                        lane: lane_name(),
+                        reader: names.end(reader),
+                    });
+                }
                 continue;
             }
             let reads = match reader {
                 LaneEnd::Role(r) => graph
                     .roles
                     .get(r as usize)
-                    .map(|role| role.inputs.contains(&id)),
+                    .map(|_| names.role_inputs.contains(&(r, id))),
                 LaneEnd::Endpoint(e) => graph
                     .endpoints
                     .get(e as usize)
@@ -794,7 +1161,7 @@ fn check_lanes(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecViola
                 out.push(SpecViolation::LaneGating {
                     lane: lane_name(),
                     found: match &lane.gating {
-                        Some(g) => format!("`{g}`"),
+                        Some(g) => format!("`{}`", NameKind::Plan.label(g)),
                         None => "none".to_owned(),
                     },
                     required: SEQUENCED_SLOTS_V1_GATING,
@@ -813,9 +1180,16 @@ fn check_lanes(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecViola
                 out.push(SpecViolation::UnexpectedGating {
                     lane: lane_name(),
                     kind: lane.kind,
-                    gating: gating.clone(),
+                    gating: NameKind::Plan.label(gating),
                 });
             }
+        }
+        if lane.capacity > RING_V1_MAX_CAPACITY {
+            out.push(SpecViolation::LaneCapacityTooLarge {
+                lane: lane_name(),
+                capacity: lane.capacity,
+                max: RING_V1_MAX_CAPACITY,
+            });
         }
         if let Some(feature) = lane.kind.required_feature() {
             if !lane.kind.is_enabled() {
@@ -829,6 +1203,12 @@ fn check_lanes(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecViola
     }
 }
 
+/// The distinct entries of `ids`, in first-appearance order.
+fn distinct(ids: &[u32]) -> impl Iterator<Item = u32> + '_ {
+    let mut seen = HashSet::new();
+    ids.iter().copied().filter(move |id| seen.insert(*id))
+}
+
 fn check_roles(
     spec: &PipelineSpecV1,
     graph: &LaneGraphSpec,
@@ -838,21 +1218,22 @@ fn check_roles(
     let mut roles_per_stage = vec![0usize; spec.stages.len()];
     for (index, role) in graph.roles.iter().enumerate() {
         let me = LaneEnd::Role(index as u32);
+        let role_name = || NameKind::Role.label(&role.name);
 
         // The stage link.
         match (role.kind, role.stage) {
-            (RoleKind::Stage, None) => out.push(SpecViolation::StageRoleWithoutStage {
-                role: role.name.clone(),
-            }),
+            (RoleKind::Stage, None) => {
+                out.push(SpecViolation::StageRoleWithoutStage { role: role_name() })
+            }
             (RoleKind::Stage, Some(stage)) => match roles_per_stage.get_mut(stage as usize) {
                 Some(count) => *count += 1,
                 None => out.push(SpecViolation::UnknownStage {
-                    role: role.name.clone(),
+                    role: role_name(),
                     stage,
                 }),
             },
             (kind, Some(stage)) => out.push(SpecViolation::InsertedRoleWithStage {
-                role: role.name.clone(),
+                role: role_name(),
                 kind,
                 stage,
             }),
@@ -881,7 +1262,7 @@ fn check_roles(
         };
         if !shape_ok {
             out.push(SpecViolation::RoleShape {
-                role: role.name.clone(),
+                role: role_name(),
                 kind: role.kind,
                 inputs,
                 outputs,
@@ -890,28 +1271,31 @@ fn check_roles(
         }
 
         // Every lane it reads lists it as a reader; every lane it writes names it as writer.
-        for &lane_id in &role.inputs {
+        // A lane listed several times is judged once.
+        for lane_id in distinct(&role.inputs) {
             match graph.lanes.get(lane_id as usize) {
                 None => out.push(SpecViolation::UnknownLane {
-                    item: format!("role `{}`", role.name),
+                    item: format!("role `{}`", role_name()),
                     lane: lane_id,
                 }),
-                Some(lane) if !lane.readers.contains(&me) => out.push(SpecViolation::NotAReader {
-                    lane: lane.name.clone(),
-                    by: role.name.clone(),
-                }),
+                Some(_) if !names.lists_reader(lane_id, me) => {
+                    out.push(SpecViolation::NotAReader {
+                        lane: names.lane(lane_id),
+                        by: role_name(),
+                    })
+                }
                 Some(_) => {}
             }
         }
-        for &lane_id in &role.outputs {
+        for lane_id in distinct(&role.outputs) {
             match graph.lanes.get(lane_id as usize) {
                 None => out.push(SpecViolation::UnknownLane {
-                    item: format!("role `{}`", role.name),
+                    item: format!("role `{}`", role_name()),
                     lane: lane_id,
                 }),
                 Some(lane) if lane.writer != me => out.push(SpecViolation::ExtraWriter {
-                    lane: lane.name.clone(),
-                    by: role.name.clone(),
+                    lane: names.lane(lane_id),
+                    by: role_name(),
                     writer: names.end(lane.writer),
                 }),
                 Some(_) => {}
@@ -920,19 +1304,21 @@ fn check_roles(
 
         // Routers and merges move events within one lane kind.
         if matches!(role.kind, RoleKind::Router | RoleKind::Merge) {
+            let mut seen = HashSet::new();
             let mut lanes = role
                 .inputs
                 .iter()
                 .chain(&role.outputs)
-                .filter_map(|&l| graph.lanes.get(l as usize));
-            if let Some(first) = lanes.next() {
-                for lane in lanes {
+                .filter(|&&l| seen.insert(l))
+                .filter_map(|&l| graph.lanes.get(l as usize).map(|lane| (l, lane)));
+            if let Some((_, first)) = lanes.next() {
+                for (id, lane) in lanes {
                     if lane.kind != first.kind {
                         out.push(SpecViolation::MixedLaneKinds {
-                            role: role.name.clone(),
+                            role: role_name(),
                             kind: role.kind,
                             expected: first.kind,
-                            lane: lane.name.clone(),
+                            lane: names.lane(id),
                             found: lane.kind,
                         });
                     }
@@ -955,7 +1341,7 @@ fn check_endpoints(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecV
         let me = LaneEnd::Endpoint(index as u32);
         let Some(lane) = graph.lanes.get(ep.lane as usize) else {
             out.push(SpecViolation::UnknownLane {
-                item: format!("endpoint `{}`", ep.name),
+                item: format!("endpoint `{}`", NameKind::Plan.label(&ep.name)),
                 lane: ep.lane,
             });
             continue;
@@ -963,15 +1349,15 @@ fn check_endpoints(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecV
         match ep.direction {
             EndpointDirection::Ingress if lane.writer != me => {
                 out.push(SpecViolation::ExtraWriter {
-                    lane: lane.name.clone(),
-                    by: ep.name.clone(),
+                    lane: names.lane(ep.lane),
+                    by: names.end(me),
                     writer: names.end(lane.writer),
                 })
             }
-            EndpointDirection::Egress if !lane.readers.contains(&me) => {
+            EndpointDirection::Egress if !names.lists_reader(ep.lane, me) => {
                 out.push(SpecViolation::NotAReader {
-                    lane: lane.name.clone(),
-                    by: ep.name.clone(),
+                    lane: names.lane(ep.lane),
+                    by: names.end(me),
                 })
             }
             _ => {}
@@ -979,9 +1365,11 @@ fn check_endpoints(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecV
     }
 }
 
-/// Reports a cycle for every back edge a depth-first walk of the role graph meets (role `a`
-/// feeds role `b` when `a` writes a lane `b` reads). Iterative, so a huge spec read from a
-/// file cannot overflow the stack.
+/// Reports the role cycles closed by back edges of a depth-first walk of the role graph (role
+/// `a` feeds role `b` when `a` writes a lane `b` reads; the walk starts at roles in id order).
+/// Each cycle is reported once, from its lowest role id; the first [`MAX_LISTED_CYCLES`] are
+/// listed and the rest counted. Iterative, so a huge spec read from a file cannot overflow the
+/// stack.
 fn check_role_cycles(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<SpecViolation>) {
     let n = graph.roles.len();
     let mut next: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -996,52 +1384,29 @@ fn check_role_cycles(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<Spe
         for reader in &lane.readers {
             if let LaneEnd::Role(r) = *reader {
                 let r = r as usize;
-                if r < n && !next[w].contains(&r) {
+                if r < n {
                     next[w].push(r);
                 }
             }
         }
     }
-
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        OnPath,
-        Done,
+    // Roles joined by several lanes (or a reader listed twice) are one edge of the walk.
+    for successors in &mut next {
+        successors.sort_unstable();
+        successors.dedup();
     }
-    let mut mark = vec![Mark::New; n];
-    for root in 0..n {
-        if mark[root] != Mark::New {
-            continue;
-        }
-        // Stack of (role, index of the next successor to visit).
-        let mut path: Vec<(usize, usize)> = vec![(root, 0)];
-        mark[root] = Mark::OnPath;
-        while let Some(top) = path.last_mut() {
-            let (node, cursor) = *top;
-            if let Some(&succ) = next[node].get(cursor) {
-                top.1 += 1;
-                match mark[succ] {
-                    Mark::New => {
-                        mark[succ] = Mark::OnPath;
-                        path.push((succ, 0));
-                    }
-                    Mark::OnPath => {
-                        let start = path.iter().position(|&(r, _)| r == succ).unwrap_or(0);
-                        let mut cycle: Vec<String> = path[start..]
-                            .iter()
-                            .map(|&(r, _)| names.role(r as u32))
-                            .collect();
-                        cycle.push(names.role(succ as u32));
-                        out.push(SpecViolation::RoleCycle { cycle });
-                    }
-                    Mark::Done => {}
-                }
-            } else {
-                mark[node] = Mark::Done;
-                path.pop();
-            }
-        }
+    let found = find_cycles(&next);
+    for cycle in found.listed {
+        out.push(SpecViolation::RoleCycle {
+            cycle: cycle.nodes.iter().map(|&r| names.role(r as u32)).collect(),
+            omitted: cycle.omitted,
+        });
+    }
+    if found.more > 0 {
+        out.push(SpecViolation::MoreRoleCycles {
+            count: found.more,
+            listed: MAX_LISTED_CYCLES,
+        });
     }
 }
 
@@ -1709,6 +2074,7 @@ mod tests {
         lane_mut(&mut spec, 2).readers = vec![LaneEnd::Role(3)];
         role_mut(&mut spec, 3).inputs = vec![2];
         let text = expect(&spec, |v| matches!(v, SpecViolation::RoleCycle { .. }));
-        assert_eq!(text, "role cycle: merge.book -> price -> merge.book");
+        // Listed from the lowest role id.
+        assert_eq!(text, "role cycle: price -> merge.book -> price");
     }
 }
