@@ -1447,4 +1447,98 @@ scheduling = "work_queue"
         let back = parse(&nan.to_toml());
         assert!(matches!(back.stages[0].params["x"], ParamValue::Float(g) if g.is_nan()));
     }
+
+    /// `[[...[1]...]]` of the given depth (a scalar is depth 1).
+    fn nested_array(depth: usize) -> ParamValue {
+        let mut value = ParamValue::Int(1);
+        for _ in 1..depth {
+            value = ParamValue::Array(vec![value]);
+        }
+        value
+    }
+
+    #[test]
+    fn params_at_the_nesting_limit_round_trip() {
+        let mut table = ParamValue::Table(BTreeMap::new());
+        for _ in 1..PARAM_V1_MAX_DEPTH {
+            table = ParamValue::Table(BTreeMap::from([("k".to_owned(), table)]));
+        }
+        assert_eq!(table.depth(), PARAM_V1_MAX_DEPTH);
+        let plan = PipelinePlanV2::single_ring("p")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_stage(
+                StageDecl::new("s")
+                    .param("a", nested_array(PARAM_V1_MAX_DEPTH))
+                    .param("t", table),
+            );
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+        assert_round_trip(&plan);
+    }
+
+    #[test]
+    fn params_past_the_nesting_limit_are_refused_by_name() {
+        let plan = PipelinePlanV2::single_ring("p").with_stage(
+            StageDecl::new("s")
+                .param("ok", 1)
+                .param("deep", nested_array(PARAM_V1_MAX_DEPTH + 1)),
+        );
+        let text = plan.to_toml();
+        let err = parse_err(&text);
+        assert!(
+            matches!(
+                &err,
+                PlanDocumentError::ParamTooDeep { stage, param, max: 32, .. }
+                    if stage == "s" && param == "deep"
+            ),
+            "{err:?}"
+        );
+        assert_error(
+            &err,
+            7,
+            &["stage `s`", "param `deep`", "deeper than 32 levels"],
+        );
+        // Validation says the same of the plan in memory.
+        assert!(validate_plan_v2(&plan)
+            .unwrap_err()
+            .iter()
+            .any(|v| matches!(v, PlanViolation::ParamTooDeep { depth: 33, .. })));
+        // Nesting through table headers and dotted keys counts too.
+        let text = format!(
+            "version = 2\nname = \"p\"\ntarget = \"single_ring\"\n[[stages]]\nname = \"s\"\n\
+             [stages.params{}]\nv = 1\n",
+            ".a".repeat(PARAM_V1_MAX_DEPTH)
+        );
+        assert!(matches!(
+            parse_err(&text),
+            PlanDocumentError::ParamTooDeep { .. }
+        ));
+    }
+
+    #[test]
+    fn very_deep_documents_are_refused_without_deep_recursion() {
+        let head =
+            "version = 2\nname = \"p\"\ntarget = \"single_ring\"\n[[stages]]\nname = \"s\"\n";
+        for text in [
+            format!("{head}params = {{ x = {} }}\n", "[".repeat(1 << 20)),
+            format!("{head}params = {{ x = {} }}\n", "{ a = ".repeat(100_000)),
+            format!("{head}[stages.params{}]\nv = 1\n", ".a".repeat(10_000)),
+        ] {
+            let err = parse_err(&text);
+            assert!(
+                matches!(err, PlanDocumentError::TooDeep { max: 32, .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains("nests too deeply"), "{err}");
+        }
+    }
+
+    #[test]
+    fn parser_messages_never_carry_control_characters() {
+        let err =
+            parse_err("version = 2\nname = \"p\"\ntarget = \"single_ring\"\n\"k\\u001b[2J\" = 1\n");
+        let text = err.to_string();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(text.contains("k\\u{1b}[2J"), "{text}");
+    }
 }

@@ -1632,7 +1632,9 @@ fn disabled_feature(kind: LaneKind) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{BoundaryLanePolicy, LaneGraphPlan, LaneIntent, OnFull, StageDecl};
+    use crate::plan::{
+        BoundaryLanePolicy, LaneGraphPlan, LaneIntent, OnFull, ParamValue, StageDecl,
+    };
 
     /// A valid SingleRing plan: `in -> parse -> risk -> out`.
     fn ring() -> PipelinePlanV2 {
@@ -2584,6 +2586,454 @@ mod tests {
             .filter(|v| !matches!(v, PlanViolation::LaneKindDisabled { .. }))
             .count();
         assert_eq!(others, 1, "{errors}");
+    }
+
+    // ---- names --------------------------------------------------------------------------
+
+    #[test]
+    fn nul_byte_in_a_stage_name() {
+        let mut plan = ring();
+        plan.stages[1].name = "ab\u{0}c".into();
+        let errors = assert_only!(
+            plan,
+            PlanViolation::InvalidName {
+                character: '\u{0}',
+                at: 2,
+                ..
+            },
+            ["stage #2 name"]
+        );
+        assert_eq!(
+            errors.to_string(),
+            "stage #2 name `ab\\0c`: character U+0000 at byte 2 is not allowed; names use ASCII \
+             letters, digits, '_' and '-'"
+        );
+    }
+
+    #[test]
+    fn every_name_follows_the_name_rule() {
+        let mut plan = ring();
+        plan.name = "my orders".into();
+        plan.ingress[0].name = "orders.in".into();
+        plan.egress[0].name = "fills\u{1b}[2J".into();
+        plan.stages[0].kind = Some("parse/order".into());
+        plan.stages[1].after = vec!["parse".into()];
+        let c = constraints(&mut plan);
+        c.shards = 2;
+        c.ordering = OrderingMode::PerKey;
+        c.shard_key = Some("account id".into());
+        let errors = errors(&plan);
+        let found: Vec<(&str, char, usize)> = errors
+            .iter()
+            .filter_map(|v| match v {
+                PlanViolation::InvalidName {
+                    item,
+                    character,
+                    at,
+                    ..
+                } => Some((item.as_str(), *character, *at)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("pipeline name", ' ', 2),
+                ("ingress #1 name", '.', 6),
+                ("egress #1 name", '\u{1b}', 5),
+                ("stage `parse` kind", '/', 5),
+                ("single_ring.shard_key", ' ', 7),
+            ],
+            "{errors}"
+        );
+        assert_eq!(errors.len(), found.len(), "{errors}");
+        let text = errors.to_string();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(text.contains("egress #1 name `fills\\u{1b}[2J`: character U+001B at byte 5"));
+        assert!(text.contains("ingress #1 name `orders.in`: character '.' (U+002E) at byte 6"));
+    }
+
+    #[test]
+    fn names_cannot_take_the_shape_of_generated_names() {
+        // `router.parse` is what lowering calls the router after `parse`: no plan name can be it.
+        let plan = graph().with_stage(StageDecl::new("router.parse"));
+        assert_has!(
+            plan,
+            PlanViolation::InvalidName { character: '.', .. },
+            ["stage #2 name `router.parse`"]
+        );
+        for odd in ["a->b", "caf\u{e9}", "tab\there", "*"] {
+            let mut plan = graph();
+            plan.name = odd.into();
+            assert_only!(plan, PlanViolation::InvalidName { .. }, ["pipeline name"]);
+        }
+    }
+
+    #[test]
+    fn letters_digits_underscore_and_dash_are_names() {
+        let mut plan = ring();
+        plan.name = "Orders_2-EU".into();
+        plan.stages[0].kind = Some("PARSE-v2_x".into());
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+    }
+
+    #[test]
+    fn names_are_at_most_64_bytes() {
+        let mut plan = ring();
+        plan.stages[0].name = "p".repeat(NAME_V1_MAX_BYTES);
+        plan.stages[1].after = vec![plan.stages[0].name.clone()];
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+
+        let long = "p".repeat(1_000_000);
+        plan.stages[0].name = long.clone();
+        plan.stages[1].after = vec![long.clone()];
+        let errors = assert_only!(
+            plan,
+            PlanViolation::NameTooLong {
+                len: 1_000_000,
+                max: NAME_V1_MAX_BYTES,
+                ..
+            },
+            ["stage #1 name", "1000000 bytes long", "at most 64 bytes"]
+        );
+        // The name is cut in the violation and its message.
+        match &errors.violations()[0] {
+            PlanViolation::NameTooLong { name, .. } => {
+                assert_eq!(name, &format!("{}…", "p".repeat(NAME_V1_MAX_BYTES)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(errors.to_string().len() < 200, "{errors}");
+    }
+
+    #[test]
+    fn a_long_name_costs_one_cut_copy_per_violation() {
+        // A stage with a long name and many unknown dependencies: every violation carries the
+        // stage's name cut to the name limit, not a copy of the whole name.
+        let long = "s".repeat(100_000);
+        let mut plan = ring();
+        plan.stages[1].name = long;
+        plan.stages[1].after = (0..1000).map(|i| format!("x{i}")).collect();
+        let errors = errors(&plan);
+        assert_eq!(
+            errors.len(),
+            1001,
+            "NameTooLong and one per unknown dependency"
+        );
+        let bytes: usize = errors.iter().map(|v| v.to_string().len()).sum();
+        assert!(bytes < 1001 * 200, "{bytes}");
+    }
+
+    // ---- parameters ---------------------------------------------------------------------
+
+    /// A value of the given depth: `[[...[1]...]]`.
+    fn nested(depth: usize) -> ParamValue {
+        let mut value = ParamValue::Int(1);
+        for _ in 1..depth {
+            value = ParamValue::Array(vec![value]);
+        }
+        value
+    }
+
+    #[test]
+    fn params_nest_at_most_the_limit() {
+        let mut plan = ring();
+        plan.stages[0]
+            .params
+            .insert("ok".into(), nested(PARAM_V1_MAX_DEPTH));
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+        plan.stages[1]
+            .params
+            .insert("deep".into(), nested(PARAM_V1_MAX_DEPTH + 1));
+        let errors = assert_only!(
+            plan,
+            PlanViolation::ParamTooDeep {
+                depth: 33,
+                max: PARAM_V1_MAX_DEPTH,
+                ..
+            },
+            [
+                "stage `risk` param `deep` nests 33 levels deep",
+                "at most 32 levels"
+            ]
+        );
+        drop(errors);
+        // Tables count like arrays.
+        let mut table = ParamValue::Int(1);
+        for _ in 0..PARAM_V1_MAX_DEPTH {
+            table = ParamValue::Table([("k".to_owned(), table)].into());
+        }
+        let mut plan = ring();
+        plan.stages[0].params.insert("t".into(), table);
+        assert_only!(plan, PlanViolation::ParamTooDeep { depth: 33, .. }, ["`t`"]);
+    }
+
+    #[test]
+    fn param_names_are_at_most_64_bytes() {
+        let mut plan = ring();
+        plan.stages[0]
+            .params
+            .insert("k".repeat(NAME_V1_MAX_BYTES), ParamValue::Int(1));
+        plan.stages[0]
+            .params
+            .insert(String::new(), ParamValue::Int(1));
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+        plan.stages[0]
+            .params
+            .insert("k".repeat(NAME_V1_MAX_BYTES + 1), ParamValue::Int(1));
+        assert_only!(
+            plan,
+            PlanViolation::ParamNameTooLong {
+                len: 65,
+                max: NAME_V1_MAX_BYTES,
+                ..
+            },
+            ["stage `parse`", "65 bytes long"]
+        );
+    }
+
+    // ---- limits -------------------------------------------------------------------------
+
+    #[test]
+    fn ring_capacity_is_at_most_the_limit() {
+        let mut plan = ring();
+        constraints(&mut plan).capacity = RING_V1_MAX_CAPACITY * 2;
+        assert_only!(
+            plan,
+            PlanViolation::RingCapacityTooLarge {
+                capacity: 33_554_432,
+                max: RING_V1_MAX_CAPACITY
+            },
+            ["single_ring.capacity is 33554432", "at most 16777216 slots"]
+        );
+        constraints(&mut plan).capacity = u32::MAX;
+        let errors = errors(&plan);
+        assert!(matches!(
+            errors.violations(),
+            [
+                PlanViolation::RingCapacity { .. },
+                PlanViolation::RingCapacityTooLarge { .. }
+            ]
+        ));
+    }
+
+    #[test]
+    fn shards_are_at_most_the_limit() {
+        let sharded = |stages: usize, shards: u32| {
+            let mut plan = PipelinePlanV2::single_ring("sharded")
+                .with_ingress("in")
+                .with_egress("out");
+            for i in 0..stages {
+                plan = plan.with_stage(StageDecl::new(format!("s{i}")));
+            }
+            plan.with_single_ring(SingleRingConstraints {
+                shards,
+                ordering: OrderingMode::PerKey,
+                shard_key: Some("account".into()),
+                ..SingleRingConstraints::default()
+            })
+        };
+        assert_eq!(
+            validate_plan_v2(&sharded(1, SINGLE_RING_V1_MAX_SHARDS)),
+            Ok(())
+        );
+        assert_eq!(validate_plan_v2(&sharded(4, 64)), Ok(()));
+        let too_many = errors(&sharded(1, SINGLE_RING_V1_MAX_SHARDS + 1));
+        assert!(matches!(
+            too_many.violations(),
+            [
+                PlanViolation::TooManyShards {
+                    shards: 257,
+                    max: 256
+                },
+                PlanViolation::TooManyRingThreads { threads: 257, .. }
+            ]
+        ));
+        assert_only!(
+            sharded(4, 65),
+            PlanViolation::TooManyRingThreads {
+                stages: 4,
+                shards: 65,
+                threads: 260,
+                max: PIPELINE_V1_MAX_THREADS
+            },
+            [
+                "shards = 65 with 4 stages runs 260 stage threads",
+                "at most 256 threads"
+            ]
+        );
+        // No overflow with absurd counts.
+        let absurd = errors(&sharded(4, u32::MAX));
+        assert!(absurd.iter().any(|v| matches!(
+            v,
+            PlanViolation::TooManyRingThreads {
+                threads: 17_179_869_180,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn lane_capacities_are_at_most_the_limit() {
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[0].lane.capacity = Some(RING_V1_MAX_CAPACITY);
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+        graph_mut(&mut plan).connections[0].lane.capacity = Some(RING_V1_MAX_CAPACITY * 2);
+        assert_only!(
+            plan,
+            PlanViolation::LaneCapacityTooLarge {
+                capacity: 33_554_432,
+                ..
+            },
+            ["`in -> parse`", "33554432", "16777216 slots"]
+        );
+        // Sequenced slots take any capacity above zero, up to the same limit.
+        let mut plan = graph();
+        graph_mut(&mut plan).connections[1].lane =
+            LaneIntent::sequenced_slots(RING_V1_MAX_CAPACITY + 1);
+        assert_only!(
+            plan,
+            PlanViolation::LaneCapacityTooLarge { .. },
+            ["`parse -> out`"]
+        );
+        let mut plan = graph();
+        graph_mut(&mut plan).boundary.capacity = Some(1 << 30);
+        assert_only!(
+            plan,
+            PlanViolation::BoundaryCapacityTooLarge {
+                capacity: 1_073_741_824,
+                max: RING_V1_MAX_CAPACITY
+            },
+            ["lane_graph.boundary.capacity is 1073741824"]
+        );
+    }
+
+    /// `in -> s0 -> s1 -> ... -> s<n-1> -> out`.
+    fn chain(n: usize) -> PipelinePlanV2 {
+        let mut plan = PipelinePlanV2::lane_graph("chain")
+            .with_ingress("in")
+            .with_egress("out")
+            .with_connection(Connection::new("in", "s0"));
+        for i in 0..n {
+            plan = plan.with_stage(StageDecl::new(format!("s{i}")));
+            let next = if i + 1 < n {
+                format!("s{}", i + 1)
+            } else {
+                "out".to_owned()
+            };
+            plan = plan.with_connection(Connection::new(format!("s{i}"), next));
+        }
+        plan
+    }
+
+    #[test]
+    fn lane_graph_roles_are_at_most_the_thread_limit() {
+        assert_eq!(validate_plan_v2(&chain(PIPELINE_V1_MAX_THREADS)), Ok(()));
+        assert_only!(
+            chain(PIPELINE_V1_MAX_THREADS + 1),
+            PlanViolation::TooManyRoles {
+                stages: 257,
+                inserted: 0,
+                max: PIPELINE_V1_MAX_THREADS
+            },
+            [
+                "257 roles (257 stages and 0 inserted",
+                "at most 256 threads"
+            ]
+        );
+    }
+
+    #[test]
+    fn inserted_roles_count_toward_the_thread_limit() {
+        // 254 stages, and a fan-out from s0 to s1 and out: a router; then s1 -> out makes out
+        // a fan-in: a merge. 254 + 2 = 256 roles.
+        let mut plan =
+            chain(PIPELINE_V1_MAX_THREADS - 2).with_connection(Connection::new("s0", "out"));
+        assert_eq!(validate_plan_v2(&plan), Ok(()));
+        // A sequenced_slots lane on a router output adds a bridge: 257 roles.
+        graph_mut(&mut plan).connections[1].lane = LaneIntent::sequenced_slots(64);
+        assert_only!(
+            plan,
+            PlanViolation::TooManyRoles {
+                stages: 254,
+                inserted: 3,
+                ..
+            },
+            ["257 roles"]
+        );
+    }
+
+    // ---- bounded reports ----------------------------------------------------------------
+
+    #[test]
+    fn cycles_past_sixteen_are_counted() {
+        // A chain with a connection back to s0 from every stage: one cycle per stage.
+        let n = 1000;
+        let mut plan = chain(n);
+        for i in 0..n {
+            plan = plan.with_connection(Connection::new(format!("s{i}"), "s0"));
+        }
+        let errors = errors(&plan);
+        let cycles = errors
+            .iter()
+            .filter(|v| matches!(v, PlanViolation::Cycle { .. }))
+            .count();
+        assert_eq!(cycles, MAX_LISTED_CYCLES);
+        assert!(errors.iter().any(|v| matches!(
+            v,
+            PlanViolation::MoreCycles { count, listed: 16 } if *count == n - MAX_LISTED_CYCLES
+        )));
+        assert!(errors
+            .to_string()
+            .contains("… and 984 more cycles; only the first 16 are listed"));
+        // The listed cycles are bounded in length too.
+        assert!(
+            errors.to_string().len() < 40_000,
+            "{}",
+            errors.to_string().len()
+        );
+    }
+
+    #[test]
+    fn suggestions_stop_after_sixteen_unknown_names() {
+        // A hundred names one letter away from `parse`.
+        let typos = (0..5).flat_map(|at| {
+            ('a'..='z').map(move |c| {
+                let mut name: Vec<char> = "parse".chars().collect();
+                name[at] = c;
+                name.into_iter().collect::<String>()
+            })
+        });
+        let mut plan = graph();
+        for typo in typos.filter(|t| t != "parse").take(100) {
+            plan = plan.with_connection(Connection::new("parse", typo));
+        }
+        let errors = errors(&plan);
+        let unknown = errors
+            .iter()
+            .filter(|v| matches!(v, PlanViolation::UnknownDestination { .. }))
+            .count();
+        let suggested = errors
+            .iter()
+            .filter(|v| {
+                matches!(
+                    v,
+                    PlanViolation::UnknownDestination {
+                        suggestion: Some(_),
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(unknown, 100);
+        assert_eq!(suggested, 16);
+    }
+
+    #[test]
+    fn a_repeated_dependency_is_reported_once() {
+        let mut plan = ring();
+        plan.stages[1].after = vec!["parse".into(); 1000];
+        assert_only!(plan, PlanViolation::DuplicateDependency { .. }, ["`parse`"]);
     }
 
     // ---- reporting ----------------------------------------------------------------------

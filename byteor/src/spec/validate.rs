@@ -1414,6 +1414,7 @@ fn check_role_cycles(graph: &LaneGraphSpec, names: &Names<'_>, out: &mut Vec<Spe
 mod tests {
     use super::*;
     use crate::lower::lower_v2;
+    use crate::plan::ParamValue;
     use crate::plan::{Connection, LaneIntent, PipelinePlanV2, StageDecl};
     use crate::spec::model::{LaneSpec, RoleSpec};
 
@@ -2076,5 +2077,354 @@ mod tests {
         let text = expect(&spec, |v| matches!(v, SpecViolation::RoleCycle { .. }));
         // Listed from the lowest role id.
         assert_eq!(text, "role cycle: price -> merge.book -> price");
+    }
+
+    // ---- names and limits -----------------------------------------------------------------
+
+    #[test]
+    fn names_follow_their_rules() {
+        let mut spec = graph_spec();
+        spec.name = "plant\u{0}".to_owned();
+        spec.stages[1].name = "pri.ce".to_owned();
+        spec.stages[2].kind = "risk kind".to_owned();
+        graph_mut(&mut spec).endpoints[0].name = "orders->in".to_owned();
+        role_mut(&mut spec, 4).name = "router>parse".to_owned();
+        lane_mut(&mut spec, 1).name = "parse->router parse".to_owned();
+        let found: Vec<(String, char)> = violations(&spec)
+            .into_iter()
+            .filter_map(|v| match v {
+                SpecViolation::InvalidName {
+                    item, character, ..
+                } => Some((item, character)),
+                _ => None,
+            })
+            .collect();
+        let expected = [
+            ("pipeline name", '\u{0}'),
+            ("stage 1 name", '.'),
+            ("stage 2 kind", ' '),
+            ("lane 1 name", ' '),
+            ("role 4 name", '>'),
+            ("endpoint 0 name", '-'),
+        ];
+        // `-` is allowed; the endpoint's first bad character is `>`.
+        let expected: Vec<(String, char)> = expected
+            .iter()
+            .map(|&(item, c)| {
+                (
+                    item.to_owned(),
+                    if item.starts_with("endpoint") { '>' } else { c },
+                )
+            })
+            .collect();
+        assert_eq!(found, expected);
+        let text = validate_v1(&spec).unwrap_err().to_string();
+        assert!(!text.contains('\u{0}'), "{text:?}");
+        assert!(text.contains("pipeline name `plant\\0`: character U+0000 at byte 5"));
+        assert!(text.contains("role names use ASCII letters, digits, '_', '-', '.' and '*'"));
+    }
+
+    #[test]
+    fn generated_names_may_use_their_punctuation() {
+        // The fixture's roles and lanes are named `router.parse`, `bridge.router.parse.risk`,
+        // `parse->router.parse`, ...; a broadcast group's bridge has a `*`.
+        let mut spec = graph_spec();
+        role_mut(&mut spec, 5).name = "bridge.router.parse.*".to_owned();
+        lane_mut(&mut spec, 4).name = "bridge.router.parse.*->risk".to_owned();
+        lane_mut(&mut spec, 3).name = "router.parse->bridge.router.parse.*".to_owned();
+        assert_eq!(violations(&spec), []);
+    }
+
+    #[test]
+    fn names_have_length_limits() {
+        let mut spec = graph_spec();
+        spec.stages[0].name = "p".repeat(NAME_V1_MAX_BYTES + 1);
+        role_mut(&mut spec, 4).name = "r".repeat(ROLE_NAME_V1_MAX_BYTES + 1);
+        lane_mut(&mut spec, 0).name = "l".repeat(LANE_NAME_V1_MAX_BYTES + 1);
+        let found: Vec<(String, usize, usize)> = violations(&spec)
+            .into_iter()
+            .filter_map(|v| match v {
+                SpecViolation::NameTooLong { item, len, max, .. } => Some((item, len, max)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("stage 0 name".to_owned(), 65, 64),
+                ("lane 0 name".to_owned(), 291, 290),
+                ("role 4 name".to_owned(), 145, 144),
+            ]
+        );
+        role_mut(&mut spec, 4).name = "r".repeat(ROLE_NAME_V1_MAX_BYTES);
+        lane_mut(&mut spec, 0).name = "l".repeat(LANE_NAME_V1_MAX_BYTES);
+        spec.stages[0].name = "p".repeat(NAME_V1_MAX_BYTES);
+        assert!(!violations(&spec)
+            .iter()
+            .any(|v| matches!(v, SpecViolation::NameTooLong { .. })));
+    }
+
+    #[test]
+    fn params_have_limits() {
+        let mut spec = ring_spec();
+        let mut deep = ParamValue::Int(1);
+        for _ in 0..PARAM_V1_MAX_DEPTH {
+            deep = ParamValue::Array(vec![deep]);
+        }
+        spec.stages[0].params.insert("deep".to_owned(), deep);
+        spec.stages[1]
+            .params
+            .insert("k".repeat(NAME_V1_MAX_BYTES + 1), ParamValue::Bool(true));
+        let found = violations(&spec);
+        assert!(
+            matches!(
+                &found[..],
+                [
+                    SpecViolation::ParamTooDeep { stage, param, depth: 33, max: 32 },
+                    SpecViolation::ParamNameTooLong { len: 65, .. },
+                ] if stage == "parse" && param == "deep"
+            ),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
+    fn ring_limits() {
+        let mut spec = ring_spec();
+        ring(&mut spec).capacity = RING_V1_MAX_CAPACITY;
+        assert_eq!(violations(&spec), []);
+        ring(&mut spec).capacity = RING_V1_MAX_CAPACITY * 2;
+        expect(&spec, |v| {
+            matches!(
+                v,
+                SpecViolation::RingCapacityTooLarge {
+                    capacity: 33_554_432,
+                    max: 16_777_216
+                }
+            )
+        });
+
+        let mut spec = ring_spec();
+        ring(&mut spec).ordering = OrderingMode::PerKey;
+        ring(&mut spec).shard_key = Some("account".to_owned());
+        ring(&mut spec).shards = 85; // 3 stages: 255 threads
+        assert_eq!(violations(&spec), []);
+        ring(&mut spec).shards = 86;
+        expect(&spec, |v| {
+            matches!(
+                v,
+                SpecViolation::TooManyThreads {
+                    stages: 3,
+                    shards: 86,
+                    threads: 258,
+                    max: 256
+                }
+            )
+        });
+        ring(&mut spec).shards = 257;
+        expect(&spec, |v| {
+            matches!(
+                v,
+                SpecViolation::TooManyShards {
+                    shards: 257,
+                    max: 256
+                }
+            )
+        });
+        ring(&mut spec).shard_key = Some("acc.ount".to_owned());
+        expect(
+            &spec,
+            |v| matches!(v, SpecViolation::InvalidName { item, character: '.', .. } if item == "single_ring shard_key"),
+        );
+    }
+
+    #[test]
+    fn ring_memory_is_checked_once_a_slot_size_is_bound() {
+        let mut spec = ring_spec();
+        // 2^20 slots of 1 KiB: exactly 1 GiB.
+        ring(&mut spec).capacity = 1 << 20;
+        ring(&mut spec).slot = crate::spec::SlotGeometry {
+            size: 1024,
+            align: 8,
+        };
+        assert_eq!(violations(&spec), []);
+        ring(&mut spec).slot.size = 1032;
+        let text = expect(&spec, |v| {
+            matches!(
+                v,
+                SpecViolation::RingTooLarge {
+                    capacity: 1_048_576,
+                    slot_size: 1032,
+                    shards: 1,
+                    bytes: 1_082_130_432,
+                    max: 1_073_741_824
+                }
+            )
+        });
+        assert!(text.contains("1082130432 bytes of ring memory"), "{text}");
+        // No overflow with the largest factors.
+        ring(&mut spec).capacity = u32::MAX;
+        ring(&mut spec).slot = crate::spec::SlotGeometry {
+            size: 1 << 31,
+            align: 1 << 31,
+        };
+        ring(&mut spec).shards = u32::MAX;
+        expect(
+            &spec,
+            |v| matches!(v, SpecViolation::RingTooLarge { bytes, .. } if *bytes == u128::from(u32::MAX) * (1u128 << 31) * u128::from(u32::MAX)),
+        );
+    }
+
+    #[test]
+    fn lane_capacity_limit() {
+        let mut spec = graph_spec();
+        lane_mut(&mut spec, 4).capacity = RING_V1_MAX_CAPACITY + 1;
+        expect(
+            &spec,
+            |v| matches!(v, SpecViolation::LaneCapacityTooLarge { lane, capacity: 16_777_217, .. } if lane == "bridge.router.parse.risk->risk"),
+        );
+    }
+
+    #[test]
+    fn roles_are_at_most_the_thread_limit() {
+        let mut spec = graph_spec();
+        let extra = PIPELINE_V1_MAX_THREADS + 1 - graph(&spec).roles.len();
+        let graph = graph_mut(&mut spec);
+        for i in 0..extra {
+            let id = graph.roles.len() as u32;
+            graph.roles.push(RoleSpec {
+                id,
+                name: format!("extra{i}"),
+                kind: RoleKind::Bridge,
+                stage: None,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+            });
+        }
+        expect(&spec, |v| {
+            matches!(
+                v,
+                SpecViolation::TooManyRoles {
+                    roles: 257,
+                    max: 256
+                }
+            )
+        });
+    }
+
+    #[test]
+    fn repeated_references_are_reported_once() {
+        let mut spec = graph_spec();
+        lane_mut(&mut spec, 2).readers = vec![LaneEnd::Role(1); 1000];
+        role_mut(&mut spec, 3).inputs = vec![0; 1000];
+        role_mut(&mut spec, 2).outputs = vec![99; 1000];
+        let found = violations(&spec);
+        let count = |f: fn(&SpecViolation) -> bool| found.iter().filter(|v| f(v)).count();
+        assert_eq!(
+            count(|v| matches!(v, SpecViolation::DuplicateReader { .. })),
+            1
+        );
+        assert_eq!(count(|v| matches!(v, SpecViolation::NotAReader { .. })), 1);
+        assert_eq!(
+            count(|v| matches!(v, SpecViolation::UnknownLane { lane: 99, .. })),
+            1
+        );
+    }
+
+    #[test]
+    fn role_cycles_past_sixteen_are_counted() {
+        // n stage roles in a chain, each also feeding role 0 back through a lane of its own.
+        let n = 200u32;
+        let mut spec = graph_spec();
+        let graph = graph_mut(&mut spec);
+        graph.roles.clear();
+        graph.lanes.clear();
+        graph.endpoints.clear();
+        for i in 0..n {
+            graph.roles.push(RoleSpec {
+                id: i,
+                name: format!("r{i}"),
+                kind: RoleKind::Bridge,
+                stage: None,
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+            });
+        }
+        let link = |graph: &mut LaneGraphSpec, from: u32, to: u32| {
+            let id = graph.lanes.len() as u32;
+            graph.lanes.push(LaneSpec {
+                id,
+                name: format!("r{from}->r{to}.{id}"),
+                kind: LaneKind::Events,
+                capacity: 8,
+                gating: None,
+                on_full: crate::spec::OnFull::Block,
+                writer: LaneEnd::Role(from),
+                readers: vec![LaneEnd::Role(to)],
+            });
+            graph.roles[from as usize].outputs.push(id);
+            graph.roles[to as usize].inputs.push(id);
+        };
+        for i in 0..n {
+            if i + 1 < n {
+                link(graph, i, i + 1);
+            }
+            link(graph, i, 0);
+            // A second lane on the same pair is the same edge of the walk.
+            link(graph, i, 0);
+        }
+        let found = violations(&spec);
+        let cycles = found
+            .iter()
+            .filter(|v| matches!(v, SpecViolation::RoleCycle { .. }))
+            .count();
+        assert_eq!(cycles, MAX_LISTED_CYCLES);
+        assert!(found.iter().any(|v| matches!(
+            v,
+            SpecViolation::MoreRoleCycles {
+                count: 184,
+                listed: 16
+            }
+        )));
+        // Successors are walked in role order, so the short cycles through role 0 come first.
+        let last = found
+            .iter()
+            .filter(|v| matches!(v, SpecViolation::RoleCycle { .. }))
+            .last()
+            .map(ToString::to_string);
+        assert_eq!(
+            last.as_deref(),
+            Some(
+                "role cycle: r0 -> r1 -> r2 -> r3 -> r4 -> r5 -> r6 -> r7 -> r8 -> r9 -> r10 -> \
+                 r11 -> r12 -> r13 -> r14 -> r15 -> r0"
+            )
+        );
+
+        // A ring of n roles is one cycle, listed by its ends.
+        let graph = graph_mut(&mut spec);
+        for role in &mut graph.roles {
+            role.inputs.clear();
+            role.outputs.clear();
+        }
+        graph.lanes.clear();
+        for i in 0..n {
+            link(graph, i, (i + 1) % n);
+        }
+        let found = violations(&spec);
+        let cycle = found
+            .iter()
+            .find_map(|v| match v {
+                SpecViolation::RoleCycle { cycle, omitted } => {
+                    Some((cycle.len(), *omitted, v.to_string()))
+                }
+                _ => None,
+            })
+            .expect("the ring is a cycle");
+        assert_eq!((cycle.0, cycle.1), (33, 168));
+        assert!(
+            cycle.2.contains("r15 -> … 168 more … -> r184"),
+            "{}",
+            cycle.2
+        );
     }
 }
