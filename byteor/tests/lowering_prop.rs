@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use byteor::lower::lower_v2;
 use byteor::plan::{
-    BoundaryLanePolicy, Connection, LaneIntent, LaneKind, OnFull, OrderingMode, ParamValue,
-    PipelinePlanV2, SingleRingConstraints, StageDecl,
+    validate_plan_v2, BoundaryLanePolicy, Connection, LaneIntent, LaneKind, OnFull, OrderingMode,
+    ParamValue, PipelinePlanV2, PlanViolation, SingleRingConstraints, StageDecl,
 };
 use byteor::spec::{
     describe, dot, validate_v1, EndpointDirection, EndpointSpec, LaneEnd, LaneGraphSpec, LaneSpec,
     PipelineSpecV1, RoleKind, RoleSpec, SingleRingSpec, SlotGeometry, StageSpec, TopologySpec,
 };
+use byteor::{PIPELINE_V1_MAX_THREADS, SEQUENCED_SLOTS_V1_GATING};
 use proptest::prelude::*;
 
 /// Parameter values without NaN (a NaN is unequal to itself; its bit-exact round trip has its
@@ -305,6 +306,64 @@ fn assert_same_connectivity(plan: &PipelinePlanV2, spec: &PipelineSpecV1) {
     assert_eq!(actual, expected);
 }
 
+/// `plan` with `count` more `ingress -> stage -> egress` paths over lanes of the boundary's
+/// kind: each adds one stage role and nothing inserted.
+fn with_fillers(plan: &PipelinePlanV2, count: usize) -> PipelinePlanV2 {
+    let mut plan = plan.clone();
+    let boundary = plan
+        .lane_graph
+        .as_ref()
+        .expect("lane graph")
+        .boundary
+        .clone();
+    let lane = LaneIntent {
+        kind: boundary.kind,
+        capacity: boundary.capacity,
+        gating: (boundary.kind == LaneKind::SequencedSlots)
+            .then(|| SEQUENCED_SLOTS_V1_GATING.to_owned()),
+    };
+    for k in 0..count {
+        let (ingress, stage, egress) = (
+            format!("fill_in{k}"),
+            format!("fill{k}"),
+            format!("fill_out{k}"),
+        );
+        plan = plan
+            .with_ingress(ingress.clone())
+            .with_stage(StageDecl::new(stage.clone()))
+            .with_egress(egress.clone())
+            .with_connection(Connection::new(ingress, stage.clone()).lane(lane.clone()))
+            .with_connection(Connection::new(stage, egress).lane(lane.clone()));
+    }
+    plan
+}
+
+/// Plan validation counts the roles lowering produces exactly: a plan at the thread limit
+/// lowers, one role more is refused with the same count.
+fn assert_role_count_is_predicted(plan: &PipelinePlanV2, spec: &PipelineSpecV1) {
+    let TopologySpec::LaneGraph(graph) = &spec.topology else {
+        panic!("lane graph expected");
+    };
+    let (roles, stages) = (graph.roles.len(), plan.stages.len());
+    let full = with_fillers(plan, PIPELINE_V1_MAX_THREADS - roles);
+    let full_spec = lower_v2(&full).unwrap_or_else(|e| panic!("{e}"));
+    let TopologySpec::LaneGraph(full_graph) = &full_spec.topology else {
+        panic!("lane graph expected");
+    };
+    assert_eq!(full_graph.roles.len(), PIPELINE_V1_MAX_THREADS);
+
+    let fill = PIPELINE_V1_MAX_THREADS + 1 - roles;
+    let errors = validate_plan_v2(&with_fillers(plan, fill)).expect_err("one role too many");
+    assert!(
+        matches!(
+            errors.violations(),
+            [PlanViolation::TooManyRoles { stages: s, inserted, max }]
+                if *s == stages + fill && *inserted == roles - stages && *max == PIPELINE_V1_MAX_THREADS
+        ),
+        "{errors}"
+    );
+}
+
 fn assert_lowers_and_round_trips(plan: &PipelinePlanV2) -> PipelineSpecV1 {
     let spec = lower_v2(plan).unwrap_or_else(|e| panic!("{e}\n{plan:#?}"));
     if let Err(e) = validate_v1(&spec) {
@@ -352,6 +411,7 @@ proptest! {
     fn valid_graph_plans_lower_to_valid_specs(plan in graph_plan()) {
         let spec = assert_lowers_and_round_trips(&plan);
         assert_same_connectivity(&plan, &spec);
+        assert_role_count_is_predicted(&plan, &spec);
     }
 
     #[test]
