@@ -97,8 +97,23 @@ pub enum PlanDocumentError {
         max: usize,
     },
 
-    /// The document nests arrays, tables or dotted keys deeper than the TOML parser follows
-    /// (far deeper than any stage parameter may nest).
+    /// The document holds more than [`PLAN_DOCUMENT_MAX_ITEMS`] items (tokens, arrays, and
+    /// tables counted as 8); the position is where the count passed the limit.
+    #[error("line {line}, column {column}: the document is too large to read: it holds more than {max} items (tokens, with arrays as 2 and tables as 9)")]
+    TooLarge {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column, in characters.
+        column: usize,
+        /// [`PLAN_DOCUMENT_MAX_ITEMS`].
+        max: usize,
+    },
+
+    /// The document nests deeper than any plan document needs: `[` and `{` more than
+    /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH)` + 1` levels (room for the deepest
+    /// parameter inside `params = { ... }`), found by a scan before parsing, or dotted keys
+    /// deeper than the TOML parser follows. A parameter just past the limit is reported as
+    /// [`ParamTooDeep`](Self::ParamTooDeep), naming it.
     #[error("line {line}, column {column}: the document nests too deeply to read; stage params nest at most {max} levels")]
     TooDeep {
         /// 1-based line.
@@ -118,6 +133,7 @@ impl PlanDocumentError {
             | PlanDocumentError::UnsupportedVersion { line, .. }
             | PlanDocumentError::DatetimeParam { line, .. }
             | PlanDocumentError::ParamTooDeep { line, .. }
+            | PlanDocumentError::TooLarge { line, .. }
             | PlanDocumentError::TooDeep { line, .. } => *line,
         }
     }
@@ -129,6 +145,7 @@ impl PlanDocumentError {
             | PlanDocumentError::UnsupportedVersion { column, .. }
             | PlanDocumentError::DatetimeParam { column, .. }
             | PlanDocumentError::ParamTooDeep { column, .. }
+            | PlanDocumentError::TooLarge { column, .. }
             | PlanDocumentError::TooDeep { column, .. } => *column,
         }
     }
@@ -204,8 +221,10 @@ impl PipelinePlanV2 {
     /// A [`PlanDocumentError`] with the line and column of the first problem: TOML syntax, an
     /// unknown or missing key, a wrong type, an unknown enum value, a `version` other than 2,
     /// a date/time stage parameter, or a stage parameter nested deeper than
-    /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels. Any text, however long or
-    /// deeply nested, is read in linear time without deep recursion.
+    /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels. Before parsing, a linear scan
+    /// refuses a document nested far deeper than any plan needs, or holding more than
+    /// [`PLAN_DOCUMENT_MAX_ITEMS`] items, so that any text is read in linear time, without
+    /// deep recursion, in bounded memory.
     ///
     /// # Examples
     ///
@@ -240,6 +259,26 @@ impl PipelinePlanV2 {
     /// # Ok::<(), byteor::plan::PlanDocumentError>(())
     /// ```
     pub fn from_toml(text: &str) -> Result<PipelinePlanV2, PlanDocumentError> {
+        if let Err(problem) = scan(text) {
+            return Err(match problem {
+                ScanProblem::TooDeep(offset) => {
+                    let (line, column) = line_column(text, offset);
+                    PlanDocumentError::TooDeep {
+                        line,
+                        column,
+                        max: PARAM_V1_MAX_DEPTH,
+                    }
+                }
+                ScanProblem::TooLarge(offset) => {
+                    let (line, column) = line_column(text, offset);
+                    PlanDocumentError::TooLarge {
+                        line,
+                        column,
+                        max: PLAN_DOCUMENT_MAX_ITEMS,
+                    }
+                }
+            });
+        }
         let doc: PlanDoc = toml::from_str(text).map_err(|e| malformed(text, &e))?;
         doc.into_plan(text)
     }
@@ -261,6 +300,199 @@ impl PipelinePlanV2 {
 }
 
 // ---- reading ----------------------------------------------------------------------------------
+
+/// Deepest nesting of `[` and `{` a plan document may have: a parameter value of
+/// [`PARAM_V1_MAX_DEPTH`] levels inside a `params = { ... }` table (the value's innermost
+/// level may itself be an empty array or table).
+const MAX_BRACKET_DEPTH: usize = PARAM_V1_MAX_DEPTH + 1;
+
+/// Most parts of one dotted key (`a.b.c` has three) a plan document needs: a parameter
+/// value of [`PARAM_V1_MAX_DEPTH`] levels of tables under `stages.params`.
+const MAX_KEY_PARTS: usize = PARAM_V1_MAX_DEPTH + 2;
+
+/// What a table costs the parser beyond its token, in items (see
+/// [`PLAN_DOCUMENT_MAX_ITEMS`]).
+const TABLE_ITEMS: usize = 8;
+
+/// Most items a plan document may hold: [`from_toml`](PipelinePlanV2::from_toml) refuses a
+/// longer document with [`PlanDocumentError::TooLarge`] before parsing it.
+///
+/// An item is a token — a punctuation mark, a line break, a run of blanks, a bare word, a
+/// string, a comment — plus one for each array, and 8 more for each table: a table header,
+/// an inline table, and each part of a dotted key after the first. The TOML parser holds every
+/// token and every table of a document at once, at up to about 130 bytes per item (measured:
+/// a document of any shape at this limit costs it at most some 80 MiB), so this limit bounds
+/// the memory reading takes. It admits some 850 KB of ordinary plan document — thousands of
+/// stages and boundaries, tens of thousands of connections; a plan within the v1 limits needs
+/// a small fraction of that — and less of densely packed parameter values.
+pub const PLAN_DOCUMENT_MAX_ITEMS: usize = 640 * 1024;
+
+/// What [`scan`] found wrong with a document, at a byte offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanProblem {
+    /// `[`/`{` nested deeper than [`MAX_BRACKET_DEPTH`], or a key of more than
+    /// [`MAX_KEY_PARTS`] parts.
+    TooDeep(usize),
+    /// More than [`PLAN_DOCUMENT_MAX_ITEMS`] items.
+    TooLarge(usize),
+}
+
+/// One linear pass over a TOML text, outside strings and comments, that refuses what the
+/// TOML parser would spend too much on: `[`/`{` nested deeper than a plan document needs,
+/// dotted keys of more parts than it needs, and more than [`PLAN_DOCUMENT_MAX_ITEMS`] items.
+///
+/// The TOML parser copes with any of these without recursion, but holds every token of the
+/// document first (about a hundred bytes apiece, a table several times that): a megabyte of
+/// `[`, or of dotted keys, would cost hundreds of megabytes before it is refused.
+fn scan(text: &str) -> Result<(), ScanProblem> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum In {
+        Code,
+        Comment,
+        Basic,
+        Literal,
+        MultiBasic,
+        MultiLiteral,
+    }
+    /// What an open `[` or `{` is.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Open {
+        Header,
+        Array,
+        Table,
+    }
+    let bytes = text.as_bytes();
+    let triple = |at: usize, quote: u8| bytes.get(at..at + 3) == Some(&[quote; 3][..]);
+    let bare = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'+' | b':');
+    let mut items = 0usize;
+    let mut state = In::Code;
+    let mut open: Vec<Open> = Vec::new();
+    // Whether code is in a value (after `=`, or inside an array) rather than in a key.
+    let mut in_value = false;
+    let mut key_parts = 1;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let at = i;
+        match state {
+            In::Code => {
+                let prev = i.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+                match b {
+                    b'#' => {
+                        state = In::Comment;
+                        items += 1;
+                    }
+                    b'"' | b'\'' => {
+                        items += 1;
+                        let long = triple(i, b);
+                        state = match (b, long) {
+                            (b'"', true) => In::MultiBasic,
+                            (b'"', false) => In::Basic,
+                            (_, true) => In::MultiLiteral,
+                            (_, false) => In::Literal,
+                        };
+                        if long {
+                            i += 2;
+                        }
+                    }
+                    b'[' | b'{' => {
+                        let kind = if b == b'{' {
+                            Open::Table
+                        } else if in_value {
+                            Open::Array
+                        } else {
+                            Open::Header
+                        };
+                        // The second `[` of an array-of-tables header opens the same table.
+                        let double = kind == Open::Header && prev == Some(b'[');
+                        items += match kind {
+                            Open::Array => 2,
+                            Open::Table | Open::Header if !double => 1 + TABLE_ITEMS,
+                            _ => 1,
+                        };
+                        open.push(kind);
+                        if open.len() > MAX_BRACKET_DEPTH {
+                            return Err(ScanProblem::TooDeep(at));
+                        }
+                        in_value = kind == Open::Array;
+                        key_parts = 1;
+                    }
+                    b']' | b'}' => {
+                        items += 1;
+                        // After a value closes, code is still in the value it was part of;
+                        // after a header, in the header's line.
+                        in_value = open.pop() != Some(Open::Header);
+                    }
+                    b'=' => {
+                        items += 1;
+                        in_value = true;
+                        key_parts = 1;
+                    }
+                    b',' => {
+                        items += 1;
+                        in_value = open.last() == Some(&Open::Array);
+                        key_parts = 1;
+                    }
+                    b'.' if !in_value => {
+                        items += 1 + TABLE_ITEMS;
+                        key_parts += 1;
+                        if key_parts > MAX_KEY_PARTS {
+                            return Err(ScanProblem::TooDeep(at));
+                        }
+                    }
+                    b'\n' => {
+                        items += 1;
+                        if !open.contains(&Open::Array) {
+                            in_value = false;
+                            key_parts = 1;
+                            // A header closes on its own line (an unclosed one is the
+                            // parser's to report).
+                            open.retain(|&o| o != Open::Header);
+                        }
+                    }
+                    b' ' | b'\t' | b'\r' => {
+                        if !matches!(prev, Some(b' ' | b'\t' | b'\r')) {
+                            items += 1;
+                        }
+                    }
+                    _ => {
+                        // A bare word (key, number, boolean, date) is one token.
+                        if !bare(b) || !prev.is_some_and(|p| bare(p) || p == b'.') {
+                            items += 1;
+                        }
+                    }
+                }
+            }
+            In::Comment | In::Basic | In::Literal if b == b'\n' => {
+                state = In::Code;
+                items += 1;
+                if !open.contains(&Open::Array) {
+                    in_value = false;
+                    key_parts = 1;
+                }
+            }
+            In::Basic | In::MultiBasic if b == b'\\' => i += 1,
+            In::Basic if b == b'"' => state = In::Code,
+            In::Literal if b == b'\'' => state = In::Code,
+            In::MultiBasic | In::MultiLiteral
+                if triple(i, b) && b == if state == In::MultiBasic { b'"' } else { b'\'' } =>
+            {
+                // A closing delimiter may follow up to two quotes of the string's own.
+                let mut end = i + 3;
+                while end < i + 5 && bytes.get(end) == Some(&b) {
+                    end += 1;
+                }
+                state = In::Code;
+                i = end - 1;
+            }
+            _ => {}
+        }
+        if items > PLAN_DOCUMENT_MAX_ITEMS {
+            return Err(ScanProblem::TooLarge(at));
+        }
+        i += 1;
+    }
+    Ok(())
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -158,6 +158,6 @@ pub(crate) mod names;
 mod validate;
 
 #[cfg(feature = "toml")]
-pub use document::{PlanDocumentError, PLAN_DOCUMENT_VERSION};
+pub use document::{PlanDocumentError, PLAN_DOCUMENT_MAX_ITEMS, PLAN_DOCUMENT_VERSION};
 pub use model::*;
 pub use validate::{validate_plan_v2, DeclRole, PlanViolation, ValidationErrors};
