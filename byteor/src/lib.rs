@@ -122,26 +122,36 @@ pub const SINGLE_RING_V1_MAX_STAGES: usize = 4;
 pub const SINGLE_RING_V1_MAX_SHARDS: u32 = 256;
 
 /// Most slots of one ring or lane (`single_ring.capacity`, a lane's or the boundary policy's
-/// `capacity`): 2^24. Capacities are powers of two between 2 and this.
+/// `capacity`): 2^24. Capacities are powers of two between 2 and this (a `sequenced_slots`
+/// lane's, any number between 1 and this).
 pub const RING_V1_MAX_CAPACITY: u32 = 1 << 24;
 
 /// Most bytes of ring memory one pipeline may ask for: for a SingleRing, capacity × slot size ×
 /// shards (the slot size is the event type's size, known once the executor binds it). 1 GiB.
+/// `validate_v1` checks it when a spec's slot size is set.
 ///
 /// A plan within every limit can still fail to start when the host has less memory: ring
 /// memory is allocated fallibly, and that failure is an error, never an abort.
 pub const RING_V1_MAX_BYTES: u64 = 1 << 30;
 
 /// Most threads one pipeline starts: for a SingleRing, stages × shards; for a LaneGraph, its
-/// roles (stages plus the bridges, routers and merges lowering inserts).
+/// roles (stages plus the bridges, routers and merges lowering inserts). Plan validation counts
+/// the roles lowering will produce, so a plan that validates always lowers within this limit,
+/// and `validate_v1` checks it again on the spec.
 pub const PIPELINE_V1_MAX_THREADS: usize = 256;
 
 /// Longest pipeline, stage, boundary, stage-kind, shard-key or parameter name, in bytes.
+///
+/// Those names but parameter names are also made of ASCII letters, digits, `_` and `-` only,
+/// so that no name can hold a control character, a path separator, or the `.` and `->`
+/// lowering uses in the names of the roles and lanes it inserts (their longest names are
+/// [`spec::ROLE_NAME_V1_MAX_BYTES`] and [`spec::LANE_NAME_V1_MAX_BYTES`]).
 pub const NAME_V1_MAX_BYTES: usize = 64;
 
 /// Deepest nesting of a stage parameter value: a scalar has depth 1, `[1]` depth 2, `[[1]]`
-/// depth 3, and so on (tables count like arrays). Plan documents, kv specs and validation all
-/// use this one limit, so whatever validates also writes and reads back.
+/// depth 3, and so on (tables count like arrays; see [`plan::ParamValue::depth`]). Plan
+/// documents, kv specs and both validators use this one limit, so whatever validates also
+/// writes and reads back, and no reader recurses deeper than it.
 pub const PARAM_V1_MAX_DEPTH: usize = 32;
 
 /// Most consumers of one `FanoutBroadcast` lane.

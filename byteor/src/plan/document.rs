@@ -287,10 +287,12 @@ impl PipelinePlanV2 {
     ///
     /// The output is deterministic and laid out as in [`from_toml`](Self::from_toml); reading it back
     /// with [`from_toml`](Self::from_toml) gives a plan equal to `self` for every plan whose
-    /// parameter values nest at most [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels:
-    /// every plan that validates, and invalid plans too (odd names, broken rules). A deeper
-    /// value is written but refused on reading, as validation refuses it. Only a float
-    /// parameter that is NaN breaks that equality, since NaN is not equal to itself.
+    /// parameter values nest at most [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels
+    /// and whose document holds at most [`PLAN_DOCUMENT_MAX_ITEMS`] items: every plan that
+    /// validates (short of hundreds of kilobytes of boundaries, connections or parameter
+    /// values), and invalid plans too (odd names, broken rules). A deeper value, or a larger
+    /// document, is written but refused on reading. Only a float parameter that is NaN breaks
+    /// that equality, since NaN is not equal to itself.
     pub fn to_toml(&self) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -1772,5 +1774,89 @@ scheduling = "work_queue"
         let text = err.to_string();
         assert!(!text.contains('\u{1b}'), "{text:?}");
         assert!(text.contains("k\\u{1b}[2J"), "{text}");
+    }
+
+    #[test]
+    fn the_scan_skips_strings_and_comments() {
+        let brackets = "[".repeat(100);
+        let dots = ".".repeat(100);
+        let text = format!(
+            "version = 2 # [[[[{brackets}\nname = \"{brackets}{dots}\\\"{brackets}\"\n\
+             target = 'single_ring'\n[[stages]]\nname = '''{brackets}'''\n\
+             kind = \"\"\"\n{brackets}\\\"\"\"{dots}\n\"\"\"\"\"\n\
+             params = {{ a = '''x''''', b = \"\"\"y\"\"\"\"\", \"c.{dots}\" = 1.5, d = [1.5, 2.5] }}\n\
+             [[stages]]\nname = \"t\"\n[stages.params.\"{dots}\"]\ne = 0.5\n"
+        );
+        assert_eq!(scan(&text), Ok(()));
+        assert_eq!(scan("x = 1979-05-27T00:32:00.999\ny = 1e.5\n"), Ok(()));
+        let plan = parse(&text);
+        assert_eq!(plan.name, format!("{brackets}{dots}\"{brackets}"));
+        assert_eq!(plan.stages[0].name, brackets);
+        assert_eq!(
+            plan.stages[0].kind.as_deref(),
+            Some(format!("{brackets}\"\"\"{dots}\n\"\"").as_str())
+        );
+        assert_eq!(plan.stages[0].params["a"], ParamValue::Str("x''".into()));
+        assert_eq!(plan.stages[0].params["b"], ParamValue::Str("y\"\"".into()));
+    }
+
+    #[test]
+    fn the_scan_measures_nesting_and_size() {
+        let head =
+            "version = 2\nname = \"p\"\ntarget = \"single_ring\"\n[[stages]]\nname = \"s\"\n";
+        // The deepest parameter fits inside `params = { ... }`; one more level does not.
+        let at = |depth: usize| {
+            format!(
+                "{head}params = {{ x = {}{} }}\n",
+                "[".repeat(depth),
+                "]".repeat(depth)
+            )
+        };
+        assert_eq!(scan(&at(PARAM_V1_MAX_DEPTH)), Ok(()));
+        assert!(matches!(
+            scan(&at(PARAM_V1_MAX_DEPTH + 1)),
+            Err(ScanProblem::TooDeep(_))
+        ));
+        let keys =
+            |parts: usize| format!("{head}[stages.params]\na{} = 1\n", ".a".repeat(parts - 1));
+        assert_eq!(scan(&keys(PARAM_V1_MAX_DEPTH)), Ok(()));
+        assert!(matches!(
+            scan(&keys(MAX_KEY_PARTS + 1)),
+            Err(ScanProblem::TooDeep(_))
+        ));
+        // Headers and arrays of tables nest no deeper than their brackets.
+        assert_eq!(
+            scan(&format!(
+                "{head}[[stages]]\n[stages.params.a.b]\nx = [[1], [2]]\n"
+            )),
+            Ok(())
+        );
+        // Items: a document past the limit is refused where the count passes it.
+        let text = format!(
+            "{head}params = {{ x = [{}1] }}\n",
+            "1,".repeat(PLAN_DOCUMENT_MAX_ITEMS)
+        );
+        match scan(&text) {
+            Err(ScanProblem::TooLarge(at)) => assert!(at < text.len() && at > text.len() / 3),
+            other => panic!("{other:?}"),
+        }
+        let err = parse_err(&text);
+        assert!(
+            matches!(err, PlanDocumentError::TooLarge { line: 6, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("too large to read"), "{err}");
+        // Ordinary plan documents of several hundred kilobytes are read.
+        let mut plan = PipelinePlanV2::lane_graph("big")
+            .with_ingress("in")
+            .with_egress("out");
+        for i in 0..2_500 {
+            plan = plan
+                .with_stage(StageDecl::new(format!("s{i}")))
+                .with_connection(Connection::new("in", format!("s{i}")))
+                .with_connection(Connection::new(format!("s{i}"), "out"));
+        }
+        assert!(plan.to_toml().len() > 400_000);
+        assert_round_trip(&plan);
     }
 }

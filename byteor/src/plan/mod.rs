@@ -102,7 +102,9 @@
 //! documents with `PipelinePlanV2::from_toml` (whose docs describe the format) and
 //! `PipelinePlanV2::to_toml`, and `from_toml(to_toml(p)) == p` for every plan that validates
 //! (indeed for every plan whose parameters nest at most
-//! [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels). The parser
+//! [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) levels), as long as its document stays
+//! within `PLAN_DOCUMENT_MAX_ITEMS` (some 850 KB of plan; the reader refuses larger documents to
+//! bound its memory). The parser
 //! checks the document's shape (keys, types, enum values, `version = 2`) and reports the
 //! first problem with its line and column; the plan rules are left to [`validate_plan_v2`]:
 //!

@@ -55,7 +55,7 @@
 //!   and unknown escapes.
 //! * Parameter values: `true`, `false`, integers (`-?[0-9]+`, i64), floats, strings in double
 //!   quotes (same escaping), arrays `[v,v]` and tables `{"key":v,"key":v}` (keys sorted), with
-//!   no whitespace outside strings and at most [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH)
+//!   no whitespace outside strings and at most [`PARAM_V1_MAX_DEPTH`]
 //!   levels of nesting (a scalar is 1 level, `[1]` 2, as [`ParamValue::depth`] counts; the
 //!   limit validation applies too, so every spec that validates writes and reads back, and a
 //!   deeper value is refused before it is parsed further). A float is written in
@@ -142,7 +142,7 @@ pub const KV_VERSION_KEY: &str = "byteor.spec";
 pub const KV_FORMAT_VERSION: u32 = 1;
 
 /// Deepest nesting of a parameter value that `from_kv` accepts: now the one limit
-/// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH) that plan documents and validation use
+/// [`PARAM_V1_MAX_DEPTH`] that plan documents and validation use
 /// too.
 #[deprecated(note = "use `byteor::PARAM_V1_MAX_DEPTH`, the one parameter nesting limit")]
 pub const KV_MAX_PARAM_DEPTH: usize = PARAM_V1_MAX_DEPTH;

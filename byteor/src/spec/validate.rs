@@ -14,28 +14,6 @@
 //! | `router` | exactly 1 lane | 2 or more lanes | all the same kind |
 //! | `merge`  | 2 or more lanes | exactly 1 lane | all the same kind |
 //! | `bridge` | exactly 1 lane | exactly 1 lane | any (a bridge is what changes kinds) |
-//!
-//! # Names and limits
-//!
-//! The pipeline name, stage names and kinds, boundary (endpoint) names and the shard key follow
-//! the plan name rule: 1 to [`NAME_V1_MAX_BYTES`] bytes of ASCII letters, digits, `_` and `-`.
-//! Role and lane names may also hold the punctuation lowering uses for the names it generates:
-//! role names `.` and `*` (`router.parse`, `bridge.router.parse.*`), up to
-//! [`ROLE_NAME_V1_MAX_BYTES`]; lane names also `>` (`parse->router.parse`), up to
-//! [`LANE_NAME_V1_MAX_BYTES`]. Parameter names are at most [`NAME_V1_MAX_BYTES`] bytes and
-//! values nest at most [`PARAM_V1_MAX_DEPTH`] levels.
-//!
-//! A ring holds at most [`RING_V1_MAX_CAPACITY`] slots (a lane too), on at most
-//! [`SINGLE_RING_V1_MAX_SHARDS`] shards; stages × shards, or a lane graph's roles, are at most
-//! [`PIPELINE_V1_MAX_THREADS`]; and once a slot size is bound, capacity × slot size × shards is
-//! at most [`RING_V1_MAX_BYTES`].
-//!
-//! # Cost
-//!
-//! Time and memory are linear in the spec (up to a logarithmic factor), and so is the output:
-//! names in violations are labels of bounded length with unprintable characters escaped; a
-//! reader, input or output listed many times is reported once; the first 16 role cycles are
-//! listed (a long one by its ends) and the rest counted.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
@@ -167,7 +145,7 @@ pub enum SpecViolation {
         /// The stage.
         stage: String,
     },
-    /// A name holds a character its rule does not allow (see the [module docs](self)).
+    /// A name holds a character its rule does not allow (see [`validate_v1`]).
     #[error("{item} `{name}`: character {} at byte {at} is not allowed; {rule}", char_shown(.character))]
     InvalidName {
         /// What carries the name (`pipeline name`, `stage 2 name`, `role 5 name`, ...).
@@ -640,6 +618,30 @@ impl fmt::Display for SpecErrors {
 impl std::error::Error for SpecErrors {}
 
 /// Checks a spec on its own and reports every violation.
+///
+/// # Names and limits
+///
+/// The pipeline name, stage names and kinds, boundary (endpoint) names and the shard key follow
+/// the plan name rule: 1 to [`NAME_V1_MAX_BYTES`] bytes of ASCII letters, digits, `_` and `-`.
+/// Role and lane names may also hold the punctuation lowering uses for the names it generates:
+/// role names `.` and `*` (`router.parse`, `bridge.router.parse.*`), up to
+/// [`ROLE_NAME_V1_MAX_BYTES`]; lane names also `>` (`parse->router.parse`), up to
+/// [`LANE_NAME_V1_MAX_BYTES`]. Parameter names are at most [`NAME_V1_MAX_BYTES`] bytes and
+/// values nest at most [`PARAM_V1_MAX_DEPTH`] levels.
+///
+/// A ring holds at most [`RING_V1_MAX_CAPACITY`] slots (a lane too), on at most
+/// [`SINGLE_RING_V1_MAX_SHARDS`] shards; stages × shards, or a lane graph's roles, are at most
+/// [`PIPELINE_V1_MAX_THREADS`]; and once a slot size is bound, capacity × slot size × shards is
+/// at most [`RING_V1_MAX_BYTES`].
+///
+/// # Cost
+///
+/// Time and memory are linear in the spec (up to a logarithmic factor), and so is the output:
+/// names in violations are labels of bounded length with unprintable characters escaped; a
+/// reader, input or output listed many times is reported once; the first 16 role cycles are
+/// listed (a long one by its ends) and the rest counted.
+///
+/// # Examples
 ///
 /// ```
 /// use byteor::plan::{PipelinePlanV2, StageDecl};
