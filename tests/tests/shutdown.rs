@@ -744,7 +744,7 @@ fn idle_downstream_cpu(pipeline_name: &str, close: bool) -> u64 {
         Some(producer)
     };
     // The OS keeps 15 bytes of a thread name: keep `pipeline_name` short.
-    let thread = format!("byteor-{pipeline_name}-b");
+    let thread = byteor::exec::thread_name(pipeline_name, "b", None);
     std::thread::sleep(Duration::from_millis(100));
     let before = thread_cpu_ticks(&thread).expect("stage thread b");
     std::thread::sleep(Duration::from_millis(500));

@@ -1,4 +1,5 @@
-//! Stage threads: one per stage (and shard), named `byteor-<pipeline>-<stage>[-<shard>]`, and
+//! Stage threads: one per stage (and shard), named `<pipeline>:<stage>[.<shard>]` within 15
+//! bytes (`exec::thread_name`), and
 //! every hook of a stage instance runs on that instance's own thread.
 
 use std::sync::{Arc, Mutex};
@@ -127,9 +128,9 @@ fn stage_threads_are_named_after_pipeline_and_stage() {
         check_threads(
             &log,
             &[
-                ("byteor-names-parse", "parse", 0, 0, 1),
-                ("byteor-names-risk", "risk", 1, 0, 1),
-                ("byteor-names-book", "book", 2, 0, 1),
+                ("names:parse", "parse", 0, 0, 1),
+                ("names:risk", "risk", 1, 0, 1),
+                ("names:book", "book", 2, 0, 1),
             ],
         );
     });
@@ -167,8 +168,8 @@ fn sharded_stage_threads_carry_the_shard_in_their_name() {
         let names: Vec<String> = (0..3)
             .flat_map(|s| {
                 [
-                    format!("byteor-fx-quote-{s}"),
-                    format!("byteor-fx-hedge-{s}"),
+                    format!("fx:quote.{s}"),
+                    format!("fx:hedge.{s}"),
                 ]
             })
             .collect();

@@ -384,7 +384,7 @@ pub const THREAD_NAME_MAX_BYTES: usize = 15;
 /// assert_eq!(thread_name("orders", "risk", None), "orders:risk");
 /// assert_eq!(thread_name("orders", "risk", Some(3)), "orders:risk.3");
 /// assert_eq!(thread_name("market_data", "normalize", None), "marke:normalize");
-/// assert_eq!(thread_name("orders", "normalize_book", Some(12)), "normalize_boo.12");
+/// assert_eq!(thread_name("orders", "normalize_book", Some(12)), "normalize_bo.12");
 /// ```
 pub fn thread_name(pipeline: &str, stage: &str, shard: Option<u32>) -> String {
     let clean = |name: &str| -> String {
