@@ -166,12 +166,7 @@ fn sharded_stage_threads_carry_the_shard_in_their_name() {
         let log = log.lock().unwrap();
         let mut expected = Vec::new();
         let names: Vec<String> = (0..3)
-            .flat_map(|s| {
-                [
-                    format!("fx:quote.{s}"),
-                    format!("fx:hedge.{s}"),
-                ]
-            })
+            .flat_map(|s| [format!("fx:quote.{s}"), format!("fx:hedge.{s}")])
             .collect();
         for s in 0..3u32 {
             expected.push((names[2 * s as usize].as_str(), "quote", 0, s, 3));
