@@ -72,9 +72,14 @@
 //!
 //! # Modules
 //!
+//! * [`vocab`] — the words plans and specs share (targets, lane kinds, modes, role kinds,
+//!   parameter values, the v1 limits).
 //! * [`plan`] — the plan model, validation, TOML documents.
 //! * [`lower`] and [`spec`] — lowering, the canonical spec, kv codec, fingerprint, `describe`,
 //!   `dot`.
+//!
+//! These four live in the `byteor-model` crate (no unsafe code, no threads) and are
+//! re-exported here unchanged.
 //! * [`exec`] — stages, the typed builder, producer and control handles, egress, the stage
 //!   registry for plans authored as documents.
 //! * [`kernel`] — sequences, barriers, the final-stage gate and wait strategies (the only
@@ -88,9 +93,17 @@ pub mod abi;
 pub mod backing;
 pub mod exec;
 pub mod kernel;
-pub mod lower;
-pub mod plan;
-pub mod spec;
+
+/// The model crate, re-exported: plans, lowering, specs and their shared vocabulary live in
+/// [`byteor_model`] so that this crate and `byteor-macros` share one set of plan rules.
+pub use byteor_model::{lower, plan, spec, vocab};
+
+/// The v1 limits (defined in [`vocab`]).
+pub use byteor_model::vocab::{
+    FANOUT_V1_MAX_CONSUMERS, NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH, PIPELINE_V1_MAX_THREADS,
+    RING_V1_MAX_BYTES, RING_V1_MAX_CAPACITY, SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_SHARDS,
+    SINGLE_RING_V1_MAX_STAGES,
+};
 
 /// The names most programs need: `use byteor::prelude::*;`.
 pub mod prelude {
@@ -112,55 +125,3 @@ pub use byteor_macros::{pipeline, ShmEvent, StageDescriptor};
 // The macro crate cannot depend on this one, so it checks the stage limit against its own copy;
 // this stops the build if the two ever disagree.
 const _: () = assert!(byteor_macros::__single_ring_v1_max_stages!() == SINGLE_RING_V1_MAX_STAGES);
-
-/// Most stages a SingleRing holds (per shard).
-pub const SINGLE_RING_V1_MAX_STAGES: usize = 4;
-
-/// Most shards of one SingleRing. Each shard is a ring of its own with one thread per stage,
-/// so this bounds threads and ring memory together with [`PIPELINE_V1_MAX_THREADS`] and
-/// [`RING_V1_MAX_BYTES`].
-pub const SINGLE_RING_V1_MAX_SHARDS: u32 = 256;
-
-/// Most slots of one ring or lane (`single_ring.capacity`, a lane's or the boundary policy's
-/// `capacity`): 2^24. Capacities are powers of two between 2 and this (a `sequenced_slots`
-/// lane's, any number between 1 and this).
-pub const RING_V1_MAX_CAPACITY: u32 = 1 << 24;
-
-/// Most bytes of ring memory one pipeline may ask for: for a SingleRing, capacity × slot size ×
-/// shards (the slot size is the event type's size, known once the executor binds it). 1 GiB.
-/// `validate_v1` checks it when a spec's slot size is set.
-///
-/// A plan within every limit can still fail to start when the host has less memory: ring
-/// memory is allocated fallibly, and that failure is an error, never an abort.
-pub const RING_V1_MAX_BYTES: u64 = 1 << 30;
-
-/// Most threads one pipeline starts: for a SingleRing, stages × shards; for a LaneGraph, its
-/// roles (stages plus the bridges, routers and merges lowering inserts). Plan validation counts
-/// the roles lowering will produce, so a plan that validates always lowers within this limit,
-/// and `validate_v1` checks it again on the spec.
-pub const PIPELINE_V1_MAX_THREADS: usize = 256;
-
-/// Longest pipeline, stage, boundary, stage-kind, shard-key or parameter name, in bytes.
-///
-/// Those names but parameter names are also made of ASCII letters, digits, `_` and `-` only,
-/// so that no name can hold a control character, a path separator, or the `.` and `->`
-/// lowering uses in the names of the roles and lanes it inserts (their longest names are
-/// [`spec::ROLE_NAME_V1_MAX_BYTES`] and [`spec::LANE_NAME_V1_MAX_BYTES`]).
-pub const NAME_V1_MAX_BYTES: usize = 64;
-
-/// Deepest nesting of a stage parameter value: a scalar has depth 1, `[1]` depth 2, `[[1]]`
-/// depth 3, and so on (tables count like arrays; see [`plan::ParamValue::depth`]). Plan
-/// documents, kv specs and both validators use this one limit, so whatever validates also
-/// writes and reads back, and no reader recurses deeper than it.
-pub const PARAM_V1_MAX_DEPTH: usize = 32;
-
-/// Most consumers of one `FanoutBroadcast` lane.
-///
-/// Each consumer of a broadcast lane owns a 128-byte cursor the writer must scan before it may
-/// reuse a slot; eight keeps that scan within one kilobyte of hot cache lines and matches the
-/// core counts byteor targets. Wider fan-out is built from broadcast lanes in a tree.
-pub const FANOUT_V1_MAX_CONSUMERS: usize = 8;
-
-/// The only gating mode of v1 `SequencedSlots` lanes: a slot is reusable once every reader of
-/// the lane has released it.
-pub const SEQUENCED_SLOTS_V1_GATING: &str = "all_readers";

@@ -29,12 +29,12 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use super::graph::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
-use super::names::{describe_char, first_bad_char, plan_label, Suggester, PLAN_NAME_CHARS};
 use super::{
     Connection, ExecutionTargetV1, LaneKind, OrderingMode, PipelinePlanV2, ProducerMode,
     SchedulingMode, SingleRingConstraints, DEFAULT_LANE_CAPACITY,
 };
+use crate::diag::cycles::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
+use crate::diag::names::{describe_char, first_bad_char, plan_label, Suggester, PLAN_NAME_CHARS};
 use crate::{
     FANOUT_V1_MAX_CONSUMERS, NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH, PIPELINE_V1_MAX_THREADS,
     RING_V1_MAX_CAPACITY, SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_SHARDS,
@@ -723,7 +723,7 @@ impl<'a> IntoIterator for &'a ValidationErrors {
 /// # Examples
 ///
 /// ```
-/// use byteor::plan::{validate_plan_v2, PipelinePlanV2, PlanViolation, StageDecl};
+/// use byteor_model::plan::{validate_plan_v2, PipelinePlanV2, PlanViolation, StageDecl};
 ///
 /// let plan = PipelinePlanV2::single_ring("orders")
 ///     .with_ingress("orders_in")

@@ -19,18 +19,18 @@ use super::model::{
 /// Names are written with the kv escaping, so a name cannot break the layout.
 ///
 /// ```
-/// use byteor::plan::{PipelinePlanV2, StageDecl};
+/// use byteor_model::plan::{PipelinePlanV2, StageDecl};
 ///
 /// let plan = PipelinePlanV2::single_ring("orders")
 ///     .with_ingress("orders_in")
 ///     .with_egress("fills_out")
 ///     .with_stage(StageDecl::new("parse"))
 ///     .with_stage(StageDecl::new("risk").after("parse"));
-/// let spec = byteor::lower::lower_v2(&plan)?;
-/// let text = byteor::spec::describe(&spec);
+/// let spec = byteor_model::lower::lower_v2(&plan)?;
+/// let text = byteor_model::spec::describe(&spec);
 /// assert!(text.starts_with("pipeline orders (single_ring)\n"));
 /// assert!(text.contains("final stages: risk"));
-/// # Ok::<(), byteor::lower::LowerError>(())
+/// # Ok::<(), byteor_model::lower::LowerError>(())
 /// ```
 pub fn describe(spec: &PipelineSpecV1) -> String {
     let mut out = String::new();
@@ -316,17 +316,17 @@ fn quoted(s: &str) -> String {
 /// is labelled with its lane kind (`ring` on a SingleRing).
 ///
 /// ```
-/// use byteor::plan::{PipelinePlanV2, StageDecl};
+/// use byteor_model::plan::{PipelinePlanV2, StageDecl};
 ///
 /// let plan = PipelinePlanV2::single_ring("orders")
 ///     .with_ingress("orders_in")
 ///     .with_egress("fills_out")
 ///     .with_stage(StageDecl::new("parse"));
-/// let spec = byteor::lower::lower_v2(&plan)?;
-/// let dot = byteor::spec::dot(&spec);
+/// let spec = byteor_model::lower::lower_v2(&plan)?;
+/// let dot = byteor_model::spec::dot(&spec);
 /// assert!(dot.starts_with("digraph \"orders\" {"));
 /// assert!(dot.contains("\"ingress\" -> \"s0\" [label=\"ring\"];"));
-/// # Ok::<(), byteor::lower::LowerError>(())
+/// # Ok::<(), byteor_model::lower::LowerError>(())
 /// ```
 pub fn dot(spec: &PipelineSpecV1) -> String {
     let mut out = String::new();

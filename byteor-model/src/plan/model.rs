@@ -7,38 +7,16 @@
 //! with every violation, rather than refused by the parser with only the first.
 
 use std::collections::BTreeMap;
-use std::fmt;
+
+pub use crate::vocab::{
+    ExecutionTargetV1, LaneKind, OnFull, OrderingMode, ParamValue, ProducerMode, SchedulingMode,
+};
 
 /// Default ring capacity of a SingleRing plan when the plan does not set one.
 pub const DEFAULT_RING_CAPACITY: u32 = 1024;
 
 /// Default capacity of a LaneGraph lane whose intent does not set one.
 pub const DEFAULT_LANE_CAPACITY: u32 = 1024;
-
-/// The execution model a plan targets. Always an explicit choice of the plan's author.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ExecutionTargetV1 {
-    /// One ordered ring, a single producer and up to four dependent stages.
-    SingleRing,
-    /// A graph of named lanes and roles (stages, bridges, routers, merges).
-    LaneGraph,
-}
-
-impl ExecutionTargetV1 {
-    /// The name used in plan documents and specs (`single_ring` / `lane_graph`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ExecutionTargetV1::SingleRing => "single_ring",
-            ExecutionTargetV1::LaneGraph => "lane_graph",
-        }
-    }
-}
-
-impl fmt::Display for ExecutionTargetV1 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A pipeline plan, version 2: the source contract every authoring surface produces.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,88 +199,6 @@ impl From<String> for StageDecl {
     }
 }
 
-/// A stage parameter value, as read from a plan document's `params` table.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ParamValue {
-    /// `true` / `false`.
-    Bool(bool),
-    /// A signed integer.
-    Int(i64),
-    /// A floating-point number.
-    Float(f64),
-    /// A string.
-    Str(String),
-    /// An array of values.
-    Array(Vec<ParamValue>),
-    /// A nested table.
-    Table(BTreeMap<String, ParamValue>),
-}
-
-impl ParamValue {
-    /// How deeply the value nests: a scalar has depth 1, `[1]` depth 2, `[[1]]` depth 3, an
-    /// empty array or table depth 1; tables count like arrays. Plans and specs allow at most
-    /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH).
-    ///
-    /// Walks the value without recursion, in time linear in its size.
-    ///
-    /// ```
-    /// use byteor::plan::ParamValue;
-    ///
-    /// assert_eq!(ParamValue::Int(1).depth(), 1);
-    /// assert_eq!(ParamValue::Array(vec![]).depth(), 1);
-    /// assert_eq!(ParamValue::Array(vec![ParamValue::Array(vec![1.into()])]).depth(), 3);
-    /// ```
-    pub fn depth(&self) -> usize {
-        let mut deepest = 0;
-        let mut stack: Vec<(&ParamValue, usize)> = vec![(self, 1)];
-        while let Some((value, depth)) = stack.pop() {
-            deepest = deepest.max(depth);
-            match value {
-                ParamValue::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
-                ParamValue::Table(table) => stack.extend(table.values().map(|v| (v, depth + 1))),
-                _ => {}
-            }
-        }
-        deepest
-    }
-}
-
-impl From<bool> for ParamValue {
-    fn from(v: bool) -> Self {
-        ParamValue::Bool(v)
-    }
-}
-impl From<i64> for ParamValue {
-    fn from(v: i64) -> Self {
-        ParamValue::Int(v)
-    }
-}
-impl From<i32> for ParamValue {
-    fn from(v: i32) -> Self {
-        ParamValue::Int(i64::from(v))
-    }
-}
-impl From<u32> for ParamValue {
-    fn from(v: u32) -> Self {
-        ParamValue::Int(i64::from(v))
-    }
-}
-impl From<f64> for ParamValue {
-    fn from(v: f64) -> Self {
-        ParamValue::Float(v)
-    }
-}
-impl From<&str> for ParamValue {
-    fn from(v: &str) -> Self {
-        ParamValue::Str(v.to_owned())
-    }
-}
-impl From<String> for ParamValue {
-    fn from(v: String) -> Self {
-        ParamValue::Str(v)
-    }
-}
-
 /// SingleRing execution constraints.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SingleRingConstraints {
@@ -338,63 +234,6 @@ impl Default for SingleRingConstraints {
     }
 }
 
-/// Ordering guarantee of a SingleRing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OrderingMode {
-    /// Every event in publication order (one shard).
-    Strict,
-    /// Order holds per shard key (several shards).
-    PerKey,
-}
-
-impl OrderingMode {
-    /// Document name: `strict` / `per_key`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OrderingMode::Strict => "strict",
-            OrderingMode::PerKey => "per_key",
-        }
-    }
-}
-
-/// Producer mode of a SingleRing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ProducerMode {
-    /// One producer thread (the only mode supported in v1).
-    Single,
-    /// Several producers claiming into one ring (not supported in v1; rejected).
-    Multi,
-}
-
-impl ProducerMode {
-    /// Document name: `single` / `multi`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ProducerMode::Single => "single",
-            ProducerMode::Multi => "multi",
-        }
-    }
-}
-
-/// Stage scheduling of a SingleRing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SchedulingMode {
-    /// Each stage on its own thread (the only mode supported in v1).
-    Dedicated,
-    /// Stages pulled by a worker pool (not supported in v1; rejected).
-    WorkQueue,
-}
-
-impl SchedulingMode {
-    /// Document name: `dedicated` / `work_queue`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            SchedulingMode::Dedicated => "dedicated",
-            SchedulingMode::WorkQueue => "work_queue",
-        }
-    }
-}
-
 /// LaneGraph payload: connections with lane intents, the boundary policy and `on_full`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaneGraphPlan {
@@ -412,25 +251,6 @@ impl Default for LaneGraphPlan {
             on_full: Some(OnFull::Block),
             boundary: BoundaryLanePolicy::default(),
             connections: Vec::new(),
-        }
-    }
-}
-
-/// Behaviour of a writer facing a full lane.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OnFull {
-    /// Wait for room (backpressure); nothing is lost.
-    Block,
-    /// Never wait; the event is dropped and counted.
-    Drop,
-}
-
-impl OnFull {
-    /// Document name: `block` / `drop`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OnFull::Block => "block",
-            OnFull::Drop => "drop",
         }
     }
 }
@@ -531,62 +351,5 @@ impl LaneIntent {
     pub fn capacity(mut self, capacity: u32) -> Self {
         self.capacity = Some(capacity);
         self
-    }
-}
-
-/// LaneGraph lane kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum LaneKind {
-    /// General event flow over an SPSC ring. Always available.
-    Events,
-    /// Ordered, replayable journal. Needs cargo feature `lane_graph_journal`.
-    Journal,
-    /// Bounded sequenced slots. Needs `capacity > 0` and the v1 gating.
-    SequencedSlots,
-    /// One writer, every consumer sees every event. Needs cargo feature `lane_graph_fanout`.
-    FanoutBroadcast,
-}
-
-impl LaneKind {
-    /// Every lane kind, in declaration order.
-    pub const ALL: [LaneKind; 4] = [
-        LaneKind::Events,
-        LaneKind::Journal,
-        LaneKind::SequencedSlots,
-        LaneKind::FanoutBroadcast,
-    ];
-
-    /// Document name: `events`, `journal`, `sequenced_slots`, `fanout_broadcast`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            LaneKind::Events => "events",
-            LaneKind::Journal => "journal",
-            LaneKind::SequencedSlots => "sequenced_slots",
-            LaneKind::FanoutBroadcast => "fanout_broadcast",
-        }
-    }
-
-    /// The cargo feature this kind needs, if any.
-    pub const fn required_feature(self) -> Option<&'static str> {
-        match self {
-            LaneKind::Journal => Some("lane_graph_journal"),
-            LaneKind::FanoutBroadcast => Some("lane_graph_fanout"),
-            LaneKind::Events | LaneKind::SequencedSlots => None,
-        }
-    }
-
-    /// Whether this build of byteor supports the kind (its feature is compiled in).
-    pub const fn is_enabled(self) -> bool {
-        match self {
-            LaneKind::Journal => cfg!(feature = "lane_graph_journal"),
-            LaneKind::FanoutBroadcast => cfg!(feature = "lane_graph_fanout"),
-            LaneKind::Events | LaneKind::SequencedSlots => true,
-        }
-    }
-}
-
-impl fmt::Display for LaneKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }

@@ -69,7 +69,7 @@
 //! The spec [`lower_v2`](crate::lower::lower_v2) makes of a two-stage SingleRing plan:
 //!
 //! ```
-//! use byteor::spec::PipelineSpecV1;
+//! use byteor_model::spec::PipelineSpecV1;
 //!
 //! let text = "\
 //! byteor.spec=1
@@ -101,7 +101,7 @@
 //! assert_eq!(spec.fingerprint().to_string(), "31591843c7574700");
 //!
 //! // The plan it comes from.
-//! use byteor::plan::{ParamValue, PipelinePlanV2, StageDecl};
+//! use byteor_model::plan::{ParamValue, PipelinePlanV2, StageDecl};
 //! use std::collections::BTreeMap;
 //!
 //! let limits = BTreeMap::from([
@@ -118,7 +118,7 @@
 //!             .param("limits", ParamValue::Table(limits)),
 //!     )
 //!     .with_stage(StageDecl::new("risk").after("parse").side_effects(true));
-//! assert_eq!(byteor::lower::lower_v2(&plan)?, spec);
+//! assert_eq!(byteor_model::lower::lower_v2(&plan)?, spec);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -130,8 +130,8 @@ use super::model::{
     OrderingMode, ParamValue, PipelineSpecV1, RoleKind, RoleSpec, SingleRingSpec, SlotGeometry,
     StageSpec, TopologySpec,
 };
-use crate::plan::names::printable;
-use crate::plan::ExecutionTargetV1;
+use crate::diag::names::printable;
+use crate::vocab::ExecutionTargetV1;
 use crate::PARAM_V1_MAX_DEPTH;
 
 /// The key of the format version line.
@@ -144,7 +144,7 @@ pub const KV_FORMAT_VERSION: u32 = 1;
 /// Deepest nesting of a parameter value that `from_kv` accepts: now the one limit
 /// [`PARAM_V1_MAX_DEPTH`] that plan documents and validation use
 /// too.
-#[deprecated(note = "use `byteor::PARAM_V1_MAX_DEPTH`, the one parameter nesting limit")]
+#[deprecated(note = "use `byteor_model::PARAM_V1_MAX_DEPTH`, the one parameter nesting limit")]
 pub const KV_MAX_PARAM_DEPTH: usize = PARAM_V1_MAX_DEPTH;
 
 /// Why [`PipelineSpecV1::from_kv`] refused a text. Every variant carries a 1-based line number.
@@ -453,7 +453,7 @@ impl PipelineSpecV1 {
     /// the parser's recursion is bounded by the nesting limit.
     ///
     /// ```
-    /// use byteor::spec::{KvError, PipelineSpecV1};
+    /// use byteor_model::spec::{KvError, PipelineSpecV1};
     ///
     /// let err = PipelineSpecV1::from_kv("byteor.spec=1\nname=x\ncolour=blue\n").unwrap_err();
     /// assert_eq!(err.line(), 3);

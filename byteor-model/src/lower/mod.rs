@@ -10,8 +10,8 @@
 //! iterated.
 //!
 //! ```
-//! use byteor::plan::{PipelinePlanV2, StageDecl};
-//! use byteor::spec::{describe, validate_v1, TopologySpec};
+//! use byteor_model::plan::{PipelinePlanV2, StageDecl};
+//! use byteor_model::spec::{describe, validate_v1, TopologySpec};
 //!
 //! let plan = PipelinePlanV2::single_ring("orders")
 //!     .with_ingress("orders_in")
@@ -19,7 +19,7 @@
 //!     .with_stage(StageDecl::new("parse"))
 //!     .with_stage(StageDecl::new("risk").after("parse"))
 //!     .with_stage(StageDecl::new("audit").after("parse"));
-//! let spec = byteor::lower::lower_v2(&plan)?;
+//! let spec = byteor_model::lower::lower_v2(&plan)?;
 //! validate_v1(&spec)?;
 //! let TopologySpec::SingleRing(ring) = &spec.topology else { unreachable!() };
 //! assert_eq!(ring.deps, [0b000, 0b001, 0b001]);

@@ -22,22 +22,14 @@ use super::model::{
     EndpointDirection, LaneEnd, LaneGraphSpec, LaneKind, PipelineSpecV1, RoleKind, SingleRingSpec,
     TopologySpec,
 };
-use crate::plan::graph::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
-use crate::plan::names::{describe_char, first_bad_char, label};
-use crate::plan::OrderingMode;
+use crate::diag::cycles::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
+use crate::diag::names::{describe_char, first_bad_char, label};
+use crate::vocab::OrderingMode;
 use crate::{
-    FANOUT_V1_MAX_CONSUMERS, NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH, PIPELINE_V1_MAX_THREADS,
-    RING_V1_MAX_BYTES, RING_V1_MAX_CAPACITY, SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_SHARDS,
-    SINGLE_RING_V1_MAX_STAGES,
+    FANOUT_V1_MAX_CONSUMERS, LANE_NAME_V1_MAX_BYTES, NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH,
+    PIPELINE_V1_MAX_THREADS, RING_V1_MAX_BYTES, RING_V1_MAX_CAPACITY, ROLE_NAME_V1_MAX_BYTES,
+    SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_SHARDS, SINGLE_RING_V1_MAX_STAGES,
 };
-
-/// Longest role name of a spec, in bytes: room for the longest name lowering generates,
-/// `bridge.router.<stage>.<stage>` with two names of [`NAME_V1_MAX_BYTES`].
-pub const ROLE_NAME_V1_MAX_BYTES: usize = 2 * NAME_V1_MAX_BYTES + 16;
-
-/// Longest lane name of a spec, in bytes: `<writer>-><reader>` with two role names of
-/// [`ROLE_NAME_V1_MAX_BYTES`].
-pub const LANE_NAME_V1_MAX_BYTES: usize = 2 * ROLE_NAME_V1_MAX_BYTES + 2;
 
 /// The kinds of names a spec holds, by the rule they follow.
 #[derive(Debug, Clone, Copy)]
@@ -644,15 +636,15 @@ impl std::error::Error for SpecErrors {}
 /// # Examples
 ///
 /// ```
-/// use byteor::plan::{PipelinePlanV2, StageDecl};
-/// use byteor::spec::{validate_v1, SpecViolation, TopologySpec};
+/// use byteor_model::plan::{PipelinePlanV2, StageDecl};
+/// use byteor_model::spec::{validate_v1, SpecViolation, TopologySpec};
 ///
 /// let plan = PipelinePlanV2::single_ring("orders")
 ///     .with_ingress("orders_in")
 ///     .with_egress("fills_out")
 ///     .with_stage(StageDecl::new("parse"))
 ///     .with_stage(StageDecl::new("risk").after("parse"));
-/// let mut spec = byteor::lower::lower_v2(&plan)?;
+/// let mut spec = byteor_model::lower::lower_v2(&plan)?;
 /// assert!(validate_v1(&spec).is_ok());
 ///
 /// // Break two rules: a capacity that is not a power of two, a mask naming a later stage.

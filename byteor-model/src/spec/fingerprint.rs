@@ -42,12 +42,12 @@ pub(crate) fn fnv1a_64(bytes: &[u8]) -> u64 {
 /// Displays (and parses) as 16 lowercase hex digits.
 ///
 /// ```
-/// use byteor::spec::Fingerprint;
+/// use byteor_model::spec::Fingerprint;
 ///
 /// let fp: Fingerprint = "00000000000000ff".parse()?;
 /// assert_eq!(fp.as_u64(), 255);
 /// assert_eq!(fp.to_string(), "00000000000000ff");
-/// # Ok::<(), byteor::spec::ParseFingerprintError>(())
+/// # Ok::<(), byteor_model::spec::ParseFingerprintError>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Fingerprint(u64);

@@ -8,8 +8,8 @@
 //! [`PipelineSpecV1::fingerprint`] identifies it; [`describe`] and [`dot`] show it.
 //!
 //! ```
-//! use byteor::plan::{Connection, LaneIntent, PipelinePlanV2, StageDecl};
-//! use byteor::spec::{describe, dot, validate_v1, PipelineSpecV1};
+//! use byteor_model::plan::{Connection, LaneIntent, PipelinePlanV2, StageDecl};
+//! use byteor_model::spec::{describe, dot, validate_v1, PipelineSpecV1};
 //!
 //! // Fan-out from `parse` to `price` and `risk`, fan-in at `book`.
 //! let plan = PipelinePlanV2::lane_graph("plant")
@@ -26,7 +26,7 @@
 //!     .with_connection(Connection::new("risk", "book"))
 //!     .with_connection(Connection::new("book", "fills_out"));
 //!
-//! let spec = byteor::lower::lower_v2(&plan)?;
+//! let spec = byteor_model::lower::lower_v2(&plan)?;
 //! validate_v1(&spec)?;
 //!
 //! let text = describe(&spec);
@@ -48,10 +48,9 @@ mod model;
 mod validate;
 mod view;
 
+pub use crate::vocab::{LANE_NAME_V1_MAX_BYTES, ROLE_NAME_V1_MAX_BYTES};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};
 pub use kv::KvError;
 pub use model::*;
-pub use validate::{
-    validate_v1, SpecErrors, SpecViolation, LANE_NAME_V1_MAX_BYTES, ROLE_NAME_V1_MAX_BYTES,
-};
+pub use validate::{validate_v1, SpecErrors, SpecViolation};
 pub use view::{describe, dot};

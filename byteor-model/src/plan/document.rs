@@ -25,12 +25,12 @@ use std::fmt::Write as _;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::names::{label, plan_label};
 use super::{
     BoundaryDecl, BoundaryLanePolicy, Connection, ExecutionTargetV1, LaneGraphPlan, LaneIntent,
     LaneKind, OnFull, OrderingMode, ParamValue, PipelinePlanV2, ProducerMode, SchedulingMode,
     SingleRingConstraints, StageDecl,
 };
+use crate::diag::names::{label, plan_label};
 use crate::PARAM_V1_MAX_DEPTH;
 
 /// The plan document version this build reads and writes.
@@ -229,7 +229,7 @@ impl PipelinePlanV2 {
     /// # Examples
     ///
     /// ```
-    /// use byteor::plan::{ExecutionTargetV1, PipelinePlanV2};
+    /// use byteor_model::plan::{ExecutionTargetV1, PipelinePlanV2};
     ///
     /// let plan = PipelinePlanV2::from_toml(
     ///     r#"
@@ -256,7 +256,7 @@ impl PipelinePlanV2 {
     /// // line 3, column 10: in `target`: unknown variant `ring`, expected `single_ring` or `lane_graph`
     /// assert_eq!((err.line(), err.column()), (3, 10));
     /// assert!(err.to_string().contains("`single_ring` or `lane_graph`"));
-    /// # Ok::<(), byteor::plan::PlanDocumentError>(())
+    /// # Ok::<(), byteor_model::plan::PlanDocumentError>(())
     /// ```
     pub fn from_toml(text: &str) -> Result<PipelinePlanV2, PlanDocumentError> {
         if let Err(problem) = scan(text) {

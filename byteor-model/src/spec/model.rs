@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use crate::plan::{ExecutionTargetV1, LaneKind, OnFull, OrderingMode, ParamValue};
+pub use crate::vocab::{ExecutionTargetV1, LaneKind, OnFull, OrderingMode, ParamValue, RoleKind};
 
 /// A canonical pipeline spec, version 1.
 #[derive(Debug, Clone, PartialEq)]
@@ -152,39 +152,6 @@ pub struct LaneSpec {
     pub readers: Vec<LaneEnd>,
 }
 
-/// What a role is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RoleKind {
-    /// A user stage.
-    Stage,
-    /// Inserted where two lane kinds meet.
-    Bridge,
-    /// Inserted for fan-out over non-broadcast lanes.
-    Router,
-    /// Inserted for fan-in (lanes are single-writer).
-    Merge,
-}
-
-impl RoleKind {
-    /// Every role kind, in declaration order.
-    pub const ALL: [RoleKind; 4] = [
-        RoleKind::Stage,
-        RoleKind::Bridge,
-        RoleKind::Router,
-        RoleKind::Merge,
-    ];
-
-    /// Name used in kv and describe output.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RoleKind::Stage => "stage",
-            RoleKind::Bridge => "bridge",
-            RoleKind::Router => "router",
-            RoleKind::Merge => "merge",
-        }
-    }
-}
-
 /// A role of a LaneGraph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleSpec {
@@ -200,12 +167,6 @@ pub struct RoleSpec {
     pub inputs: Vec<u32>,
     /// Lanes written, by id.
     pub outputs: Vec<u32>,
-}
-
-impl fmt::Display for RoleKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 impl RoleSpec {

@@ -69,7 +69,7 @@
 //! # Building and validating a plan in code
 //!
 //! ```
-//! use byteor::plan::{
+//! use byteor_model::plan::{
 //!     validate_plan_v2, OrderingMode, PipelinePlanV2, PlanViolation, SingleRingConstraints,
 //!     StageDecl,
 //! };
@@ -110,7 +110,7 @@
 //!
 #![cfg_attr(feature = "toml", doc = "```")]
 #![cfg_attr(not(feature = "toml"), doc = "```ignore")]
-//! use byteor::plan::{validate_plan_v2, PipelinePlanV2};
+//! use byteor_model::plan::{validate_plan_v2, PipelinePlanV2};
 //!
 //! let document = r#"
 //! version = 2
@@ -154,9 +154,7 @@
 
 #[cfg(feature = "toml")]
 mod document;
-pub(crate) mod graph;
 mod model;
-pub(crate) mod names;
 mod validate;
 
 #[cfg(feature = "toml")]
