@@ -39,10 +39,12 @@
 //! * [`lower`] — [`lower::lower_v2`], plan to spec.
 //! * [`spec`] — [`spec::PipelineSpecV1`], [`spec::validate_v1`], the kv codec, fingerprint,
 //!   `describe` and `dot`.
+//! * [`diagnostics`] — [`diagnostics::Violations`], the one collection both validations
+//!   return, and the helpers they share (name labels, "did you mean", the cycle walk).
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations)]
 
-mod diag;
+pub mod diagnostics;
 pub mod lower;
 pub mod plan;
 pub mod spec;

@@ -96,7 +96,7 @@ pub mod kernel;
 
 /// The model crate, re-exported: plans, lowering, specs and their shared vocabulary live in
 /// [`byteor_model`] so that this crate and `byteor-macros` share one set of plan rules.
-pub use byteor_model::{lower, plan, spec, vocab};
+pub use byteor_model::{diagnostics, lower, plan, spec, vocab};
 
 /// The v1 limits (defined in [`vocab`]).
 pub use byteor_model::vocab::{

@@ -1,12 +1,11 @@
 //! Lowering of LaneGraph plans: concrete lanes, roles and endpoints, with routers, merges and
 //! bridges inserted by the rules in the [module docs](super).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
-use super::{stage_specs, LowerError};
+use super::stage_specs;
 use crate::plan::{
-    ExecutionTargetV1, LaneGraphPlan, LaneIntent, LaneKind, OnFull, PipelinePlanV2,
-    DEFAULT_LANE_CAPACITY,
+    LaneGraphPlan, LaneIntent, LaneKind, OnFull, PipelinePlanV2, DEFAULT_LANE_CAPACITY,
 };
 use crate::spec::{
     EndpointDirection, EndpointSpec, LaneEnd, LaneGraphSpec, LaneSpec, PipelineSpecV1, RoleKind,
@@ -153,6 +152,22 @@ impl Builder {
         self.lane(settings, LaneEnd::Role(bridge))
     }
 
+    /// Names every lane `<writer>-><reader>`, or `<writer>->*` when it has several readers.
+    fn name_lanes(&mut self) {
+        let names: Vec<String> = (self.lanes.iter())
+            .map(|lane| {
+                let reader = match lane.readers.as_slice() {
+                    [one] => self.end_name(*one),
+                    _ => "*",
+                };
+                format!("{}->{reader}", self.end_name(lane.writer))
+            })
+            .collect();
+        for (lane, name) in self.lanes.iter_mut().zip(names) {
+            lane.name = name;
+        }
+    }
+
     fn end_name(&self, end: LaneEnd) -> &str {
         match end {
             LaneEnd::Role(r) => self.roles.get(r as usize).map_or("", |r| r.name.as_str()),
@@ -164,170 +179,195 @@ impl Builder {
     }
 }
 
-pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError> {
-    let graph = plan.lane_graph.as_ref().ok_or(LowerError::MissingTarget {
-        target: ExecutionTargetV1::LaneGraph,
-    })?;
-    if plan.single_ring.is_some() {
-        return Err(LowerError::UnexpectedPayload {
-            target: ExecutionTargetV1::LaneGraph,
-            payload: ExecutionTargetV1::SingleRing,
-        });
-    }
-    if let Some(stage) = plan.stages.iter().find(|s| !s.after.is_empty()) {
-        return Err(LowerError::UnexpectedDependencies {
-            stage: stage.name.clone(),
-        });
-    }
-    let on_full = graph.on_full.ok_or(LowerError::MissingOnFull)?;
-    let boundary = LaneSettings::boundary(graph, on_full);
-    check_capacity(boundary.kind, graph.boundary.capacity).map_err(|capacity| {
-        LowerError::BoundaryCapacity {
-            kind: boundary.kind,
-            capacity,
-        }
-    })?;
-
-    // Resolve names.
-    let mut nodes: BTreeMap<&str, Node> = BTreeMap::new();
-    let named = (plan.ingress.iter().enumerate()).map(|(i, b)| (b.name.as_str(), Node::Ingress(i)));
-    let named = named
-        .chain((plan.stages.iter().enumerate()).map(|(i, s)| (s.name.as_str(), Node::Stage(i))))
-        .chain((plan.egress.iter().enumerate()).map(|(i, b)| (b.name.as_str(), Node::Egress(i))));
-    for (name, node) in named {
-        if nodes.insert(name, node).is_some() {
-            return Err(LowerError::DuplicateName {
-                name: name.to_owned(),
-            });
-        }
-    }
-
-    // Resolve connections.
-    let mut conns = Vec::with_capacity(graph.connections.len());
-    let mut pairs = BTreeSet::new();
-    for c in &graph.connections {
-        let lookup = |name: &str| {
-            nodes
-                .get(name)
-                .copied()
-                .ok_or_else(|| LowerError::UnknownNode {
-                    from: c.from.clone(),
-                    to: c.to.clone(),
-                    name: name.to_owned(),
-                })
-        };
-        let (from, to) = (lookup(&c.from)?, lookup(&c.to)?);
-        let shape_ok = matches!(
-            (from, to),
-            (Node::Ingress(_), Node::Stage(_))
-                | (Node::Stage(_), Node::Stage(_))
-                | (Node::Stage(_), Node::Egress(_))
-        );
-        if !shape_ok {
-            return Err(LowerError::BadConnection {
-                from: c.from.clone(),
-                to: c.to.clone(),
-            });
-        }
-        if !pairs.insert((from, to)) {
-            return Err(LowerError::DuplicateConnection {
-                from: c.from.clone(),
-                to: c.to.clone(),
-            });
-        }
-        if c.lane.kind == LaneKind::SequencedSlots && c.lane.capacity.is_none() {
-            return Err(LowerError::MissingCapacity {
-                from: c.from.clone(),
-                to: c.to.clone(),
-            });
-        }
-        check_capacity(c.lane.kind, c.lane.capacity).map_err(|capacity| {
-            LowerError::ConnectionCapacity {
-                from: c.from.clone(),
-                to: c.to.clone(),
-                kind: c.lane.kind,
-                capacity,
-            }
-        })?;
-        conns.push(Conn {
-            from,
-            to,
-            from_name: &c.from,
-            intent: &c.lane,
-        });
-    }
-
-    // Each node's outgoing and incoming connections, in plan order, indexed once so that
-    // lowering costs time linear in the plan.
-    let (ni, ns) = (plan.ingress.len(), plan.stages.len());
-    let slot = |node: Node| match node {
-        Node::Ingress(i) => i,
-        Node::Stage(s) => ni + s,
-        Node::Egress(e) => ni + ns + e,
-    };
-    let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); ni + ns + plan.egress.len()];
-    let mut incoming: Vec<Vec<usize>> = vec![Vec::new(); outgoing.len()];
-    for (index, conn) in conns.iter().enumerate() {
-        if let Some(list) = outgoing.get_mut(slot(conn.from)) {
-            list.push(index);
-        }
-        if let Some(list) = incoming.get_mut(slot(conn.to)) {
-            list.push(index);
-        }
-    }
-
-    let mut b = Builder {
-        lanes: Vec::new(),
-        roles: Vec::new(),
-        endpoints: Vec::new(),
-    };
-    for (i, stage) in plan.stages.iter().enumerate() {
-        b.role(stage.name.clone(), RoleKind::Stage, Some(i as u32));
-    }
-    let ingress_ids: Vec<u32> = plan
-        .ingress
-        .iter()
-        .map(|ingress| push_endpoint(&mut b, &ingress.name, EndpointDirection::Ingress))
-        .collect();
-    let egress_ids: Vec<u32> = plan
-        .egress
-        .iter()
-        .map(|egress| push_endpoint(&mut b, &egress.name, EndpointDirection::Egress))
-        .collect();
-
-    // Phase 1, sources: the lane each connection is delivered on.
-    let mut delivery: Vec<Option<u32>> = vec![None; conns.len()];
+/// Compiles a validated LaneGraph plan.
+///
+/// Runs on plans [`validate_plan_v2`](crate::plan::validate_plan_v2) accepted and re-checks
+/// none of the plan rules: names are unique and resolve, connections have the allowed shapes,
+/// capacities fit their kinds, every boundary and stage is connected, and generated names
+/// cannot clash with declared ones. The code stays total anyway — an unresolvable connection
+/// is skipped, a node without connections gets no lanes — so it cannot panic whatever it is
+/// given.
+pub(super) fn lower(plan: &PipelinePlanV2) -> PipelineSpecV1 {
+    let default_graph = LaneGraphPlan::default();
+    let graph = plan.lane_graph.as_ref().unwrap_or(&default_graph);
+    let on_full = graph.on_full.unwrap_or(OnFull::Block);
+    let mut lowering = Lowering::new(plan, graph, on_full);
     let sources = (0..plan.ingress.len())
         .map(Node::Ingress)
         .chain((0..plan.stages.len()).map(Node::Stage));
     for source in sources {
+        lowering.source(source);
+    }
+    let destinations = (0..plan.stages.len())
+        .map(Node::Stage)
+        .chain((0..plan.egress.len()).map(Node::Egress));
+    for destination in destinations {
+        lowering.destination(destination);
+    }
+    let mut b = lowering.b;
+    b.name_lanes();
+
+    PipelineSpecV1 {
+        name: plan.name.clone(),
+        stages: stage_specs(plan),
+        topology: TopologySpec::LaneGraph(LaneGraphSpec {
+            on_full,
+            lanes: b.lanes,
+            roles: b.roles,
+            endpoints: b.endpoints,
+        }),
+    }
+}
+
+/// The plan's connections resolved to nodes, each node's outgoing and incoming connections in
+/// plan order (indexed once, so that lowering costs time linear in the plan).
+struct Wiring<'a> {
+    conns: Vec<Conn<'a>>,
+    outgoing: Vec<Vec<usize>>,
+    incoming: Vec<Vec<usize>>,
+    ingress: usize,
+    stages: usize,
+}
+
+impl<'a> Wiring<'a> {
+    fn resolve(plan: &'a PipelinePlanV2, graph: &'a LaneGraphPlan) -> Self {
+        // The first declaration of a name wins (validation rejects duplicates).
+        let mut nodes: BTreeMap<&str, Node> = BTreeMap::new();
+        let named = (plan.ingress.iter().enumerate())
+            .map(|(i, b)| (b.name.as_str(), Node::Ingress(i)))
+            .chain((plan.stages.iter().enumerate()).map(|(i, s)| (s.name.as_str(), Node::Stage(i))))
+            .chain(
+                (plan.egress.iter().enumerate()).map(|(i, b)| (b.name.as_str(), Node::Egress(i))),
+            );
+        for (name, node) in named {
+            nodes.entry(name).or_insert(node);
+        }
+        let conns: Vec<Conn<'a>> = graph
+            .connections
+            .iter()
+            .filter_map(|c| {
+                Some(Conn {
+                    from: *nodes.get(c.from.as_str())?,
+                    to: *nodes.get(c.to.as_str())?,
+                    from_name: &c.from,
+                    intent: &c.lane,
+                })
+            })
+            .collect();
+        let mut wiring = Wiring {
+            conns: Vec::new(),
+            outgoing: vec![Vec::new(); plan.ingress.len() + plan.stages.len() + plan.egress.len()],
+            incoming: Vec::new(),
+            ingress: plan.ingress.len(),
+            stages: plan.stages.len(),
+        };
+        wiring.incoming = vec![Vec::new(); wiring.outgoing.len()];
+        for (index, conn) in conns.iter().enumerate() {
+            let (from, to) = (wiring.slot(conn.from), wiring.slot(conn.to));
+            if let Some(list) = wiring.outgoing.get_mut(from) {
+                list.push(index);
+            }
+            if let Some(list) = wiring.incoming.get_mut(to) {
+                list.push(index);
+            }
+        }
+        wiring.conns = conns;
+        wiring
+    }
+
+    /// The node's index in `outgoing` and `incoming`.
+    fn slot(&self, node: Node) -> usize {
+        match node {
+            Node::Ingress(i) => i,
+            Node::Stage(s) => self.ingress + s,
+            Node::Egress(e) => self.ingress + self.stages + e,
+        }
+    }
+
+    fn outgoing(&self, node: Node) -> &[usize] {
+        self.outgoing
+            .get(self.slot(node))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn incoming(&self, node: Node) -> &[usize] {
+        self.incoming
+            .get(self.slot(node))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// One lowering in progress: the resolved plan, the spec tables being built, and the lane each
+/// connection is delivered on once its source is lowered.
+struct Lowering<'a> {
+    plan: &'a PipelinePlanV2,
+    wiring: Wiring<'a>,
+    on_full: OnFull,
+    boundary: LaneSettings,
+    b: Builder,
+    ingress_ids: Vec<u32>,
+    egress_ids: Vec<u32>,
+    delivery: Vec<Option<u32>>,
+}
+
+impl<'a> Lowering<'a> {
+    /// Resolves the plan and creates the stage roles and the endpoints.
+    fn new(plan: &'a PipelinePlanV2, graph: &'a LaneGraphPlan, on_full: OnFull) -> Self {
+        let wiring = Wiring::resolve(plan, graph);
+        let mut b = Builder {
+            lanes: Vec::new(),
+            roles: Vec::new(),
+            endpoints: Vec::new(),
+        };
+        for (i, stage) in plan.stages.iter().enumerate() {
+            b.role(stage.name.clone(), RoleKind::Stage, Some(i as u32));
+        }
+        let ingress_ids: Vec<u32> = (plan.ingress.iter())
+            .map(|ingress| push_endpoint(&mut b, &ingress.name, EndpointDirection::Ingress))
+            .collect();
+        let egress_ids: Vec<u32> = (plan.egress.iter())
+            .map(|egress| push_endpoint(&mut b, &egress.name, EndpointDirection::Egress))
+            .collect();
+        Lowering {
+            plan,
+            delivery: vec![None; wiring.conns.len()],
+            wiring,
+            on_full,
+            boundary: LaneSettings::boundary(graph, on_full),
+            b,
+            ingress_ids,
+            egress_ids,
+        }
+    }
+
+    /// Lowers one source (an ingress or a stage): the lane it writes and, for several groups of
+    /// outgoing connections, the router and bridges between that lane and each group's lane.
+    fn source(&mut self, source: Node) {
+        let plan = self.plan;
         let (writer, name) = match source {
             Node::Ingress(i) => (
-                LaneEnd::Endpoint(ingress_ids.get(i).copied().unwrap_or(0)),
+                LaneEnd::Endpoint(self.ingress_ids.get(i).copied().unwrap_or(0)),
                 plan.ingress.get(i).map_or("", |x| x.name.as_str()),
             ),
             Node::Stage(s) => (
                 LaneEnd::Role(s as u32),
                 plan.stages.get(s).map_or("", |x| x.name.as_str()),
             ),
-            Node::Egress(_) => continue,
+            Node::Egress(_) => return,
         };
-        let outgoing = outgoing.get(slot(source)).map_or(&[][..], Vec::as_slice);
-        let groups = group_outgoing(plan, &conns, outgoing, on_full);
+        let groups = group_outgoing(
+            plan,
+            &self.wiring.conns,
+            self.wiring.outgoing(source),
+            self.on_full,
+        );
         let Some(first) = groups.first() else {
-            return Err(match source {
-                Node::Stage(_) => LowerError::StageWithoutOutput {
-                    stage: name.to_owned(),
-                },
-                _ => LowerError::UnconnectedBoundary {
-                    name: name.to_owned(),
-                },
-            });
+            return;
         };
         // The lane the source writes: the boundary lane for an ingress; for a stage, the lane
         // of its only group, or a router feed like its first point-to-point group.
         let source_settings = match source {
-            Node::Ingress(_) => boundary.clone(),
+            Node::Ingress(_) => self.boundary.clone(),
             _ if groups.len() == 1 => first.settings.clone(),
             _ => groups
                 .iter()
@@ -336,80 +376,70 @@ pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError>
                 .settings
                 .clone(),
         };
-        let source_lane = b.lane(&source_settings, writer);
+        let source_lane = self.b.lane(&source_settings, writer);
 
         if let [group] = groups.as_slice() {
             let lane = if group.settings.kind == source_settings.kind {
                 source_lane
             } else {
-                b.bridge(format!("bridge.{name}"), source_lane, &group.settings)
+                self.b
+                    .bridge(format!("bridge.{name}"), source_lane, &group.settings)
             };
-            for &c in &group.conns {
-                if let Some(slot) = delivery.get_mut(c) {
-                    *slot = Some(lane);
-                }
-            }
-            continue;
+            self.deliver(&group.conns, lane);
+            return;
         }
 
         let router_name = format!("router.{name}");
-        let router = b.role(router_name.clone(), RoleKind::Router, None);
-        b.read(source_lane, LaneEnd::Role(router));
+        let router = self.b.role(router_name.clone(), RoleKind::Router, None);
+        self.b.read(source_lane, LaneEnd::Role(router));
         for group in &groups {
             let lane = if group.settings.kind == source_settings.kind {
-                b.lane(&group.settings, LaneEnd::Role(router))
+                self.b.lane(&group.settings, LaneEnd::Role(router))
             } else {
-                let feed = b.lane(&source_settings, LaneEnd::Role(router));
-                b.bridge(
+                let feed = self.b.lane(&source_settings, LaneEnd::Role(router));
+                self.b.bridge(
                     format!("bridge.{router_name}.{}", group.label),
                     feed,
                     &group.settings,
                 )
             };
-            for &c in &group.conns {
-                if let Some(slot) = delivery.get_mut(c) {
-                    *slot = Some(lane);
-                }
+            self.deliver(&group.conns, lane);
+        }
+    }
+
+    /// Records that the connections `conns` travel on `lane`.
+    fn deliver(&mut self, conns: &[usize], lane: u32) {
+        for &c in conns {
+            if let Some(slot) = self.delivery.get_mut(c) {
+                *slot = Some(lane);
             }
         }
     }
 
-    // Phase 2, destinations: readers, merges and bridges into the destination.
-    let destinations = (0..plan.stages.len())
-        .map(Node::Stage)
-        .chain((0..plan.egress.len()).map(Node::Egress));
-    for dest in destinations {
+    /// Lowers one destination (a stage or an egress): it reads its one incoming lane, through a
+    /// bridge to the boundary kind in front of an egress, or a merge of several.
+    fn destination(&mut self, dest: Node) {
+        let plan = self.plan;
         let (reader, name) = match dest {
             Node::Stage(s) => (
                 LaneEnd::Role(s as u32),
                 plan.stages.get(s).map_or("", |x| x.name.as_str()),
             ),
             Node::Egress(e) => (
-                LaneEnd::Endpoint(egress_ids.get(e).copied().unwrap_or(0)),
+                LaneEnd::Endpoint(self.egress_ids.get(e).copied().unwrap_or(0)),
                 plan.egress.get(e).map_or("", |x| x.name.as_str()),
             ),
-            Node::Ingress(_) => continue,
+            Node::Ingress(_) => return,
         };
-        let incoming: Vec<(&Conn<'_>, u32)> = incoming
-            .get(slot(dest))
-            .map_or(&[][..], Vec::as_slice)
-            .iter()
-            .filter_map(|&c| Some((conns.get(c)?, (*delivery.get(c)?)?)))
+        let incoming: Vec<(&Conn<'_>, u32)> = (self.wiring.incoming(dest).iter())
+            .filter_map(|&c| Some((self.wiring.conns.get(c)?, (*self.delivery.get(c)?)?)))
             .collect();
         let is_egress = matches!(dest, Node::Egress(_));
+        let b = &mut self.b;
+        let boundary = &self.boundary;
 
         match incoming.as_slice() {
-            [] => {
-                return Err(if is_egress {
-                    LowerError::UnconnectedBoundary {
-                        name: name.to_owned(),
-                    }
-                } else {
-                    LowerError::StageWithoutInput {
-                        stage: name.to_owned(),
-                    }
-                })
-            }
+            [] => {}
             [(_, lane)] if !is_egress => b.read(*lane, reader),
             [(_, lane)] => {
                 if b.kind_of(*lane) == Some(boundary.kind) {
@@ -421,7 +451,7 @@ pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError>
                     }
                     b.read(*lane, reader);
                 } else {
-                    let out = b.bridge(format!("bridge.{name}"), *lane, &boundary);
+                    let out = b.bridge(format!("bridge.{name}"), *lane, boundary);
                     b.read(out, reader);
                 }
             }
@@ -432,15 +462,13 @@ pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError>
                 let merge_settings = if is_egress {
                     boundary.clone()
                 } else {
-                    let (first, _) = many
-                        .iter()
+                    many.iter()
                         .find(|(c, _)| c.intent.kind != LaneKind::FanoutBroadcast)
                         .or(many.first())
-                        .copied()
-                        .ok_or(LowerError::StageWithoutInput {
-                            stage: name.to_owned(),
-                        })?;
-                    LaneSettings::from_intent(first.intent, on_full)
+                        .map_or_else(
+                            || boundary.clone(),
+                            |(first, _)| LaneSettings::from_intent(first.intent, self.on_full),
+                        )
                 };
                 let merge_name = format!("merge.{name}");
                 let merge = b.role(merge_name.clone(), RoleKind::Merge, None);
@@ -461,44 +489,6 @@ pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError>
             }
         }
     }
-
-    // Lane names: `<writer>-><reader>`, or `<writer>->*` for a lane with several readers.
-    let lane_names: Vec<String> = b
-        .lanes
-        .iter()
-        .map(|lane| {
-            let reader = match lane.readers.as_slice() {
-                [one] => b.end_name(*one),
-                _ => "*",
-            };
-            format!("{}->{reader}", b.end_name(lane.writer))
-        })
-        .collect();
-    for (lane, name) in b.lanes.iter_mut().zip(lane_names) {
-        lane.name = name;
-    }
-
-    // Inserted names must not clash with declared ones (or each other).
-    let mut seen = BTreeSet::new();
-    let names = (b.roles.iter().map(|r| &r.name))
-        .chain(b.endpoints.iter().map(|e| &e.name))
-        .chain(b.lanes.iter().map(|l| &l.name));
-    for name in names {
-        if !seen.insert(name.as_str()) {
-            return Err(LowerError::NameCollision { name: name.clone() });
-        }
-    }
-
-    Ok(PipelineSpecV1 {
-        name: plan.name.clone(),
-        stages: stage_specs(plan),
-        topology: TopologySpec::LaneGraph(LaneGraphSpec {
-            on_full,
-            lanes: b.lanes,
-            roles: b.roles,
-            endpoints: b.endpoints,
-        }),
-    })
 }
 
 fn push_endpoint(b: &mut Builder, name: &str, direction: EndpointDirection) -> u32 {
@@ -552,19 +542,4 @@ fn group_outgoing(
         }
     }
     groups
-}
-
-/// Checks a lane capacity for its kind; `Err` carries the offending capacity.
-/// `sequenced_slots` lanes need a capacity > 0, every other kind a power of two.
-fn check_capacity(kind: LaneKind, capacity: Option<u32>) -> Result<(), u32> {
-    let capacity = capacity.unwrap_or(DEFAULT_LANE_CAPACITY);
-    let ok = match kind {
-        LaneKind::SequencedSlots => capacity > 0,
-        _ => capacity.is_power_of_two(),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(capacity)
-    }
 }

@@ -1,12 +1,14 @@
 //! Lowering: a [`PipelinePlanV2`] compiled to the canonical [`PipelineSpecV1`].
 //!
-//! [`lower_v2`] validates the plan with [`validate_plan_v2`] first, compiles it, and checks its
-//! own output with [`validate_v1`], so a spec it returns always passes `validate_v1`. It never
-//! panics: a plan the validation lets through but lowering cannot compile is a [`LowerError`]
-//! naming the offender. (Plan validation is built so that this does not happen: every plan
-//! that validates lowers to a spec that passes `validate_v1`, names, limits and all.) It is deterministic: the same plan gives a byte-identical spec (and
-//! [`to_kv`](PipelineSpecV1::to_kv) text, and fingerprint), because everything follows the
-//! plan's own order — stage catalog, boundary catalogs, connection list — and no hash map is
+//! [`lower_v2`] validates the plan with [`validate_plan_v2`] — once: that is the only place a
+//! plan rule is checked between a plan and its spec — and then compiles it. Compilation cannot
+//! fail: the plan rules are built so that every plan that validates lowers to a spec that
+//! passes [`validate_v1`](crate::spec::validate_v1), names, limits and all (the property tests
+//! check this over generated plans, and debug builds check every spec lowered), so the only
+//! [`LowerError`] is the plan's violations. It never panics. It is deterministic: the same plan
+//! gives a byte-identical spec (and [`to_kv`](PipelineSpecV1::to_kv) text, and fingerprint),
+//! because everything follows the plan's own order — stage catalog, boundary catalogs,
+//! connection list — and no hash map is
 //! iterated.
 //!
 //! ```
@@ -113,8 +115,7 @@
 //!
 //! Plan names hold only ASCII letters, digits, `_` and `-` (see [`crate::plan`]), while every
 //! inserted role's name holds a `.` and every lane's name a `->`, so a generated name cannot
-//! clash with a declared one. Lowering checks anyway, after naming: a clash would be
-//! [`LowerError::NameCollision`]. With names of at most
+//! clash with a declared one. With names of at most
 //! [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES), role names fit
 //! [`ROLE_NAME_V1_MAX_BYTES`](crate::spec::ROLE_NAME_V1_MAX_BYTES) and lane names
 //! [`LANE_NAME_V1_MAX_BYTES`](crate::spec::LANE_NAME_V1_MAX_BYTES).
@@ -150,180 +151,20 @@
 mod lane_graph;
 mod single_ring;
 
-use crate::plan::{
-    validate_plan_v2, ExecutionTargetV1, LaneKind, PipelinePlanV2, ValidationErrors,
-};
-use crate::spec::{validate_v1, PipelineSpecV1, SpecErrors, StageSpec};
+use crate::plan::{validate_plan_v2, ExecutionTargetV1, PipelinePlanV2, ValidationErrors};
+use crate::spec::{PipelineSpecV1, StageSpec};
 
-/// Why a plan could not be lowered.
+/// Why a plan could not be lowered: it breaks plan rules.
 ///
-/// [`Invalid`](LowerError::Invalid) carries every violation [`validate_plan_v2`] found. The
-/// other variants cover plans that slip past validation but cannot be compiled; each names the
-/// offending stage, boundary, connection or setting.
+/// [`Invalid`](LowerError::Invalid) carries every violation [`validate_plan_v2`] found. A plan
+/// that validates always lowers, so there is no other variant; the enum stays
+/// `#[non_exhaustive]` so that one can be added without breaking callers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LowerError {
     /// The plan breaks plan rules.
     #[error("invalid plan:\n{0}")]
     Invalid(ValidationErrors),
-    /// The payload of the declared target is absent.
-    #[error("plan targets {target} but has no {target} section")]
-    MissingTarget {
-        /// The declared target.
-        target: ExecutionTargetV1,
-    },
-    /// The plan carries the payload of the other target.
-    #[error("plan targets {target} but carries a {payload} section")]
-    UnexpectedPayload {
-        /// The declared target.
-        target: ExecutionTargetV1,
-        /// The payload that does not belong.
-        payload: ExecutionTargetV1,
-    },
-    /// A setting v1 does not support.
-    #[error("single_ring {setting} = {value} is not supported in v1")]
-    Unsupported {
-        /// The setting (`producer`, `scheduling`).
-        setting: &'static str,
-        /// Its value.
-        value: &'static str,
-    },
-    /// Two boundaries or stages share a name.
-    #[error("name `{name}` is declared more than once")]
-    DuplicateName {
-        /// The name.
-        name: String,
-    },
-    /// A SingleRing plan without exactly one ingress and one egress.
-    #[error("single_ring plans need exactly 1 ingress and 1 egress, found {ingress} and {egress}")]
-    BoundaryCount {
-        /// Ingress boundaries declared.
-        ingress: usize,
-        /// Egress boundaries declared.
-        egress: usize,
-    },
-    /// A SingleRing plan with no stages or too many.
-    #[error("single_ring plan has {count} stages; a ring holds 1..={max}")]
-    StageCount {
-        /// Stages declared.
-        count: usize,
-        /// [`SINGLE_RING_V1_MAX_STAGES`](crate::SINGLE_RING_V1_MAX_STAGES).
-        max: usize,
-    },
-    /// A SingleRing dependency on a name that is not a stage.
-    #[error("stage `{stage}` runs after `{dependency}`, which is not a stage")]
-    UnknownDependency {
-        /// The dependent stage.
-        stage: String,
-        /// The unknown name.
-        dependency: String,
-    },
-    /// A SingleRing dependency on the stage itself or a later stage.
-    #[error("stage `{stage}` runs after `{dependency}`, which is not an earlier stage")]
-    DependencyNotEarlier {
-        /// The dependent stage.
-        stage: String,
-        /// The dependency.
-        dependency: String,
-    },
-    /// `after` dependencies in a LaneGraph plan (connections carry the order there).
-    #[error("stage `{stage}` lists `after` dependencies, which only single_ring plans use")]
-    UnexpectedDependencies {
-        /// The stage.
-        stage: String,
-    },
-    /// A LaneGraph plan without `on_full`.
-    #[error("lane_graph plan does not set on_full")]
-    MissingOnFull,
-    /// A connection naming something that is not declared.
-    #[error("connection `{from}` -> `{to}`: `{name}` is not a declared ingress, stage or egress")]
-    UnknownNode {
-        /// Source name.
-        from: String,
-        /// Destination name.
-        to: String,
-        /// The undeclared name.
-        name: String,
-    },
-    /// A connection that is not ingress→stage, stage→stage or stage→egress.
-    #[error(
-        "connection `{from}` -> `{to}` is not ingress -> stage, stage -> stage or stage -> egress"
-    )]
-    BadConnection {
-        /// Source name.
-        from: String,
-        /// Destination name.
-        to: String,
-    },
-    /// The same source and destination connected twice.
-    #[error("connection `{from}` -> `{to}` is declared more than once")]
-    DuplicateConnection {
-        /// Source name.
-        from: String,
-        /// Destination name.
-        to: String,
-    },
-    /// A `sequenced_slots` connection without a capacity.
-    #[error("connection `{from}` -> `{to}`: sequenced_slots lanes need an explicit capacity")]
-    MissingCapacity {
-        /// Source name.
-        from: String,
-        /// Destination name.
-        to: String,
-    },
-    /// A connection capacity its lane kind cannot have.
-    #[error(
-        "connection `{from}` -> `{to}`: {kind} lane capacity {capacity} is invalid \
-         (sequenced_slots needs > 0, other kinds a power of two)"
-    )]
-    ConnectionCapacity {
-        /// Source name.
-        from: String,
-        /// Destination name.
-        to: String,
-        /// Lane kind.
-        kind: LaneKind,
-        /// The capacity.
-        capacity: u32,
-    },
-    /// A boundary policy capacity its lane kind cannot have.
-    #[error(
-        "boundary lane policy: {kind} lane capacity {capacity} is invalid \
-         (sequenced_slots needs > 0, other kinds a power of two)"
-    )]
-    BoundaryCapacity {
-        /// Boundary lane kind.
-        kind: LaneKind,
-        /// The capacity.
-        capacity: u32,
-    },
-    /// An ingress or egress no connection touches.
-    #[error("boundary `{name}` has no connection")]
-    UnconnectedBoundary {
-        /// The boundary.
-        name: String,
-    },
-    /// A stage no connection reaches.
-    #[error("stage `{stage}` has no incoming connection")]
-    StageWithoutInput {
-        /// The stage.
-        stage: String,
-    },
-    /// A stage with no outgoing connection.
-    #[error("stage `{stage}` has no outgoing connection")]
-    StageWithoutOutput {
-        /// The stage.
-        stage: String,
-    },
-    /// A generated role or lane name equal to another name in the graph.
-    #[error("generated name `{name}` clashes with another role, endpoint or lane name")]
-    NameCollision {
-        /// The clashing name.
-        name: String,
-    },
-    /// The compiled spec breaks spec rules the plan validation did not catch (a cycle, say).
-    #[error("lowered spec is invalid:\n{0}")]
-    InvalidSpec(SpecErrors),
 }
 
 impl From<ValidationErrors> for LowerError {
@@ -333,14 +174,19 @@ impl From<ValidationErrors> for LowerError {
 }
 
 /// Validates `plan` with [`validate_plan_v2`] and compiles it to the canonical spec (see the
-/// [module docs](self) for the rules). The result passes [`validate_v1`]. Never panics.
+/// [module docs](self) for the rules). The result passes
+/// [`validate_v1`](crate::spec::validate_v1). Never panics.
 pub fn lower_v2(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError> {
     validate_plan_v2(plan)?;
     let spec = match plan.target {
-        ExecutionTargetV1::SingleRing => single_ring::lower(plan)?,
-        ExecutionTargetV1::LaneGraph => lane_graph::lower(plan)?,
+        ExecutionTargetV1::SingleRing => single_ring::lower(plan),
+        ExecutionTargetV1::LaneGraph => lane_graph::lower(plan),
     };
-    validate_v1(&spec).map_err(LowerError::InvalidSpec)?;
+    debug_assert_eq!(
+        crate::spec::validate_v1(&spec).map_err(|e| e.to_string()),
+        Ok(()),
+        "a plan that validates lowers to a spec that validates"
+    );
     Ok(spec)
 }
 

@@ -1,99 +1,33 @@
 //! Lowering of SingleRing plans.
+//!
+//! Runs on plans [`validate_plan_v2`](crate::plan::validate_plan_v2) accepted and re-checks
+//! none of the plan rules: a validated plan has its `single_ring` payload, one ingress, one
+//! egress, 1 to [`SINGLE_RING_V1_MAX_STAGES`](crate::SINGLE_RING_V1_MAX_STAGES) stages with
+//! unique names, and dependencies only on earlier stages. The code stays total anyway (it
+//! never indexes out of bounds or overflows a shift), so it cannot panic whatever it is given.
 
 use std::collections::BTreeMap;
 
-use super::{stage_specs, LowerError};
-use crate::plan::{ExecutionTargetV1, PipelinePlanV2, ProducerMode, SchedulingMode};
+use super::stage_specs;
+use crate::plan::{PipelinePlanV2, SingleRingConstraints};
 use crate::spec::{PipelineSpecV1, SingleRingSpec, SlotGeometry, TopologySpec};
-use crate::SINGLE_RING_V1_MAX_STAGES;
 
-pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError> {
-    let constraints = plan.single_ring.as_ref().ok_or(LowerError::MissingTarget {
-        target: ExecutionTargetV1::SingleRing,
-    })?;
-    if plan.lane_graph.is_some() {
-        return Err(LowerError::UnexpectedPayload {
-            target: ExecutionTargetV1::SingleRing,
-            payload: ExecutionTargetV1::LaneGraph,
-        });
-    }
-    if constraints.producer != ProducerMode::Single {
-        return Err(LowerError::Unsupported {
-            setting: "producer",
-            value: constraints.producer.as_str(),
-        });
-    }
-    if constraints.scheduling != SchedulingMode::Dedicated {
-        return Err(LowerError::Unsupported {
-            setting: "scheduling",
-            value: constraints.scheduling.as_str(),
-        });
-    }
-    let (ingress, egress) = match (plan.ingress.as_slice(), plan.egress.as_slice()) {
-        ([ingress], [egress]) => (ingress, egress),
-        (i, e) => {
-            return Err(LowerError::BoundaryCount {
-                ingress: i.len(),
-                egress: e.len(),
-            })
-        }
+/// Compiles a validated SingleRing plan.
+pub(super) fn lower(plan: &PipelinePlanV2) -> PipelineSpecV1 {
+    let default_constraints = SingleRingConstraints::default();
+    let constraints = plan.single_ring.as_ref().unwrap_or(&default_constraints);
+    let boundary_name = |catalog: &[crate::plan::BoundaryDecl]| {
+        catalog.first().map(|b| b.name.clone()).unwrap_or_default()
     };
-    let n = plan.stages.len();
-    if n == 0 || n > SINGLE_RING_V1_MAX_STAGES {
-        return Err(LowerError::StageCount {
-            count: n,
-            max: SINGLE_RING_V1_MAX_STAGES,
-        });
-    }
+    let deps = dependency_masks(plan);
+    let final_mask = final_stages(&deps);
 
-    let mut index = BTreeMap::new();
-    for name in [&ingress.name, &egress.name] {
-        if index.insert(name.as_str(), None).is_some() {
-            return Err(LowerError::DuplicateName { name: name.clone() });
-        }
-    }
-    for (i, stage) in plan.stages.iter().enumerate() {
-        if index.insert(stage.name.as_str(), Some(i)).is_some() {
-            return Err(LowerError::DuplicateName {
-                name: stage.name.clone(),
-            });
-        }
-    }
-
-    let mut deps = Vec::with_capacity(n);
-    for (i, stage) in plan.stages.iter().enumerate() {
-        let mut mask = 0u32;
-        for dep in &stage.after {
-            let j = match index.get(dep.as_str()) {
-                Some(Some(j)) => *j,
-                _ => {
-                    return Err(LowerError::UnknownDependency {
-                        stage: stage.name.clone(),
-                        dependency: dep.clone(),
-                    })
-                }
-            };
-            if j >= i {
-                return Err(LowerError::DependencyNotEarlier {
-                    stage: stage.name.clone(),
-                    dependency: dep.clone(),
-                });
-            }
-            // j < i < SINGLE_RING_V1_MAX_STAGES, so the shift stays inside the mask.
-            mask |= 1u32 << j;
-        }
-        deps.push(mask);
-    }
-    let depended_on = deps.iter().fold(0u32, |acc, m| acc | m);
-    let all = (0..n).fold(0u32, |acc, i| acc | (1u32 << i));
-    let final_mask = all & !depended_on;
-
-    Ok(PipelineSpecV1 {
+    PipelineSpecV1 {
         name: plan.name.clone(),
         stages: stage_specs(plan),
         topology: TopologySpec::SingleRing(SingleRingSpec {
-            ingress: ingress.name.clone(),
-            egress: egress.name.clone(),
+            ingress: boundary_name(&plan.ingress),
+            egress: boundary_name(&plan.egress),
             capacity: constraints.capacity,
             slot: SlotGeometry::default(),
             shards: constraints.shards,
@@ -107,5 +41,38 @@ pub(super) fn lower(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, LowerError>
             deps,
             final_mask,
         }),
-    })
+    }
+}
+
+/// `deps[i]` has bit `j` set for each stage `j` that stage `i` runs after.
+fn dependency_masks(plan: &PipelinePlanV2) -> Vec<u32> {
+    let mut index = BTreeMap::new();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        index.entry(stage.name.as_str()).or_insert(i);
+    }
+    plan.stages
+        .iter()
+        .map(|stage| {
+            stage
+                .after
+                .iter()
+                .filter_map(|dep| index.get(dep.as_str()))
+                .fold(0u32, |mask, &j| mask | bit(j))
+        })
+        .collect()
+}
+
+/// The stages no other stage depends on: the ones the producer gates on.
+fn final_stages(deps: &[u32]) -> u32 {
+    let depended_on = deps.iter().fold(0u32, |acc, m| acc | m);
+    let all = (0..deps.len()).fold(0u32, |acc, i| acc | bit(i));
+    all & !depended_on
+}
+
+/// Bit `i` of a stage mask (validation keeps `i` below the stage limit, far inside the mask).
+fn bit(i: usize) -> u32 {
+    u32::try_from(i)
+        .ok()
+        .and_then(|i| 1u32.checked_shl(i))
+        .unwrap_or(0)
 }

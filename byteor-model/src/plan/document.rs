@@ -30,7 +30,7 @@ use super::{
     LaneKind, OnFull, OrderingMode, ParamValue, PipelinePlanV2, ProducerMode, SchedulingMode,
     SingleRingConstraints, StageDecl,
 };
-use crate::diag::names::{label, plan_label};
+use crate::diagnostics::names::{label, plan_label};
 use crate::PARAM_V1_MAX_DEPTH;
 
 /// The plan document version this build reads and writes.

@@ -157,6 +157,7 @@ mod document;
 mod model;
 mod validate;
 
+pub use crate::diagnostics::Violations;
 #[cfg(feature = "toml")]
 pub use document::{PlanDocumentError, PLAN_DOCUMENT_MAX_ITEMS, PLAN_DOCUMENT_VERSION};
 pub use model::*;

@@ -33,8 +33,11 @@ use super::{
     Connection, ExecutionTargetV1, LaneKind, OrderingMode, PipelinePlanV2, ProducerMode,
     SchedulingMode, SingleRingConstraints, DEFAULT_LANE_CAPACITY,
 };
-use crate::diag::cycles::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
-use crate::diag::names::{describe_char, first_bad_char, plan_label, Suggester, PLAN_NAME_CHARS};
+use crate::diagnostics::cycles::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
+use crate::diagnostics::names::{
+    describe_char, first_bad_char, plan_label, Suggester, PLAN_NAME_CHARS,
+};
+use crate::diagnostics::Violations;
 use crate::{
     FANOUT_V1_MAX_CONSUMERS, NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH, PIPELINE_V1_MAX_THREADS,
     RING_V1_MAX_CAPACITY, SEQUENCED_SLOTS_V1_GATING, SINGLE_RING_V1_MAX_SHARDS,
@@ -651,69 +654,7 @@ fn capacities_list(capacities: &[(String, u32)]) -> String {
 /// Every violation found in a plan, in order of discovery. Never empty.
 ///
 /// `Display` prints one violation per line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationErrors {
-    violations: Vec<PlanViolation>,
-}
-
-impl ValidationErrors {
-    /// Number of violations (at least 1).
-    pub fn len(&self) -> usize {
-        self.violations.len()
-    }
-
-    /// Always `false`: a `ValidationErrors` holds at least one violation.
-    pub fn is_empty(&self) -> bool {
-        self.violations.is_empty()
-    }
-
-    /// The violations, in order of discovery.
-    pub fn violations(&self) -> &[PlanViolation] {
-        &self.violations
-    }
-
-    /// Iterates over the violations in order of discovery.
-    pub fn iter(&self) -> std::slice::Iter<'_, PlanViolation> {
-        self.violations.iter()
-    }
-
-    /// Takes the violations out.
-    pub fn into_violations(self) -> Vec<PlanViolation> {
-        self.violations
-    }
-}
-
-impl fmt::Display for ValidationErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, v) in self.violations.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{v}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ValidationErrors {}
-
-impl IntoIterator for ValidationErrors {
-    type Item = PlanViolation;
-    type IntoIter = std::vec::IntoIter<PlanViolation>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.violations.into_iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a ValidationErrors {
-    type Item = &'a PlanViolation;
-    type IntoIter = std::slice::Iter<'a, PlanViolation>;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.violations.iter()
-    }
-}
+pub type ValidationErrors = Violations<PlanViolation>;
 
 /// Validates a plan against every rule of its target and reports all violations.
 ///
@@ -746,11 +687,7 @@ pub fn validate_plan_v2(plan: &PipelinePlanV2) -> Result<(), ValidationErrors> {
         suggester: Suggester::new(),
     };
     v.run();
-    if v.out.is_empty() {
-        Ok(())
-    } else {
-        Err(ValidationErrors { violations: v.out })
-    }
+    Violations::check(v.out)
 }
 
 /// A resolved name: which catalog it belongs to and its index there (first declaration wins).

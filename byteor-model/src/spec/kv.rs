@@ -130,7 +130,7 @@ use super::model::{
     OrderingMode, ParamValue, PipelineSpecV1, RoleKind, RoleSpec, SingleRingSpec, SlotGeometry,
     StageSpec, TopologySpec,
 };
-use crate::diag::names::printable;
+use crate::diagnostics::names::printable;
 use crate::vocab::ExecutionTargetV1;
 use crate::PARAM_V1_MAX_DEPTH;
 

@@ -48,6 +48,7 @@ mod model;
 mod validate;
 mod view;
 
+pub use crate::diagnostics::Violations;
 pub use crate::vocab::{LANE_NAME_V1_MAX_BYTES, ROLE_NAME_V1_MAX_BYTES};
 pub use fingerprint::{Fingerprint, ParseFingerprintError};
 pub use kv::KvError;

@@ -16,14 +16,14 @@
 //! | `bridge` | exactly 1 lane | exactly 1 lane | any (a bridge is what changes kinds) |
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fmt;
 
 use super::model::{
     EndpointDirection, LaneEnd, LaneGraphSpec, LaneKind, PipelineSpecV1, RoleKind, SingleRingSpec,
     TopologySpec,
 };
-use crate::diag::cycles::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
-use crate::diag::names::{describe_char, first_bad_char, label};
+use crate::diagnostics::cycles::{cycle_text, find_cycles, MAX_LISTED_CYCLES};
+use crate::diagnostics::names::{describe_char, first_bad_char, label};
+use crate::diagnostics::Violations;
 use crate::vocab::OrderingMode;
 use crate::{
     FANOUT_V1_MAX_CONSUMERS, LANE_NAME_V1_MAX_BYTES, NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH,
@@ -546,68 +546,10 @@ pub enum SpecViolation {
     },
 }
 
-/// Every violation found in a spec. Displays one violation per line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecErrors {
-    violations: Vec<SpecViolation>,
-}
-
-impl SpecErrors {
-    /// Number of violations (at least one).
-    pub fn len(&self) -> usize {
-        self.violations.len()
-    }
-
-    /// Always `false`: a `SpecErrors` holds at least one violation.
-    pub fn is_empty(&self) -> bool {
-        self.violations.is_empty()
-    }
-
-    /// The violations, in the order they were found.
-    pub fn iter(&self) -> std::slice::Iter<'_, SpecViolation> {
-        self.violations.iter()
-    }
-
-    /// The violations as a slice.
-    pub fn violations(&self) -> &[SpecViolation] {
-        &self.violations
-    }
-
-    /// Consumes the errors, returning the violations.
-    pub fn into_vec(self) -> Vec<SpecViolation> {
-        self.violations
-    }
-}
-
-impl<'a> IntoIterator for &'a SpecErrors {
-    type Item = &'a SpecViolation;
-    type IntoIter = std::slice::Iter<'a, SpecViolation>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.violations.iter()
-    }
-}
-
-impl IntoIterator for SpecErrors {
-    type Item = SpecViolation;
-    type IntoIter = std::vec::IntoIter<SpecViolation>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.violations.into_iter()
-    }
-}
-
-impl fmt::Display for SpecErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, v) in self.violations.iter().enumerate() {
-            if i > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "{v}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for SpecErrors {}
+/// Every violation found in a spec, in order of discovery. Never empty.
+///
+/// `Display` prints one violation per line.
+pub type SpecErrors = Violations<SpecViolation>;
 
 /// Checks a spec on its own and reports every violation.
 ///
@@ -666,11 +608,7 @@ pub fn validate_v1(spec: &PipelineSpecV1) -> Result<(), SpecErrors> {
         TopologySpec::SingleRing(ring) => check_single_ring(spec, ring, &mut out),
         TopologySpec::LaneGraph(graph) => check_lane_graph(spec, graph, &mut out),
     }
-    if out.is_empty() {
-        Ok(())
-    } else {
-        Err(SpecErrors { violations: out })
-    }
+    Violations::check(out)
 }
 
 /// The name of stage `index` (as a label), or `#index` when there is no such stage.

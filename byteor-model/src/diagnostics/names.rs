@@ -71,12 +71,15 @@ pub(crate) const MAX_SUGGESTION_SEARCHES: usize = 16;
 /// Most edits a suggestion may be away from the unknown name.
 const MAX_SUGGESTION_DISTANCE: usize = 3;
 
-/// Edit-distance cells all the searches of one validation may fill, in total.
+/// Edit-distance cells (characters of the name × characters of a candidate) all the searches of
+/// one validation may compute, in total.
 const SUGGESTION_CELL_BUDGET: usize = 1 << 22;
 
 /// The "did you mean" search of one validation run: at most [`MAX_SUGGESTION_SEARCHES`]
-/// searches, together filling at most a fixed number of edit-distance cells, so the cost is
-/// bounded however many unknown names and candidates a document holds.
+/// searches, together computing at most a fixed number of edit-distance cells, so the cost is
+/// bounded however many unknown names and candidates a document holds. The distance is
+/// `strsim`'s optimal string alignment (insertions, deletions, substitutions and swaps of two
+/// neighbouring characters each count one edit), the metric clap's suggestions use too.
 #[derive(Debug)]
 pub(crate) struct Suggester {
     searches_left: usize,
@@ -92,11 +95,10 @@ impl Suggester {
         }
     }
 
-    /// The candidate closest to `name` by edit distance (a swap of two neighbouring characters
-    /// counts as one edit), when it is close enough to be a likely typo: at most a third of the
-    /// name's length (at least one, at most three edits). Names longer than
-    /// [`NAME_V1_MAX_BYTES`] are neither searched for nor suggested. The first closest
-    /// candidate wins; `None` once the budget is spent.
+    /// The candidate closest to `name` by edit distance, when it is close enough to be a likely
+    /// typo: at most a third of the name's length (at least one, at most three edits). Names
+    /// longer than [`NAME_V1_MAX_BYTES`] are neither searched for nor suggested. The first
+    /// closest candidate wins; `None` once the budget is spent.
     pub(crate) fn closest<'c>(
         &mut self,
         name: &str,
@@ -106,10 +108,8 @@ impl Suggester {
             return None;
         }
         self.searches_left -= 1;
-        let target: Vec<char> = name.chars().collect();
-        let limit = (target.len() / 3).clamp(1, MAX_SUGGESTION_DISTANCE);
-        let mut rows = Rows::default();
-        let mut other: Vec<char> = Vec::with_capacity(NAME_V1_MAX_BYTES);
+        let name_chars = name.chars().count();
+        let limit = (name_chars / 3).clamp(1, MAX_SUGGESTION_DISTANCE);
         let mut best: Option<(usize, &str)> = None;
         for candidate in candidates {
             if candidate.is_empty() || candidate == name || candidate.len() > NAME_V1_MAX_BYTES {
@@ -120,18 +120,18 @@ impl Suggester {
             if max == 0 {
                 break;
             }
-            other.clear();
-            other.extend(candidate.chars());
-            if target.len().abs_diff(other.len()) > max {
+            let candidate_chars = candidate.chars().count();
+            if name_chars.abs_diff(candidate_chars) > max {
                 continue;
             }
-            let cells = target.len() * other.len();
+            let cells = name_chars * candidate_chars;
             if cells > self.cells_left {
                 self.cells_left = 0;
                 break;
             }
             self.cells_left -= cells;
-            if let Some(d) = rows.distance_within(&target, &other, max) {
+            let d = edit_distance(name, candidate);
+            if d <= max {
                 best = Some((d, candidate));
             }
         }
@@ -139,64 +139,9 @@ impl Suggester {
     }
 }
 
-/// The three rows the edit-distance recurrence keeps, reused across candidates.
-#[derive(Default)]
-struct Rows {
-    before: Vec<usize>,
-    prev: Vec<usize>,
-    cur: Vec<usize>,
-}
-
-impl Rows {
-    /// The optimal-string-alignment distance between `a` and `b` (insertions, deletions,
-    /// substitutions and adjacent transpositions each cost one) when it is at most `max`;
-    /// `None` as soon as every alignment is known to cost more.
-    fn distance_within(&mut self, a: &[char], b: &[char], max: usize) -> Option<usize> {
-        let m = b.len();
-        for row in [&mut self.before, &mut self.prev, &mut self.cur] {
-            row.clear();
-            row.resize(m + 1, 0);
-        }
-        for (j, cell) in self.prev.iter_mut().enumerate() {
-            *cell = j;
-        }
-        // The smallest cell of the row before; a transposition reaches back two rows.
-        let mut prev_min = 0;
-        for i in 1..=a.len() {
-            self.cur[0] = i;
-            let mut row_min = i;
-            for j in 1..=m {
-                let cost = usize::from(a[i - 1] != b[j - 1]);
-                let mut d = (self.prev[j - 1] + cost)
-                    .min(self.prev[j] + 1)
-                    .min(self.cur[j - 1] + 1);
-                if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                    d = d.min(self.before[j - 2] + 1);
-                }
-                self.cur[j] = d;
-                row_min = row_min.min(d);
-            }
-            if row_min.min(prev_min) > max {
-                return None;
-            }
-            prev_min = row_min;
-            std::mem::swap(&mut self.before, &mut self.prev);
-            std::mem::swap(&mut self.prev, &mut self.cur);
-        }
-        let d = self.prev[m];
-        (d <= max).then_some(d)
-    }
-}
-
-/// The edit distance [`Suggester::closest`] uses, without a bound (names of at most a few
-/// hundred characters; for tests and small inputs).
-#[cfg(test)]
+/// The edit distance "did you mean" ranks candidates by: `strsim`'s optimal string alignment.
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    Rows::default()
-        .distance_within(&a, &b, usize::MAX - 1)
-        .unwrap_or(usize::MAX)
+    strsim::osa_distance(a, b)
 }
 
 #[cfg(test)]
@@ -213,21 +158,27 @@ mod tests {
     }
 
     #[test]
-    fn bounded_distance_agrees_with_the_full_one() {
+    fn closest_is_the_first_nearest_candidate_within_the_limit() {
         let words = [
             "", "a", "ab", "ba", "abc", "acb", "bca", "parse", "prase", "risk", "rsik", "kitten",
             "sitting", "audit", "aduit", "route", "router", "xyzzy",
         ];
-        let mut rows = Rows::default();
-        for a in words {
-            for b in words {
-                let full = edit_distance(a, b);
-                let (ac, bc): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-                for max in 0..5 {
-                    let bounded = rows.distance_within(&ac, &bc, max);
-                    assert_eq!(bounded, (full <= max).then_some(full), "{a} {b} {max}");
+        for name in words {
+            let limit = (name.chars().count() / 3).clamp(1, MAX_SUGGESTION_DISTANCE);
+            let mut expected: Option<(usize, &str)> = None;
+            if !name.is_empty() {
+                for c in words {
+                    if c.is_empty() || c == name {
+                        continue;
+                    }
+                    let d = edit_distance(name, c);
+                    if d <= limit && expected.is_none_or(|(best, _)| d < best) {
+                        expected = Some((d, c));
+                    }
                 }
             }
+            let found = Suggester::new().closest(name, words.into_iter());
+            assert_eq!(found.as_deref(), expected.map(|(_, c)| c), "{name}");
         }
     }
 
