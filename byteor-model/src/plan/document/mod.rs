@@ -31,11 +31,11 @@ mod schema;
 mod write;
 
 pub use error::PlanDocumentError;
-use error::*;
+use error::{line_column, malformed};
 pub use scan::PLAN_DOCUMENT_MAX_ITEMS;
-use scan::*;
-use schema::*;
-use write::*;
+use scan::{scan, ScanProblem};
+use schema::PlanDoc;
+use write::write_plan;
 
 impl PipelinePlanV2 {
     /// Reads a plan from a TOML plan document.

@@ -1,5 +1,7 @@
 use std::collections::BTreeMap;
 
+use super::error::{key_at, key_before};
+use super::scan::MAX_KEY_PARTS;
 use super::*;
 use crate::plan::{
     validate_plan_v2, BoundaryDecl, BoundaryLanePolicy, Connection, ExecutionTargetV1, LaneIntent,

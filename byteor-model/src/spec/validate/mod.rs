@@ -243,6 +243,3 @@ fn check_stages(spec: &PipelineSpecV1, out: &mut Vec<SpecViolation>) {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

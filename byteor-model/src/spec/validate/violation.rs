@@ -93,7 +93,7 @@ pub enum SpecViolation {
         stage: String,
         /// The parameter.
         param: String,
-        /// How deep its value nests ([`ParamValue::depth`](crate::plan::ParamValue::depth)).
+        /// How deep its value nests ([`ParamValue::depth`](crate::vocab::ParamValue::depth)).
         depth: usize,
         /// [`PARAM_V1_MAX_DEPTH`](crate::PARAM_V1_MAX_DEPTH).
         max: usize,

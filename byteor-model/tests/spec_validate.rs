@@ -1,15 +1,21 @@
-use super::*;
-use crate::diagnostics::cycles::MAX_LISTED_CYCLES;
-use crate::lower::lower_v2;
-use crate::plan::ParamValue;
-use crate::plan::{Connection, LaneIntent, PipelinePlanV2, StageDecl};
-use crate::spec::model::{
-    LaneEnd, LaneGraphSpec, LaneKind, LaneSpec, OrderingMode, RoleKind, RoleSpec, SingleRingSpec,
+//! `validate_v1` on specs lowered from plans and then broken, one rule at a time (an
+//! integration test: it builds its specs with `lower_v2`, and `spec` itself uses nothing of
+//! `plan`).
+
+use byteor_model::lower::lower_v2;
+use byteor_model::plan::{Connection, LaneIntent, ParamValue, PipelinePlanV2, StageDecl};
+use byteor_model::spec::{
+    validate_v1, LaneEnd, LaneGraphSpec, LaneKind, LaneSpec, OrderingMode, PipelineSpecV1,
+    RoleKind, RoleSpec, SingleRingSpec, SpecViolation, TopologySpec,
 };
-use crate::{
-    FANOUT_V1_MAX_CONSUMERS, PIPELINE_V1_MAX_THREADS, RING_V1_MAX_CAPACITY,
+use byteor_model::{
+    FANOUT_V1_MAX_CONSUMERS, LANE_NAME_V1_MAX_BYTES, NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH,
+    PIPELINE_V1_MAX_THREADS, RING_V1_MAX_CAPACITY, ROLE_NAME_V1_MAX_BYTES,
     SEQUENCED_SLOTS_V1_GATING,
 };
+
+/// Most role cycles one validation lists (the spec docs promise the first 16).
+const MAX_LISTED_CYCLES: usize = 16;
 
 /// parse -> risk, parse -> audit (a fan-out over one slot), strict, one shard.
 fn ring_spec() -> PipelineSpecV1 {
@@ -306,7 +312,7 @@ fn slot_geometry_is_consistent() {
         (24, 12, false),
     ] {
         let mut spec = ring_spec();
-        ring(&mut spec).slot = crate::spec::SlotGeometry { size, align };
+        ring(&mut spec).slot = byteor_model::spec::SlotGeometry { size, align };
         let bad = violations(&spec)
             .iter()
             .any(|v| matches!(v, SpecViolation::SlotGeometry { size: s, align: a } if *s == size && *a == align));
@@ -836,7 +842,7 @@ fn ring_memory_is_checked_once_a_slot_size_is_bound() {
     let mut spec = ring_spec();
     // 2^20 slots of 1 KiB: exactly 1 GiB.
     ring(&mut spec).capacity = 1 << 20;
-    ring(&mut spec).slot = crate::spec::SlotGeometry {
+    ring(&mut spec).slot = byteor_model::spec::SlotGeometry {
         size: 1024,
         align: 8,
     };
@@ -857,7 +863,7 @@ fn ring_memory_is_checked_once_a_slot_size_is_bound() {
     assert!(text.contains("1082130432 bytes of ring memory"), "{text}");
     // No overflow with the largest factors.
     ring(&mut spec).capacity = u32::MAX;
-    ring(&mut spec).slot = crate::spec::SlotGeometry {
+    ring(&mut spec).slot = byteor_model::spec::SlotGeometry {
         size: 1 << 31,
         align: 1 << 31,
     };
@@ -951,7 +957,7 @@ fn role_cycles_past_sixteen_are_counted() {
             kind: LaneKind::Events,
             capacity: 8,
             gating: None,
-            on_full: crate::spec::OnFull::Block,
+            on_full: byteor_model::spec::OnFull::Block,
             writer: LaneEnd::Role(from),
             readers: vec![LaneEnd::Role(to)],
         });
