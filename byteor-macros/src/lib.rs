@@ -70,8 +70,8 @@ pub fn pipeline(args: TokenStream, item: TokenStream) -> TokenStream {
     pipeline::pipeline(args.into(), item.into()).into()
 }
 
-/// The stage limit this crate checks (`SINGLE_RING_V1_MAX_STAGES`), as a `usize` literal, so
-/// that `byteor` can assert at compile time that both crates agree.
+/// The stage limit this crate checks (`SINGLE_RING_V1_MAX_STAGES`, taken from `byteor-model`),
+/// as a `usize` literal, for tests that compare it with `byteor`'s.
 #[doc(hidden)]
 #[proc_macro]
 pub fn __single_ring_v1_max_stages(_: TokenStream) -> TokenStream {

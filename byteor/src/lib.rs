@@ -121,7 +121,3 @@ pub mod prelude {
 /// The authoring macros: `#[pipeline]`, `#[derive(StageDescriptor)]` (also at
 /// [`exec::StageDescriptor`]) and `#[derive(ShmEvent)]` (also at [`abi::ShmEvent`]).
 pub use byteor_macros::{pipeline, ShmEvent, StageDescriptor};
-
-// The macro crate cannot depend on this one, so it checks the stage limit against its own copy;
-// this stops the build if the two ever disagree.
-const _: () = assert!(byteor_macros::__single_ring_v1_max_stages!() == SINGLE_RING_V1_MAX_STAGES);

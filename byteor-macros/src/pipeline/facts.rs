@@ -2,12 +2,9 @@
 //! stage settings. Parsing, checking, messages and code generation all read from here, so a
 //! construct is added (or its wording changed) in one place.
 
-/// Most stages a SingleRing holds.
-///
-/// A proc-macro crate cannot depend on `byteor`, so this is a copy of
-/// `byteor::SINGLE_RING_V1_MAX_STAGES`. `byteor` fails to compile if the two disagree (it
-/// compares its constant with `__single_ring_v1_max_stages!()`), and a test checks it too.
-pub(crate) const SINGLE_RING_V1_MAX_STAGES: usize = 4;
+/// Most stages a SingleRing holds: the model's own limit (`byteor::SINGLE_RING_V1_MAX_STAGES`
+/// is the same constant), so the macro and the library cannot disagree.
+pub(crate) use byteor_model::SINGLE_RING_V1_MAX_STAGES;
 
 /// One `key = value` option of `#[pipeline(...)]`.
 #[derive(Debug)]
