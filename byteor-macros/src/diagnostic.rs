@@ -66,19 +66,14 @@ pub(crate) fn list<S: AsRef<str>>(names: &[S]) -> String {
     }
 }
 
-/// The candidate closest to `name` by edit distance, if it is close enough to be a likely typo
-/// (at most a third of the longer name, and at least one edit allowed).
+/// The candidate closest to `name`, if it is close enough to be a likely typo: byteor-model's
+/// one "did you mean" ([`byteor_model::diagnostics::did_you_mean`]), so the macro suggests
+/// exactly what plan validation would.
 pub(crate) fn closest<'a, I>(name: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    candidates
-        .into_iter()
-        .filter(|c| *c != name)
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, c)| *d <= (name.len().max(c.len()) / 3).max(1))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    byteor_model::diagnostics::did_you_mean(name, candidates)
 }
 
 /// " Did you mean `x`?" when a close candidate exists, else "".
@@ -98,34 +93,6 @@ pub(crate) fn no_such(what: &str, what_plural: &str, name: &str, valid: &[&str])
         list(valid),
         did_you_mean(name, valid.iter().copied())
     )
-}
-
-/// Edit distance counting insertions, deletions, substitutions and swaps of two adjacent
-/// characters (the commonest typo) as one edit each.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    // d[i][j]: distance between a[..i] and b[..j].
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 /// Ordinal for messages: 1st, 2nd, 3rd, 4th, 11th, 21st.
@@ -162,8 +129,9 @@ mod tests {
             None,
             "an exact match is not a suggestion"
         );
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("pasre", "parse"), 1);
+        // Three edits apart is too far for a six-letter name; a swap is one edit.
+        assert_eq!(closest("kitten", ["sitting"]), None);
+        assert_eq!(closest("pasre", ["parse"]), Some("parse"));
     }
 
     #[test]

@@ -1,11 +1,34 @@
 //! What plan and spec validation share to report violations: the one collection both return
-//! ([`Violations`]), name labels and the "did you mean" search (`names`), and the bounded cycle
-//! walk (`cycles`).
+//! ([`Violations`]), name labels and the "did you mean" search ([`did_you_mean`]), and the
+//! bounded cycle walk.
 
 pub(crate) mod cycles;
 pub(crate) mod names;
 
 use std::fmt;
+
+/// The closest of `candidates` to the unknown `name`, when it is close enough to be a likely
+/// typo — the one "did you mean" of byteor: plan validation and the `#[pipeline]` macro both
+/// use it.
+///
+/// The distance is `strsim`'s optimal string alignment (an insertion, deletion, substitution
+/// or swap of two neighbouring characters is one edit); a suggestion is at most a third of
+/// the name's length away (at least one edit, at most three); names longer than
+/// [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES) are neither searched for nor suggested; the
+/// first of equally close candidates wins; the search does a bounded amount of work.
+///
+/// ```
+/// use byteor_model::diagnostics::did_you_mean;
+///
+/// assert_eq!(did_you_mean("pasre", ["parse", "risk"]), Some("parse"));
+/// assert_eq!(did_you_mean("settlement", ["parse", "risk"]), None);
+/// ```
+pub fn did_you_mean<'c>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    names::closest_name(name, candidates)
+}
 
 /// Every violation one validation found, in order of discovery. Never empty.
 ///

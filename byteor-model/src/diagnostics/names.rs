@@ -104,39 +104,66 @@ impl Suggester {
         name: &str,
         candidates: impl Iterator<Item = &'c str>,
     ) -> Option<String> {
+        // Names that are never searched for do not use up a search.
         if name.is_empty() || name.len() > NAME_V1_MAX_BYTES || self.searches_left == 0 {
             return None;
         }
         self.searches_left -= 1;
-        let name_chars = name.chars().count();
-        let limit = (name_chars / 3).clamp(1, MAX_SUGGESTION_DISTANCE);
-        let mut best: Option<(usize, &str)> = None;
-        for candidate in candidates {
-            if candidate.is_empty() || candidate == name || candidate.len() > NAME_V1_MAX_BYTES {
-                continue;
-            }
-            // Only a strictly closer candidate replaces the best one.
-            let max = best.map_or(limit, |(d, _)| d - 1);
-            if max == 0 {
-                break;
-            }
-            let candidate_chars = candidate.chars().count();
-            if name_chars.abs_diff(candidate_chars) > max {
-                continue;
-            }
-            let cells = name_chars * candidate_chars;
-            if cells > self.cells_left {
-                self.cells_left = 0;
-                break;
-            }
-            self.cells_left -= cells;
-            let d = edit_distance(name, candidate);
-            if d <= max {
-                best = Some((d, candidate));
-            }
-        }
-        best.map(|(_, c)| c.to_owned())
+        nearest(name, candidates, &mut self.cells_left).map(str::to_owned)
     }
+}
+
+/// One "did you mean" search: the first candidate closest to `name` within the typo limit (a
+/// third of the name's length, at least one and at most three edits), computing at most
+/// `cells_left` edit-distance cells (and counting them off). Names longer than
+/// [`NAME_V1_MAX_BYTES`] are neither searched for nor suggested.
+pub(crate) fn nearest<'c>(
+    name: &str,
+    candidates: impl Iterator<Item = &'c str>,
+    cells_left: &mut usize,
+) -> Option<&'c str> {
+    if name.is_empty() || name.len() > NAME_V1_MAX_BYTES {
+        return None;
+    }
+    let name_chars = name.chars().count();
+    let limit = (name_chars / 3).clamp(1, MAX_SUGGESTION_DISTANCE);
+    let mut best: Option<(usize, &str)> = None;
+    for candidate in candidates {
+        if candidate.is_empty() || candidate == name || candidate.len() > NAME_V1_MAX_BYTES {
+            continue;
+        }
+        // Only a strictly closer candidate replaces the best one.
+        let max = best.map_or(limit, |(d, _)| d - 1);
+        if max == 0 {
+            break;
+        }
+        let candidate_chars = candidate.chars().count();
+        if name_chars.abs_diff(candidate_chars) > max {
+            continue;
+        }
+        let cells = name_chars * candidate_chars;
+        if cells > *cells_left {
+            *cells_left = 0;
+            break;
+        }
+        *cells_left -= cells;
+        let d = edit_distance(name, candidate);
+        if d <= max {
+            best = Some((d, candidate));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// The "did you mean" of one unknown name outside a validation run (the `#[pipeline]` macro's
+/// options, statements and settings): the same metric and caps as plan validation's
+/// suggestions, with one search's budget.
+pub(crate) fn closest_name<'c>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    let mut cells_left = SUGGESTION_CELL_BUDGET;
+    nearest(name, candidates.into_iter(), &mut cells_left)
 }
 
 /// The edit distance "did you mean" ranks candidates by: `strsim`'s optimal string alignment.
