@@ -8,8 +8,7 @@
 //! [`LowerError`] is the plan's violations. It never panics. It is deterministic: the same plan
 //! gives a byte-identical spec (and [`to_kv`](PipelineSpecV1::to_kv) text, and fingerprint),
 //! because everything follows the plan's own order — stage catalog, boundary catalogs,
-//! connection list — and no hash map is
-//! iterated.
+//! connection list — and no hash map is iterated.
 //!
 //! ```
 //! use byteor_model::plan::{PipelinePlanV2, StageDecl};
