@@ -19,6 +19,7 @@
 
 use std::marker::PhantomData;
 
+use crate::backing::{MemRing, RingStorage};
 use crate::kernel::WaitStrategy;
 use crate::lower::lower_v2;
 use crate::plan::{validate_plan_v2, OrderingMode, PipelinePlanV2, StageDecl};
@@ -561,22 +562,23 @@ impl<A, B, C, T> StageSlots<T> for (A, B, C) {
     label = "`build` needs at least one stage",
     note = "add one with `.stage(\"name\", stage)` before `.build()`"
 )]
-pub trait StageList<E>: Send + 'static {
+pub trait StageList<E, R: RingStorage<Event = E> = MemRing<E>>: Send + 'static {
     /// For each stage, whether it mutates events.
     fn mutates(&self) -> Vec<bool>;
-    /// Starts one thread per stage and shard.
+    /// Starts one thread per stage and shard over rings of type `R`.
     #[doc(hidden)]
     fn spawn_all(
         self,
-        spawner: &mut super::pipeline::Spawner<E>,
+        spawner: &mut super::pipeline::Spawner<R>,
     ) -> Result<(), super::error::SpawnError>;
 }
 
 macro_rules! impl_stage_list {
     ($len:expr; $($name:ident : $s:ident : $m:ident),+) => {
-        impl<E, $($s, $m),+> StageList<E> for ($(StageEntry<$s, $m>,)+)
+        impl<E, R, $($s, $m),+> StageList<E, R> for ($(StageEntry<$s, $m>,)+)
         where
             E: Default + Send + Sync + 'static,
+            R: RingStorage<Event = E>,
             $($s: StageImpl<E, $m>, $m: 'static,)+
         {
             fn mutates(&self) -> Vec<bool> {
@@ -584,7 +586,7 @@ macro_rules! impl_stage_list {
             }
             fn spawn_all(
                 self,
-                spawner: &mut super::pipeline::Spawner<E>,
+                spawner: &mut super::pipeline::Spawner<R>,
             ) -> Result<(), super::error::SpawnError> {
                 #[allow(non_snake_case)]
                 let ($($name,)+) = self;

@@ -62,7 +62,8 @@ pub use error::{
     BuildError, PipelineError, PublishError, SpawnError, StageFailure, TryPublishError,
 };
 pub use pipeline::{
-    thread_name, BoxedPipeline, BoxedStages, SingleRingPipeline, Spawner, THREAD_NAME_MAX_BYTES,
+    thread_name, BoxedPipeline, BoxedStages, RingRequest, SingleRingPipeline, Spawner,
+    THREAD_NAME_MAX_BYTES,
 };
 pub use producer::Producer;
 pub use registry::{

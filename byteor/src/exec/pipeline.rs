@@ -15,6 +15,7 @@ use super::producer::Producer;
 use super::runtime::{panic_message, run_stage, BatchHandler, Runtime, Typed};
 use super::stage::StageImpl;
 use crate::backing::check_ring_bytes;
+use crate::backing::{BackingError, MemRing, RingStorage};
 
 /// A checked, lowered SingleRing pipeline with its stage instances, not yet running.
 ///
@@ -44,13 +45,14 @@ impl<E, L, K> std::fmt::Debug for SingleRingPipeline<E, L, K> {
 /// ([`Unsharded`](super::Unsharded) unless the ring is sharded).
 pub type BoxedPipeline<E, K = super::Unsharded> = SingleRingPipeline<E, BoxedStages<E>, K>;
 
-/// A stage list whose concrete type is erased (see [`SingleRingPipeline::boxed`]).
-pub struct BoxedStages<E> {
+/// A stage list whose concrete type is erased (see [`SingleRingPipeline::boxed`]). It runs over
+/// [`MemRing`] storage.
+pub struct BoxedStages<E: Send + Sync + 'static> {
     stages: Box<dyn ErasedStages<E>>,
     mutates: Vec<bool>,
 }
 
-impl<E> std::fmt::Debug for BoxedStages<E> {
+impl<E: Send + Sync + 'static> std::fmt::Debug for BoxedStages<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BoxedStages")
             .field("stages", &self.mutates.len())
@@ -58,7 +60,7 @@ impl<E> std::fmt::Debug for BoxedStages<E> {
     }
 }
 
-impl<E> BoxedStages<E> {
+impl<E: Send + Sync + 'static> BoxedStages<E> {
     fn new<L: StageList<E>>(stages: L) -> Self {
         BoxedStages {
             mutates: stages.mutates(),
@@ -68,22 +70,22 @@ impl<E> BoxedStages<E> {
 }
 
 /// [`StageList::spawn_all`] callable through a box.
-trait ErasedStages<E>: Send {
-    fn spawn_boxed(self: Box<Self>, spawner: &mut Spawner<E>) -> Result<(), SpawnError>;
+trait ErasedStages<E: Send + Sync + 'static>: Send {
+    fn spawn_boxed(self: Box<Self>, spawner: &mut Spawner<MemRing<E>>) -> Result<(), SpawnError>;
 }
 
-impl<E, L: StageList<E>> ErasedStages<E> for L {
-    fn spawn_boxed(self: Box<Self>, spawner: &mut Spawner<E>) -> Result<(), SpawnError> {
+impl<E: Send + Sync + 'static, L: StageList<E>> ErasedStages<E> for L {
+    fn spawn_boxed(self: Box<Self>, spawner: &mut Spawner<MemRing<E>>) -> Result<(), SpawnError> {
         (*self).spawn_all(spawner)
     }
 }
 
-impl<E: 'static> StageList<E> for BoxedStages<E> {
+impl<E: Send + Sync + 'static> StageList<E> for BoxedStages<E> {
     fn mutates(&self) -> Vec<bool> {
         self.mutates.clone()
     }
 
-    fn spawn_all(self, spawner: &mut Spawner<E>) -> Result<(), SpawnError> {
+    fn spawn_all(self, spawner: &mut Spawner<MemRing<E>>) -> Result<(), SpawnError> {
         self.stages.spawn_boxed(spawner)
     }
 }
@@ -97,12 +99,12 @@ pub(crate) struct StageThread {
 }
 
 /// Starts stage threads for a pipeline; used by [`StageList::spawn_all`].
-pub struct Spawner<E> {
-    rt: Arc<Runtime<E>>,
+pub struct Spawner<R: RingStorage> {
+    rt: Arc<Runtime<R>>,
     threads: Vec<StageThread>,
 }
 
-impl<E> std::fmt::Debug for Spawner<E> {
+impl<R: RingStorage> std::fmt::Debug for Spawner<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Spawner")
             .field("threads", &self.threads.len())
@@ -110,7 +112,7 @@ impl<E> std::fmt::Debug for Spawner<E> {
     }
 }
 
-impl<E> Drop for Spawner<E> {
+impl<R: RingStorage> Drop for Spawner<R> {
     /// Stops and joins every thread started so far. On success `start` takes the threads
     /// out first, so this only acts when starting failed or unwound: no stage thread outlives
     /// a failed `spawn`.
@@ -131,7 +133,7 @@ impl<E> Drop for Spawner<E> {
     }
 }
 
-impl<E: Default + Send + Sync + 'static> Spawner<E> {
+impl<E: Default + Send + Sync + 'static, R: RingStorage<Event = E>> Spawner<R> {
     /// Starts one thread per shard for stage `id`.
     pub(crate) fn spawn_stage<S, M>(
         &mut self,
@@ -190,7 +192,7 @@ impl<E: Default + Send + Sync + 'static> Spawner<E> {
                     // the producer reads per publish (false sharing on every event).
                     let mut handler = handler;
                     let result = catch_unwind(AssertUnwindSafe(|| {
-                        run_stage::<E, H>(&rt, shard as usize, id, &mut handler)
+                        run_stage::<R, H>(&rt, shard as usize, id, &mut handler)
                     }));
                     let outcome = match result {
                         Ok(outcome) => outcome,
@@ -313,41 +315,159 @@ where
     /// ring memory cannot be allocated — the threads already started are stopped and joined
     /// before the error is returned; `spawn` itself never panics.
     pub fn spawn(self) -> Result<(Producer<E, K>, Control<E>), SpawnError> {
+        let rings = mem_rings::<E>(&self.spec)?;
         let stages = self.stages;
-        start(&self.spec, self.strategy, self.router, |spawner| {
+        start(&self.spec, self.strategy, self.router, rings, |spawner| {
+            stages.spawn_all(spawner)
+        })
+    }
+
+    /// Like [`spawn`](Self::spawn), but over ring storage the caller provides: `make` is
+    /// called once per shard with the ring it must provide (capacity and stage count) and
+    /// returns a fresh ring — every sequence at 0 — of any [`RingStorage`] type. The stage
+    /// loops and the producer are monomorphised for `R`, exactly as for [`MemRing`]; the
+    /// storage is read once per thread start, never per event.
+    ///
+    /// A ring that does not match the request, or is not fresh, is refused with
+    /// [`SpawnError::Storage`]; `make`'s own errors come back as [`SpawnError::Backing`].
+    ///
+    /// ```
+    /// use byteor::backing::MemRing;
+    /// use byteor::prelude::*;
+    ///
+    /// let pipeline = SingleRing::<u64>::build("custom", |ring| {
+    ///     let ring = ring.capacity(64).ingress("in").egress("out");
+    ///     let (ring, _) = ring.stage("sum", from_fn(|_: &u64, _: &EventContext| Ok(())));
+    ///     ring.build()
+    /// })?;
+    /// // Any storage works; here the in-process ring, made by the caller.
+    /// let (mut producer, control) =
+    ///     pipeline.spawn_on(|want| MemRing::<u64>::new(want.capacity, want.stages))?;
+    /// producer.publish(|e| *e = 1)?;
+    /// producer.close();
+    /// assert_eq!(control.join()?.processed("sum"), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn spawn_on<R, F>(self, make: F) -> Result<(Producer<E, K, R>, Control<E, R>), SpawnError>
+    where
+        R: RingStorage<Event = E>,
+        L: StageList<E, R>,
+        F: FnMut(RingRequest) -> Result<R, BackingError>,
+    {
+        let rings = provided_rings(&self.spec, make)?;
+        let stages = self.stages;
+        start(&self.spec, self.strategy, self.router, rings, |spawner| {
             stages.spawn_all(spawner)
         })
     }
 }
 
-/// Creates the runtime of a lowered SingleRing spec, starts the stage threads with `spawn`,
-/// and hands back the producer and control handles. If a thread cannot start, the ones already
-/// running are stopped and joined before the error is returned.
-pub(crate) fn start<E, K>(
+/// The ring one shard of a pipeline needs, as asked of the storage provider of
+/// [`SingleRingPipeline::spawn_on`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingRequest {
+    /// The shard the ring serves.
+    pub shard: u32,
+    /// Slots (a power of two).
+    pub capacity: u64,
+    /// Stage sequences.
+    pub stages: usize,
+}
+
+/// The requests for every shard of a SingleRing spec.
+fn ring_requests(spec: &PipelineSpecV1) -> impl Iterator<Item = RingRequest> + '_ {
+    let ring = single_ring_of(spec);
+    (0..ring.shards).map(move |shard| RingRequest {
+        shard,
+        capacity: u64::from(ring.capacity),
+        stages: spec.stages.len(),
+    })
+}
+
+/// In-process rings for every shard of `spec`, within the memory limit, allocated fallibly.
+pub(crate) fn mem_rings<E: Default + Send + Sync + 'static>(
     spec: &PipelineSpecV1,
-    strategy: WaitStrategy,
-    router: K,
-    spawn: impl FnOnce(&mut Spawner<E>) -> Result<(), SpawnError>,
-) -> Result<(Producer<E, K>, Control<E>), SpawnError>
-where
-    E: Default + Send + Sync + 'static,
-    K: Router<E>,
-{
+) -> Result<Vec<MemRing<E>>, SpawnError> {
     let ring = single_ring_of(spec);
     check_ring_bytes::<E>(
         &format!("pipeline `{}`", spec.name),
         u64::from(ring.capacity),
         u64::from(ring.shards),
     )?;
+    ring_requests(spec)
+        .map(|want| Ok(MemRing::new(want.capacity, want.stages)?))
+        .collect()
+}
+
+/// Rings from a caller's provider, each checked against what was asked.
+fn provided_rings<R: RingStorage>(
+    spec: &PipelineSpecV1,
+    mut make: impl FnMut(RingRequest) -> Result<R, BackingError>,
+) -> Result<Vec<R>, SpawnError> {
+    ring_requests(spec)
+        .map(|want| {
+            let ring = make(want)?;
+            let mismatch = |what: &str, found: u64, expected: u64| SpawnError::Storage {
+                shard: want.shard,
+                problem: format!("{what} is {found}, expected {expected}"),
+            };
+            if ring.capacity() != want.capacity {
+                return Err(mismatch("capacity", ring.capacity(), want.capacity));
+            }
+            if ring.slots().len() as u64 != want.capacity {
+                return Err(mismatch(
+                    "slot count",
+                    ring.slots().len() as u64,
+                    want.capacity,
+                ));
+            }
+            let stages = ring.stage_sequences();
+            if stages.len() != want.stages {
+                return Err(mismatch(
+                    "stage sequence count",
+                    stages.len() as u64,
+                    want.stages as u64,
+                ));
+            }
+            if let Some(used) = std::iter::once(ring.cursor())
+                .chain(stages)
+                .map(|s| s.load_relaxed())
+                .find(|&v| v != 0)
+            {
+                return Err(mismatch("a sequence of a fresh ring", used, 0));
+            }
+            Ok(ring)
+        })
+        .collect()
+}
+
+/// Creates the runtime of a lowered SingleRing spec over `rings` (one per shard), starts the
+/// stage threads with `spawn`, and hands back the producer and control handles. If a thread
+/// cannot start, the ones already running are stopped and joined before the error is
+/// returned.
+#[allow(clippy::type_complexity)]
+pub(crate) fn start<E, K, R>(
+    spec: &PipelineSpecV1,
+    strategy: WaitStrategy,
+    router: K,
+    rings: Vec<R>,
+    spawn: impl FnOnce(&mut Spawner<R>) -> Result<(), SpawnError>,
+) -> Result<(Producer<E, K, R>, Control<E, R>), SpawnError>
+where
+    E: Default + Send + Sync + 'static,
+    K: Router<E>,
+    R: RingStorage<Event = E>,
+{
+    let ring = single_ring_of(spec);
     let rt = Arc::new(Runtime::new(
         spec.name.clone(),
         spec.stages.iter().map(|s| s.name.clone()).collect(),
         ring.deps.clone(),
         ring.final_stages().collect(),
         strategy,
-        u64::from(ring.capacity),
-        ring.shards,
-    )?);
+        rings,
+    ));
     let mut spawner = Spawner {
         rt: Arc::clone(&rt),
         threads: Vec::with_capacity(spec.stages.len() * ring.shards as usize),

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::backing::{MemRing, RingStorage};
 use crate::kernel::{FinalStageGate, Waiter};
 
 use super::builder::{Router, Unsharded};
@@ -31,8 +32,11 @@ struct ProducerShard {
 ///
 /// Dropping the producer (or calling [`close`](Self::close)) ends the stream: stages drain
 /// everything published and stop, and [`Control::join`](super::Control::join) returns.
-pub struct Producer<E, K = Unsharded> {
-    rt: Arc<Runtime<E>>,
+///
+/// `R` is the ring storage ([`MemRing`] unless the pipeline was started with
+/// [`spawn_on`](super::SingleRingPipeline::spawn_on)).
+pub struct Producer<E, K = Unsharded, R: RingStorage<Event = E> = MemRing<E>> {
+    rt: Arc<Runtime<R>>,
     shards: Box<[ProducerShard]>,
     router: K,
     /// Staging event for sharded rings: the shard is known only once the event is filled.
@@ -40,7 +44,7 @@ pub struct Producer<E, K = Unsharded> {
     hub_slot: usize,
 }
 
-impl<E, K> std::fmt::Debug for Producer<E, K> {
+impl<E, K, R: RingStorage<Event = E>> std::fmt::Debug for Producer<E, K, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
             .field("pipeline", &self.rt.name)
@@ -57,12 +61,13 @@ impl<E, K> std::fmt::Debug for Producer<E, K> {
     }
 }
 
-impl<E, K> Producer<E, K>
+impl<E, K, R> Producer<E, K, R>
 where
     E: Default + Send + Sync,
     K: Router<E>,
+    R: RingStorage<Event = E>,
 {
-    pub(crate) fn new(rt: Arc<Runtime<E>>, router: K) -> Self {
+    pub(crate) fn new(rt: Arc<Runtime<R>>, router: K) -> Self {
         let shards = rt
             .shards
             .iter()
@@ -347,8 +352,8 @@ impl Drop for Rewind<'_> {
 
 /// Writes event `seq` into its slot of `sh`. See [`Producer::write`].
 #[inline(always)]
-fn write_slot<E, F: FnOnce(&mut E)>(
-    sh: &ShardRuntime<E>,
+fn write_slot<E, R: RingStorage<Event = E>, F: FnOnce(&mut E)>(
+    sh: &ShardRuntime<R>,
     scratch: &mut E,
     seq: u64,
     fill: Option<F>,
@@ -365,7 +370,7 @@ fn write_slot<E, F: FnOnce(&mut E)>(
     });
 }
 
-impl<E, K> Drop for Producer<E, K> {
+impl<E, K, R: RingStorage<Event = E>> Drop for Producer<E, K, R> {
     fn drop(&mut self) {
         // Anything written but unpublished (a batch interrupted by a panicking closure) is not
         // part of the stream.

@@ -89,7 +89,7 @@ use super::builder::{
 use super::control::Control;
 use super::descriptor::{ParamError, ParamSpec, StageDescriptor};
 use super::error::{BuildError, SpawnError};
-use super::pipeline::start;
+use super::pipeline::{mem_rings, start};
 use super::producer::Producer;
 use super::runtime::{BatchHandler, Typed};
 use super::stage::{access, MutStage, Stage};
@@ -416,12 +416,19 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
             });
         }
         let handlers = self.handlers;
-        Ok(start(&self.spec, self.strategy, Unsharded, |spawner| {
-            for (id, per_shard) in handlers.into_iter().enumerate() {
-                spawner.spawn_handlers(id, per_shard)?;
-            }
-            Ok(())
-        })?)
+        let rings = mem_rings::<E>(&self.spec)?;
+        Ok(start(
+            &self.spec,
+            self.strategy,
+            Unsharded,
+            rings,
+            |spawner| {
+                for (id, per_shard) in handlers.into_iter().enumerate() {
+                    spawner.spawn_handlers(id, per_shard)?;
+                }
+                Ok(())
+            },
+        )?)
     }
 
     /// Starts a plan (sharded or not) routing events by `key`, the function behind the plan's
@@ -436,10 +443,12 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
     {
         let shards = single_ring_of(&self.spec).shards;
         let handlers = self.handlers;
+        let rings = mem_rings::<E>(&self.spec)?;
         Ok(start(
             &self.spec,
             self.strategy,
             KeyRouter::new(key, shards),
+            rings,
             |spawner| {
                 for (id, per_shard) in handlers.into_iter().enumerate() {
                     spawner.spawn_handlers(id, per_shard)?;

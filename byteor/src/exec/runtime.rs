@@ -3,7 +3,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-use crate::backing::MemRing;
+use crate::backing::{RingStorage, SlotView};
 use crate::kernel::sync::{AtomicU32, AtomicU64, Ordering};
 use crate::kernel::{SequenceBarrier, WaitStrategy, Waiter, WakeHub};
 
@@ -21,13 +21,13 @@ pub(crate) const FAILED: u32 = 2;
 const NO_TARGET: u64 = u64::MAX;
 
 /// One shard: its ring, its wake-up hub, and the sequence its stages drain to on shutdown.
-pub(crate) struct ShardRuntime<E> {
-    pub(crate) ring: MemRing<E>,
+pub(crate) struct ShardRuntime<R> {
+    pub(crate) ring: R,
     pub(crate) hub: WakeHub,
     drain_target: AtomicU64,
 }
 
-impl<E> ShardRuntime<E> {
+impl<R: RingStorage> ShardRuntime<R> {
     /// Events published to this shard: its cursor. Only the producer writes it, so on the
     /// producer's thread a relaxed load sees the latest value.
     #[inline(always)]
@@ -44,8 +44,9 @@ impl<E> ShardRuntime<E> {
     }
 }
 
-/// Everything the producer, the control handle and the stage threads share.
-pub(crate) struct Runtime<E> {
+/// Everything the producer, the control handle and the stage threads share; `R` is the ring
+/// storage of each shard.
+pub(crate) struct Runtime<R> {
     pub(crate) name: String,
     pub(crate) stage_names: Vec<String>,
     /// `deps[i]`: bit mask of the stages stage `i` runs after.
@@ -53,36 +54,34 @@ pub(crate) struct Runtime<E> {
     /// Stages no other stage depends on.
     pub(crate) finals: Vec<usize>,
     pub(crate) strategy: WaitStrategy,
-    pub(crate) shards: Box<[ShardRuntime<E>]>,
+    pub(crate) shards: Box<[ShardRuntime<R>]>,
     /// Read on every publish and every batch: alone on its cache lines, so no write to a
     /// neighbouring field (or heap block) can invalidate it.
     state: crossbeam_utils::CachePadded<AtomicU32>,
     failure: Mutex<Option<StageFailure>>,
 }
 
-impl<E: Default + Send + Sync> Runtime<E> {
+impl<R: RingStorage> Runtime<R> {
+    /// The runtime over `rings`, one per shard, each with a sequence per stage.
     pub(crate) fn new(
         name: String,
         stage_names: Vec<String>,
         deps: Vec<u32>,
         finals: Vec<usize>,
         strategy: WaitStrategy,
-        capacity: u64,
-        shards: u32,
-    ) -> Result<Self, crate::backing::BackingError> {
+        rings: Vec<R>,
+    ) -> Self {
         let stages = stage_names.len();
-        let shards = (0..shards)
-            .map(|_| {
-                Ok(ShardRuntime {
-                    ring: MemRing::new(capacity, stages)?,
-                    // One parking slot per stage, plus one for the producer.
-                    hub: WakeHub::new(stages + 1),
-                    drain_target: AtomicU64::new(NO_TARGET),
-                })
+        let shards = rings
+            .into_iter()
+            .map(|ring| ShardRuntime {
+                ring,
+                // One parking slot per stage, plus one for the producer.
+                hub: WakeHub::new(stages + 1),
+                drain_target: AtomicU64::new(NO_TARGET),
             })
-            .collect::<Result<Vec<_>, _>>()?
-            .into_boxed_slice();
-        Ok(Runtime {
+            .collect();
+        Runtime {
             name,
             stage_names,
             deps,
@@ -91,11 +90,11 @@ impl<E: Default + Send + Sync> Runtime<E> {
             shards,
             state: crossbeam_utils::CachePadded::new(AtomicU32::new(RUNNING)),
             failure: Mutex::new(None),
-        })
+        }
     }
 }
 
-impl<E> Runtime<E> {
+impl<R: RingStorage> Runtime<R> {
     #[inline(always)]
     pub(crate) fn state(&self) -> u32 {
         self.state.load(Ordering::Acquire)
@@ -225,8 +224,8 @@ pub(crate) trait BatchHandler<E>: Send {
     /// See [`Stage::on_start`](super::Stage::on_start).
     fn start(&mut self, info: &StageInfo) -> Result<(), StageError>;
 
-    /// Handles events `start..end` of `ring`, updating `current` to the event in hand. On error
-    /// returns the failing sequence.
+    /// Handles events `start..end` of the ring whose slots are `slots`, updating `current` to
+    /// the event in hand. On error returns the failing sequence.
     ///
     /// # Safety
     /// Every event in `start..end` is published and finished by every stage this one runs
@@ -234,7 +233,7 @@ pub(crate) trait BatchHandler<E>: Send {
     /// stage accesses those events meanwhile.
     unsafe fn handle(
         &mut self,
-        ring: &MemRing<E>,
+        slots: SlotView<'_, E>,
         start: u64,
         end: u64,
         shard: u32,
@@ -265,7 +264,7 @@ impl<E, S: StageImpl<E, M>, M> BatchHandler<E> for Typed<S, M> {
     #[inline(always)]
     unsafe fn handle(
         &mut self,
-        ring: &MemRing<E>,
+        slots: SlotView<'_, E>,
         start: u64,
         end: u64,
         shard: u32,
@@ -276,7 +275,7 @@ impl<E, S: StageImpl<E, M>, M> BatchHandler<E> for Typed<S, M> {
             // be the one the producer is writing, and pulling its line here would stall it.
             let ahead = seq + PREFETCH_AHEAD.of::<E>();
             if ahead < end && ahead % PREFETCH_AHEAD.stride::<E>() == 0 {
-                ring.slot(ahead).prefetch();
+                slots.slot(ahead).prefetch();
             }
             current.set(seq);
             let ctx = EventContext {
@@ -285,7 +284,7 @@ impl<E, S: StageImpl<E, M>, M> BatchHandler<E> for Typed<S, M> {
                 end_of_batch: seq + 1 == end,
             };
             // SAFETY: the caller guarantees the access rules for every event of the batch.
-            unsafe { self.0.call(ring.slot(seq), &ctx) }.map_err(|e| (seq, e))?;
+            unsafe { self.0.call(slots.slot(seq), &ctx) }.map_err(|e| (seq, e))?;
         }
         Ok(())
     }
@@ -307,14 +306,14 @@ impl<E> BatchHandler<E> for Box<dyn BatchHandler<E>> {
 
     unsafe fn handle(
         &mut self,
-        ring: &MemRing<E>,
+        slots: SlotView<'_, E>,
         start: u64,
         end: u64,
         shard: u32,
         current: &Cell<u64>,
     ) -> Result<(), (u64, StageError)> {
         // SAFETY: forwarded unchanged; the caller upholds the contract.
-        unsafe { (**self).handle(ring, start, end, shard, current) }
+        unsafe { (**self).handle(slots, start, end, shard, current) }
     }
 
     fn batch_end(&mut self, batch: &BatchContext) -> Result<(), StageError> {
@@ -329,15 +328,15 @@ impl<E> BatchHandler<E> for Box<dyn BatchHandler<E>> {
 /// The body of one stage thread: wait, handle a batch, publish progress, repeat. Returns the
 /// number of events the stage finished once it stops without failing (drained, or halted by
 /// another stage's failure).
-pub(crate) fn run_stage<E, H>(
-    rt: &Runtime<E>,
+pub(crate) fn run_stage<R, H>(
+    rt: &Runtime<R>,
     shard: usize,
     stage_id: usize,
     stage: &mut H,
 ) -> Result<u64, StageFailure>
 where
-    E: Send + Sync,
-    H: BatchHandler<E>,
+    R: RingStorage,
+    H: BatchHandler<R::Event>,
 {
     let name = &rt.stage_names[stage_id];
     let fail = |sequence: Option<u64>, reason: String| StageFailure {
@@ -349,6 +348,7 @@ where
     };
     let sh = &rt.shards[shard];
     let ring = &sh.ring;
+    let slots = SlotView::of(ring);
     let sequences = ring.stage_sequences();
     let own = &sequences[stage_id];
 
@@ -424,7 +424,7 @@ where
             // the producer will not overwrite the slot until every final stage — this one or
             // one ordered after it — passes `seq`. Stages not ordered with this one only read
             // (`build` refuses a mutating stage that is not ordered against every other stage).
-            let handled = unsafe { stage.handle(ring, next, available, ctx_shard, &current) };
+            let handled = unsafe { stage.handle(slots, next, available, ctx_shard, &current) };
             // A failed batch is never released: the stage's sequence stays at the end of the
             // last batch whose `on_batch_end` succeeded, so no stage after this one ever sees
             // an event of it. The failure is recorded before this thread does anything else,
@@ -467,7 +467,7 @@ where
 
 /// Records `failure` as the pipeline's (the first one recorded wins) and stops every thread;
 /// returns it for the stage thread's own result.
-fn failed<E>(rt: &Runtime<E>, failure: StageFailure) -> StageFailure {
+fn failed<R: RingStorage>(rt: &Runtime<R>, failure: StageFailure) -> StageFailure {
     rt.fail(failure.clone());
     failure
 }
