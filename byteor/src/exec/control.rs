@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::{PipelineError, StageFailure};
-use super::pipeline::StageThread;
 use super::runtime::{Runtime, CLOSING, FAILED, RUNNING};
 use crate::backing::{MemRing, RingStorage};
+use std::thread::JoinHandle;
 
 /// Controls a running pipeline: read metrics, shut it down, wait for it.
 ///
@@ -27,6 +27,14 @@ impl<E, R: RingStorage<Event = E>> fmt::Debug for Control<E, R> {
             .field("threads", &self.threads.len())
             .finish()
     }
+}
+
+/// One started stage thread.
+pub(crate) struct StageThread {
+    pub(crate) label: String,
+    pub(crate) stage: String,
+    pub(crate) shard: u32,
+    pub(crate) handle: JoinHandle<Result<u64, StageFailure>>,
 }
 
 /// Lifecycle state of a pipeline.

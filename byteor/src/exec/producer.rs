@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::backing::{MemRing, RingStorage};
 use crate::kernel::{FinalStageGate, Waiter};
 
-use super::builder::{Router, Unsharded};
 use super::error::{PublishError, TryPublishError};
+use super::routing::{Router, Unsharded};
 use super::runtime::{Runtime, ShardRuntime, RUNNING};
 
 /// The producer's private state for one shard, alone on its own 128 bytes: sharing a cache

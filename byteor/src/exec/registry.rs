@@ -83,16 +83,15 @@ use crate::lower::{lower_v2, LowerError};
 use crate::plan::{ExecutionTargetV1, ParamValue, PipelinePlanV2, ValidationErrors};
 use crate::spec::{validate_v1, PipelineSpecV1, SpecErrors};
 
-use super::builder::{
-    check_mutation_order, check_ring_memory, single_ring_of, KeyRouter, Unsharded,
-};
 use super::control::Control;
 use super::descriptor::{ParamError, ParamSpec, StageDescriptor};
 use super::error::{BuildError, SpawnError};
-use super::pipeline::{mem_rings, start};
 use super::producer::Producer;
+use super::routing::{KeyRouter, Unsharded};
 use super::runtime::{BatchHandler, Typed};
 use super::stage::{access, MutStage, Stage};
+use super::threads::{mem_rings, start};
+use super::topology::{check_mutation_order, check_ring_memory, single_ring_of};
 
 type MakeStage<E> =
     fn(&BTreeMap<String, ParamValue>) -> Result<Box<dyn BatchHandler<E>>, ParamError>;
