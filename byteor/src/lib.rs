@@ -91,6 +91,7 @@ pub mod kernel;
 pub mod lower;
 pub mod plan;
 pub mod spec;
+mod sync;
 
 /// The names most programs need: `use byteor::prelude::*;`.
 pub mod prelude {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::{PipelineError, StageFailure};
-use super::runtime::{Runtime, CLOSING, FAILED, RUNNING};
+use super::runtime::Runtime;
 use crate::backing::{MemRing, RingStorage};
+use crate::kernel::{CLOSING, FAILED, RUNNING};
 use std::thread::JoinHandle;
 
 /// Controls a running pipeline: read metrics, shut it down, wait for it.

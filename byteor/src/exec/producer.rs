@@ -3,21 +3,21 @@
 use std::sync::Arc;
 
 use crate::backing::{MemRing, RingStorage};
-use crate::kernel::{FinalStageGate, Waiter};
+use crate::kernel::{FinalStageGate, Padded, Waiter};
 
 use super::error::{PublishError, TryPublishError};
 use super::routing::{Router, Unsharded};
-use super::runtime::{Runtime, ShardRuntime, RUNNING};
+use super::runtime::{Runtime, ShardRuntime};
+use crate::kernel::RUNNING;
 
-/// The producer's private state for one shard, alone on its own 128 bytes: sharing a cache
-/// line with anything a stage thread reads (the runtime's state word, say) would bounce that
-/// line between cores.
+/// The producer's private state for one shard, kept [`Padded`] (alone on its own 128 bytes):
+/// sharing a cache line with anything a stage thread reads (the runtime's state word, say)
+/// would bounce that line between cores.
 ///
 /// What is published is the ring's cursor, which only the producer writes; no copy is kept
 /// here, so a single publish makes three stores (the event, `next`, the cursor). At tens of
 /// millions of events per second the producer is bound by how fast its stores drain, so every
 /// store saved counts.
-#[repr(align(128))]
 struct ProducerShard {
     /// Next sequence to write.
     next: u64,
@@ -37,7 +37,7 @@ struct ProducerShard {
 /// [`spawn_on`](super::SingleRingPipeline::spawn_on)).
 pub struct Producer<E, K = Unsharded, R: RingStorage<Event = E> = MemRing<E>> {
     rt: Arc<Runtime<R>>,
-    shards: Box<[ProducerShard]>,
+    shards: Box<[Padded<ProducerShard>]>,
     router: K,
     /// Staging event for sharded rings: the shard is known only once the event is filled.
     scratch: E,
@@ -71,9 +71,11 @@ where
         let shards = rt
             .shards
             .iter()
-            .map(|s| ProducerShard {
-                next: 0,
-                gate: FinalStageGate::new(&rt.finals, s.ring.capacity(), 0),
+            .map(|s| {
+                Padded(ProducerShard {
+                    next: 0,
+                    gate: FinalStageGate::new(&rt.finals, s.ring.capacity(), 0),
+                })
             })
             .collect();
         let hub_slot = rt.producer_slot();

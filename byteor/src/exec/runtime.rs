@@ -4,8 +4,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use crate::backing::{RingStorage, SlotView};
-use crate::kernel::sync::{AtomicU32, AtomicU64, Ordering};
-use crate::kernel::{SequenceBarrier, WaitStrategy, Waiter, WakeHub};
+use crate::kernel::{
+    DrainTarget, Lifecycle, SequenceBarrier, WaitStrategy, Waiter, WakeHub, CLOSING, FAILED,
+};
 
 use super::error::{PipelineError, StageFailure};
 use std::cell::Cell;
@@ -13,18 +14,11 @@ use std::marker::PhantomData;
 
 use super::stage::{BatchContext, EventContext, StageError, StageImpl, StageInfo};
 
-pub(crate) const RUNNING: u32 = 0;
-pub(crate) const CLOSING: u32 = 1;
-pub(crate) const FAILED: u32 = 2;
-
-/// "No drain target yet".
-const NO_TARGET: u64 = u64::MAX;
-
 /// One shard: its ring, its wake-up hub, and the sequence its stages drain to on shutdown.
 pub(crate) struct ShardRuntime<R> {
     pub(crate) ring: R,
     pub(crate) hub: WakeHub,
-    drain_target: AtomicU64,
+    drain_target: DrainTarget,
 }
 
 impl<R: RingStorage> ShardRuntime<R> {
@@ -55,9 +49,8 @@ pub(crate) struct Runtime<R> {
     pub(crate) finals: Vec<usize>,
     pub(crate) strategy: WaitStrategy,
     pub(crate) shards: Box<[ShardRuntime<R>]>,
-    /// Read on every publish and every batch: alone on its cache lines, so no write to a
-    /// neighbouring field (or heap block) can invalidate it.
-    state: crossbeam_utils::CachePadded<AtomicU32>,
+    /// Read on every publish and every batch (alone on its cache lines).
+    lifecycle: Lifecycle,
     failure: Mutex<Option<StageFailure>>,
 }
 
@@ -78,7 +71,7 @@ impl<R: RingStorage> Runtime<R> {
                 ring,
                 // One parking slot per stage, plus one for the producer.
                 hub: WakeHub::new(stages + 1),
-                drain_target: AtomicU64::new(NO_TARGET),
+                drain_target: DrainTarget::new(),
             })
             .collect();
         Runtime {
@@ -88,7 +81,7 @@ impl<R: RingStorage> Runtime<R> {
             finals,
             strategy,
             shards,
-            state: crossbeam_utils::CachePadded::new(AtomicU32::new(RUNNING)),
+            lifecycle: Lifecycle::new(),
             failure: Mutex::new(None),
         }
     }
@@ -97,7 +90,7 @@ impl<R: RingStorage> Runtime<R> {
 impl<R: RingStorage> Runtime<R> {
     #[inline(always)]
     pub(crate) fn state(&self) -> u32 {
-        self.state.load(Ordering::Acquire)
+        self.lifecycle.state()
     }
 
     /// Hub slot of the producer.
@@ -118,32 +111,20 @@ impl<R: RingStorage> Runtime<R> {
     /// and not others).
     pub(crate) fn close_from_producer(&self, cursors: impl Iterator<Item = u64>) {
         for (shard, cursor) in self.shards.iter().zip(cursors) {
-            let _ = shard.drain_target.compare_exchange(
-                NO_TARGET,
-                cursor,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            shard.drain_target.set_once(cursor);
         }
-        let _ = self
-            .state
-            .compare_exchange(RUNNING, CLOSING, Ordering::AcqRel, Ordering::Acquire);
+        self.lifecycle.close();
         self.notify_all();
     }
 
     /// Shutdown requested from outside the producer: stop accepting events, then drain what the
     /// rings hold now.
     pub(crate) fn close_from_control(&self) {
-        let _ = self
-            .state
-            .compare_exchange(RUNNING, CLOSING, Ordering::SeqCst, Ordering::SeqCst);
+        self.lifecycle.close();
         for shard in self.shards.iter() {
-            let cursor = shard.ring.cursor().as_atomic().load(Ordering::SeqCst);
+            let cursor = shard.ring.cursor().load_seq_cst();
             // A producer that already closed set the exact target; it stands.
-            shard
-                .drain_target
-                .compare_exchange(NO_TARGET, cursor, Ordering::AcqRel, Ordering::Acquire)
-                .ok();
+            shard.drain_target.set_once(cursor);
         }
         self.notify_all();
     }
@@ -156,7 +137,7 @@ impl<R: RingStorage> Runtime<R> {
                 *slot = Some(failure);
             }
         }
-        self.state.store(FAILED, Ordering::Release);
+        self.lifecycle.fail();
         self.notify_all();
     }
 
@@ -177,8 +158,7 @@ impl<R: RingStorage> Runtime<R> {
     }
 
     pub(crate) fn drain_target(&self, shard: usize) -> Option<u64> {
-        let t = self.shards[shard].drain_target.load(Ordering::Acquire);
-        (t != NO_TARGET).then_some(t)
+        self.shards[shard].drain_target.get()
     }
 }
 
