@@ -93,6 +93,7 @@ pub mod abi;
 pub mod backing;
 pub mod exec;
 pub mod kernel;
+mod sync;
 
 /// The model crate, re-exported: plans, lowering, specs and their shared vocabulary live in
 /// [`byteor_model`] so that this crate and `byteor-macros` share one set of plan rules.

@@ -10,6 +10,8 @@
 //! Nothing here allocates after construction, so stages built from these pieces can run inside
 //! the allocation-counting test.
 
+pub mod buffer_ring;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -21,8 +23,8 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 /// The pipeline's own outcome of [`join_timeout`](byteor::exec::Control::join_timeout) or
 /// [`shutdown_timeout`](byteor::exec::Control::shutdown_timeout): a report or the pipeline's
 /// error. A timeout fails the test (naming the threads still running).
-pub fn finished<E>(
-    outcome: Result<byteor::exec::PipelineReport, byteor::exec::JoinError<E>>,
+pub fn finished<E, R: byteor::backing::RingStorage<Event = E>>(
+    outcome: Result<byteor::exec::PipelineReport, byteor::exec::JoinError<E, R>>,
 ) -> Result<byteor::exec::PipelineReport, byteor::exec::PipelineError> {
     match outcome {
         Ok(report) => Ok(report),

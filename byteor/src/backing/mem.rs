@@ -92,10 +92,10 @@ impl<E> MemRing<E> {
     }
 }
 
-// SAFETY: capacity is a checked power of two >= 2 and `slots.len() == capacity`; `slot` masks
-// the sequence, so it returns the cell at `seq % capacity`; the cursor and stage sequences are
-// distinct fields owned by `self`.
-unsafe impl<E: Send + Sync> RingStorage for MemRing<E> {
+// SAFETY: capacity is a checked power of two >= 2 and `slots.len() == capacity`, fixed at
+// construction; the cursor, stage sequences and slots are distinct heap-allocated or inline
+// fields owned by `self` that never move while it is borrowed.
+unsafe impl<E: Send + Sync + 'static> RingStorage for MemRing<E> {
     type Event = E;
 
     #[inline(always)]
@@ -114,8 +114,8 @@ unsafe impl<E: Send + Sync> RingStorage for MemRing<E> {
     }
 
     #[inline(always)]
-    fn slot(&self, seq: u64) -> &SlotCell<E> {
-        MemRing::slot(self, seq)
+    fn slots(&self) -> &[SlotCell<E>] {
+        &self.slots
     }
 }
 

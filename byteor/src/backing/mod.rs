@@ -9,16 +9,25 @@ use crate::kernel::{Sequence, SlotCell};
 
 /// Storage of one ring: the producer cursor, one sequence per stage, and the slots.
 ///
+/// The executor runs over any implementation — [`MemRing`] in process memory, a ring laid out
+/// in a byte buffer or a shared-memory mapping — with the same monomorphised stage loops and
+/// producer (see `SingleRingPipeline::spawn_on`): it reads the cursor, the stage sequences and
+/// the slot run once when a thread starts and indexes them directly afterwards, so storage
+/// costs nothing per event.
+///
 /// # Safety
 /// Implementors guarantee that:
 /// * [`capacity`](Self::capacity) is a power of two, at least 2, and constant;
-/// * [`slot`](Self::slot) returns, for every `seq`, the cell at index `seq % capacity`, so two
-///   sequences map to the same cell exactly when they are congruent modulo the capacity;
-/// * the cursor and every stage sequence are distinct objects that live as long as `self`.
+/// * [`slots`](Self::slots) always returns the same run of exactly `capacity` cells, so event
+///   `seq` lives in cell `seq % capacity` and two sequences share a cell exactly when they are
+///   congruent modulo the capacity;
+/// * the cursor, every stage sequence and every slot are distinct objects that live, at the
+///   same addresses, as long as `self`;
+/// * nothing but the executor accesses them while it runs.
 ///
 /// The executor relies on these to uphold the kernel protocol; a wrong implementation can make
 /// it hand out aliasing references.
-pub unsafe trait RingStorage: Send + Sync {
+pub unsafe trait RingStorage: Send + Sync + 'static {
     /// The event type held in each slot.
     type Event;
 
@@ -31,8 +40,59 @@ pub unsafe trait RingStorage: Send + Sync {
     /// One sequence per stage: events each stage finished.
     fn stage_sequences(&self) -> &[Sequence];
 
+    /// Every slot of the ring, in order: `capacity` cells.
+    fn slots(&self) -> &[SlotCell<Self::Event>];
+
     /// The slot event `seq` lives in.
-    fn slot(&self, seq: u64) -> &SlotCell<Self::Event>;
+    #[inline(always)]
+    fn slot(&self, seq: u64) -> &SlotCell<Self::Event> {
+        SlotView::of(self).slot(seq)
+    }
+}
+
+/// The slots of a ring as the stage loops and the producer index them: one contiguous run of
+/// cells and the mask that maps a sequence to its cell. Two words, copied into each thread.
+#[derive(Debug)]
+pub struct SlotView<'a, E> {
+    cells: &'a [SlotCell<E>],
+    mask: u64,
+}
+
+impl<E> Clone for SlotView<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for SlotView<'_, E> {}
+
+impl<'a, E> SlotView<'a, E> {
+    /// The slots of `ring`.
+    #[inline(always)]
+    pub fn of<R: RingStorage<Event = E> + ?Sized>(ring: &'a R) -> Self {
+        let cells = ring.slots();
+        debug_assert!(cells.len().is_power_of_two() && cells.len() as u64 == ring.capacity());
+        SlotView {
+            cells,
+            mask: ring.capacity() - 1,
+        }
+    }
+
+    /// The slot event `seq` lives in.
+    #[inline(always)]
+    pub fn slot(&self, seq: u64) -> &'a SlotCell<E> {
+        let index = (seq & self.mask) as usize;
+        debug_assert!(index < self.cells.len());
+        // SAFETY: `RingStorage` guarantees `cells.len() == capacity == mask + 1`, so
+        // `seq & mask` is in bounds.
+        unsafe { self.cells.get_unchecked(index) }
+    }
+
+    /// Slots in the ring.
+    #[inline(always)]
+    pub fn capacity(&self) -> u64 {
+        self.mask + 1
+    }
 }
 
 /// Errors creating ring storage.

@@ -22,10 +22,13 @@ use std::marker::PhantomData;
 use crate::kernel::WaitStrategy;
 use crate::lower::lower_v2;
 use crate::plan::{validate_plan_v2, OrderingMode, PipelinePlanV2, StageDecl};
-use crate::spec::{validate_v1, PipelineSpecV1, SingleRingSpec, TopologySpec};
+use crate::spec::validate_v1;
 
 use super::error::BuildError;
-use super::stage::StageImpl;
+use super::routing::{KeyRouter, Router, ShardKey, Unsharded};
+use super::stage::{StageEntry, StageFactory, StageImpl};
+use super::threads::StageList;
+use super::topology::{check_mutation_order, check_ring_memory, single_ring_of};
 
 /// Type-level markers a builder carries without holding values of them.
 type Markers<E, I, G> = (fn() -> E, fn() -> I, fn() -> G);
@@ -133,117 +136,6 @@ pub mod state {
 }
 
 use state::*;
-
-/// Routing of events to shards, chosen by [`RingBuilder::shards`].
-pub trait Router<E>: Send + 'static {
-    /// Whether events are routed over several shards.
-    const SHARDED: bool;
-    /// The shard `event` goes to.
-    fn shard(&self, event: &E) -> usize;
-}
-
-/// One shard: every event goes to shard 0.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Unsharded;
-
-impl<E> Router<E> for Unsharded {
-    const SHARDED: bool = false;
-    #[inline(always)]
-    fn shard(&self, _: &E) -> usize {
-        0
-    }
-}
-
-/// Routes events by a key function: `shard = mix(key(event)) * shards >> 64`, where `mix` is a
-/// fixed 64-bit finaliser (so consecutive keys spread evenly). The same key always reaches the
-/// same shard, which is what per-key ordering rests on.
-#[derive(Clone)]
-pub struct KeyRouter<F> {
-    key: F,
-    shards: u32,
-}
-
-impl<F> std::fmt::Debug for KeyRouter<F> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyRouter")
-            .field("shards", &self.shards)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The shard a key maps to among `shards` shards.
-///
-/// ```
-/// let s = byteor::exec::shard_for_key(42, 4);
-/// assert!(s < 4);
-/// assert_eq!(s, byteor::exec::shard_for_key(42, 4));
-/// ```
-#[inline(always)]
-pub fn shard_for_key(key: u64, shards: u32) -> usize {
-    // SplitMix64 finaliser: a fixed bijection with good avalanche.
-    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    ((u128::from(z) * u128::from(shards)) >> 64) as usize
-}
-
-impl<F> KeyRouter<F> {
-    pub(crate) fn new(key: F, shards: u32) -> Self {
-        KeyRouter { key, shards }
-    }
-}
-
-/// The key a sharded ring routes an event by (see [`RingBuilder::shards`]).
-///
-/// Every `Fn(&E) -> u64 + Send + 'static` closure is a `ShardKey<E>`. Implement it on a type
-/// of your own when the pipeline's type has to be written down (a closure's type cannot be
-/// named): the router is then `KeyRouter<YourKey>`, a direct call per event.
-///
-/// ```
-/// use byteor::exec::{BoxedPipeline, KeyRouter, ShardKey};
-/// use byteor::prelude::*;
-///
-/// #[derive(Default, Clone, Copy)]
-/// struct Order { account: u64 }
-///
-/// struct ByAccount;
-/// impl ShardKey<Order> for ByAccount {
-///     fn key(&self, order: &Order) -> u64 {
-///         order.account
-///     }
-/// }
-///
-/// fn sharded() -> Result<BoxedPipeline<Order, KeyRouter<ByAccount>>, BuildError> {
-///     let pipeline = SingleRing::<Order>::build("orders", |ring| {
-///         let ring = ring.ingress("in").egress("out").shards(4, "account", ByAccount);
-///         let (ring, _) = ring.stage("risk", from_fn(|_: &Order, _: &EventContext| Ok(())));
-///         ring.build()
-///     })?;
-///     Ok(pipeline.boxed())
-/// }
-/// assert_eq!(sharded()?.spec().name, "orders");
-/// # Ok::<(), BuildError>(())
-/// ```
-pub trait ShardKey<E>: Send + 'static {
-    /// The event's key: events with equal keys go to the same shard, in order.
-    fn key(&self, event: &E) -> u64;
-}
-
-impl<E, F: Fn(&E) -> u64 + Send + 'static> ShardKey<E> for F {
-    #[inline(always)]
-    fn key(&self, event: &E) -> u64 {
-        self(event)
-    }
-}
-
-impl<E, F: ShardKey<E>> Router<E> for KeyRouter<F> {
-    const SHARDED: bool = true;
-    #[inline(always)]
-    fn shard(&self, event: &E) -> usize {
-        shard_for_key(self.key.key(event), self.shards)
-    }
-}
 
 /// The typed builder of one SingleRing; see [`SingleRing::build`] and the module docs.
 ///
@@ -365,37 +257,7 @@ impl<'id, E, I, G> RingBuilder<'id, E, (), I, G, Unsharded> {
         if shards > 1 {
             c.ordering = OrderingMode::PerKey;
         }
-        self.retype((), KeyRouter { key, shards })
-    }
-}
-
-/// Where the instances of one stage come from.
-pub enum StageFactory<S> {
-    /// One instance (unsharded rings).
-    Once(Option<S>),
-    /// One instance cloned per shard.
-    Cloned(S, fn(&S) -> S),
-    /// A function called once per shard with the shard index.
-    PerShard(Box<dyn FnMut(u32) -> S + Send>),
-}
-
-impl<S> StageFactory<S> {
-    pub(crate) fn make(&mut self, shard: u32) -> Option<S> {
-        match self {
-            StageFactory::Once(s) => s.take(),
-            StageFactory::Cloned(s, clone) => Some(clone(s)),
-            StageFactory::PerShard(f) => Some(f(shard)),
-        }
-    }
-}
-
-impl<S> std::fmt::Debug for StageFactory<S> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            StageFactory::Once(_) => "StageFactory::Once",
-            StageFactory::Cloned(..) => "StageFactory::Cloned",
-            StageFactory::PerShard(_) => "StageFactory::PerShard",
-        })
+        self.retype((), KeyRouter::new(key, shards))
     }
 }
 
@@ -507,21 +369,6 @@ impl<E, M, S: StageImpl<E, M>, F: FnMut(u32) -> S + Send + 'static>
     }
 }
 
-/// One stage in a builder's stage list.
-pub struct StageEntry<S, M> {
-    pub(crate) id: usize,
-    pub(crate) factory: StageFactory<S>,
-    _access: PhantomData<fn() -> M>,
-}
-
-impl<S, M> std::fmt::Debug for StageEntry<S, M> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageEntry")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Appending a stage to the builder's stage list — implemented for lists of 0 to 3 stages.
 pub trait StageSlots<T> {
     /// The list with `T` appended.
@@ -554,51 +401,6 @@ impl<A, B, C, T> StageSlots<T> for (A, B, C) {
         (self.0, self.1, self.2, t)
     }
 }
-
-/// A non-empty list of stages that can be started; implemented for 1 to 4 stages.
-#[diagnostic::on_unimplemented(
-    message = "the ring has no stage",
-    label = "`build` needs at least one stage",
-    note = "add one with `.stage(\"name\", stage)` before `.build()`"
-)]
-pub trait StageList<E>: Send + 'static {
-    /// For each stage, whether it mutates events.
-    fn mutates(&self) -> Vec<bool>;
-    /// Starts one thread per stage and shard.
-    #[doc(hidden)]
-    fn spawn_all(
-        self,
-        spawner: &mut super::pipeline::Spawner<E>,
-    ) -> Result<(), super::error::SpawnError>;
-}
-
-macro_rules! impl_stage_list {
-    ($len:expr; $($name:ident : $s:ident : $m:ident),+) => {
-        impl<E, $($s, $m),+> StageList<E> for ($(StageEntry<$s, $m>,)+)
-        where
-            E: Default + Send + Sync + 'static,
-            $($s: StageImpl<E, $m>, $m: 'static,)+
-        {
-            fn mutates(&self) -> Vec<bool> {
-                vec![$(<$s as StageImpl<E, $m>>::MUTATES),+]
-            }
-            fn spawn_all(
-                self,
-                spawner: &mut super::pipeline::Spawner<E>,
-            ) -> Result<(), super::error::SpawnError> {
-                #[allow(non_snake_case)]
-                let ($($name,)+) = self;
-                $(spawner.spawn_stage::<$s, $m>($name.id, $name.factory)?;)+
-                Ok(())
-            }
-        }
-    };
-}
-
-impl_stage_list!(1; a: SA: MA);
-impl_stage_list!(2; a: SA: MA, b: SB: MB);
-impl_stage_list!(3; a: SA: MA, b: SB: MB, c: SC: MC);
-impl_stage_list!(4; a: SA: MA, b: SB: MB, c: SC: MC, d: SD: MD);
 
 impl<'id, E, L, I, G, K> RingBuilder<'id, E, L, I, G, K> {
     fn push_stage<S, M>(
@@ -811,66 +613,4 @@ where
             self.strategy,
         ))
     }
-}
-
-/// The SingleRing topology of a spec lowered from a SingleRing plan.
-pub(crate) fn single_ring_of(spec: &PipelineSpecV1) -> &SingleRingSpec {
-    match &spec.topology {
-        TopologySpec::SingleRing(r) => r,
-        TopologySpec::LaneGraph(_) => unreachable!("a SingleRing plan lowers to a SingleRing spec"),
-    }
-}
-
-/// Refuses a SingleRing spec whose rings would exceed
-/// [`RING_V1_MAX_BYTES`](crate::RING_V1_MAX_BYTES) for events of type `E` (the plan rules
-/// cannot check this: they do not know the event's size).
-pub(crate) fn check_ring_memory<E>(spec: &PipelineSpecV1) -> Result<(), BuildError> {
-    let ring = single_ring_of(spec);
-    crate::backing::check_ring_bytes::<E>(
-        &format!("pipeline `{}`", spec.name),
-        u64::from(ring.capacity),
-        u64::from(ring.shards),
-    )
-    .map_err(BuildError::RingMemory)
-}
-
-/// Bit mask of every stage `stage` runs after, directly or transitively.
-pub(crate) fn ancestors(deps: &[u32], stage: usize) -> u32 {
-    let mut acc = 0u32;
-    let mut frontier = deps.get(stage).copied().unwrap_or(0);
-    while frontier != 0 {
-        let j = frontier.trailing_zeros() as usize;
-        frontier &= frontier - 1;
-        if acc & (1 << j) == 0 {
-            acc |= 1 << j;
-            frontier |= deps.get(j).copied().unwrap_or(0) & !acc;
-        }
-    }
-    acc
-}
-
-pub(crate) fn check_mutation_order(
-    spec: &PipelineSpecV1,
-    ring: &SingleRingSpec,
-    mutates: &[bool],
-) -> Result<(), BuildError> {
-    for (i, &m) in mutates.iter().enumerate() {
-        if !m {
-            continue;
-        }
-        for j in 0..mutates.len() {
-            if i == j {
-                continue;
-            }
-            let ordered = ancestors(&ring.deps, i) & (1 << j) != 0
-                || ancestors(&ring.deps, j) & (1 << i) != 0;
-            if !ordered {
-                return Err(BuildError::UnorderedMutation {
-                    stage: spec.stages[i].name.clone(),
-                    other: spec.stages[j].name.clone(),
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -5,24 +5,37 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::{PipelineError, StageFailure};
-use super::pipeline::StageThread;
-use super::runtime::{Runtime, CLOSING, FAILED, RUNNING};
+use super::runtime::Runtime;
+use crate::backing::{MemRing, RingStorage};
+use crate::kernel::{CLOSING, FAILED, RUNNING};
+use std::thread::JoinHandle;
 
 /// Controls a running pipeline: read metrics, shut it down, wait for it.
 ///
 /// Dropping the control handle shuts the pipeline down (draining) and joins its threads.
-pub struct Control<E> {
-    rt: Arc<Runtime<E>>,
+///
+/// `R` is the ring storage ([`MemRing`] unless the pipeline was started with
+/// [`spawn_on`](super::SingleRingPipeline::spawn_on)).
+pub struct Control<E, R: RingStorage<Event = E> = MemRing<E>> {
+    rt: Arc<Runtime<R>>,
     threads: Vec<StageThread>,
 }
 
-impl<E> fmt::Debug for Control<E> {
+impl<E, R: RingStorage<Event = E>> fmt::Debug for Control<E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Control")
             .field("pipeline", &self.rt.name)
             .field("threads", &self.threads.len())
             .finish()
     }
+}
+
+/// One started stage thread.
+pub(crate) struct StageThread {
+    pub(crate) label: String,
+    pub(crate) stage: String,
+    pub(crate) shard: u32,
+    pub(crate) handle: JoinHandle<Result<u64, StageFailure>>,
 }
 
 /// Lifecycle state of a pipeline.
@@ -152,8 +165,8 @@ impl PipelineReport {
     }
 }
 
-impl<E> Control<E> {
-    pub(crate) fn new(rt: Arc<Runtime<E>>, threads: Vec<StageThread>) -> Self {
+impl<E, R: RingStorage<Event = E>> Control<E, R> {
+    pub(crate) fn new(rt: Arc<Runtime<R>>, threads: Vec<StageThread>) -> Self {
         Control { rt, threads }
     }
 
@@ -262,7 +275,7 @@ impl<E> Control<E> {
     /// assert_eq!(report.processed("sleepy"), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn shutdown_timeout(self, timeout: Duration) -> Result<PipelineReport, JoinError<E>> {
+    pub fn shutdown_timeout(self, timeout: Duration) -> Result<PipelineReport, JoinError<E, R>> {
         self.rt.close_from_control();
         self.join_timeout(timeout)
     }
@@ -276,7 +289,7 @@ impl<E> Control<E> {
     /// Like [`join`](Self::join), but gives up waiting after `timeout`; on
     /// [`JoinError::Timeout`] the control handle comes back (see
     /// [`shutdown_timeout`](Self::shutdown_timeout)).
-    pub fn join_timeout(self, timeout: Duration) -> Result<PipelineReport, JoinError<E>> {
+    pub fn join_timeout(self, timeout: Duration) -> Result<PipelineReport, JoinError<E, R>> {
         let deadline = Instant::now() + timeout;
         let mut pause = Duration::from_micros(100);
         while self.threads.iter().any(|t| !t.handle.is_finished()) {
@@ -340,7 +353,7 @@ impl<E> Control<E> {
 }
 
 /// Why [`Control::join_timeout`] or [`Control::shutdown_timeout`] returned without a report.
-pub enum JoinError<E> {
+pub enum JoinError<E, R: RingStorage<Event = E> = MemRing<E>> {
     /// The pipeline ended with an error (a stage failed).
     Pipeline(PipelineError),
     /// Stage threads were still running when the time was up. Nothing was stopped or lost:
@@ -351,13 +364,13 @@ pub enum JoinError<E> {
         /// Threads still running (`stage` or `stage-shard`).
         running: Vec<String>,
         /// The control handle, handed back.
-        control: Control<E>,
+        control: Control<E, R>,
     },
 }
 
-impl<E> JoinError<E> {
+impl<E, R: RingStorage<Event = E>> JoinError<E, R> {
     /// The control handle, when the wait timed out.
-    pub fn into_control(self) -> Option<Control<E>> {
+    pub fn into_control(self) -> Option<Control<E, R>> {
         match self {
             JoinError::Timeout { control, .. } => Some(control),
             JoinError::Pipeline(_) => None,
@@ -378,13 +391,13 @@ impl<E> JoinError<E> {
     }
 }
 
-impl<E> From<PipelineError> for JoinError<E> {
+impl<E, R: RingStorage<Event = E>> From<PipelineError> for JoinError<E, R> {
     fn from(e: PipelineError) -> Self {
         JoinError::Pipeline(e)
     }
 }
 
-impl<E> fmt::Debug for JoinError<E> {
+impl<E, R: RingStorage<Event = E>> fmt::Debug for JoinError<E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinError::Pipeline(e) => f.debug_tuple("Pipeline").field(e).finish(),
@@ -402,7 +415,7 @@ impl<E> fmt::Debug for JoinError<E> {
     }
 }
 
-impl<E> fmt::Display for JoinError<E> {
+impl<E, R: RingStorage<Event = E>> fmt::Display for JoinError<E, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinError::Pipeline(e) => fmt::Display::fmt(e, f),
@@ -416,7 +429,7 @@ impl<E> fmt::Display for JoinError<E> {
     }
 }
 
-impl<E> std::error::Error for JoinError<E> {
+impl<E, R: RingStorage<Event = E>> std::error::Error for JoinError<E, R> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             JoinError::Pipeline(e) => Some(e),
@@ -425,7 +438,7 @@ impl<E> std::error::Error for JoinError<E> {
     }
 }
 
-impl<E> Drop for Control<E> {
+impl<E, R: RingStorage<Event = E>> Drop for Control<E, R> {
     fn drop(&mut self) {
         if self.threads.is_empty() {
             return;

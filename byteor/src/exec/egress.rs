@@ -31,79 +31,36 @@
 //! Each queue has one sender: a sharded pipeline makes one queue per shard (see
 //! [`per_shard`](super::per_shard)).
 
-use std::mem::MaybeUninit;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::kernel::sync::{AtomicU32, AtomicU64, Ordering};
-use crate::kernel::{Sequence, SlotCell, WaitStrategy, Waiter, WakeHub};
+use crate::kernel::{spsc, SpscReceiver, SpscSender, WaitStrategy, Waiter, WakeHub};
 use crate::plan::OnFull;
+use crate::sync::{AtomicU64, Ordering};
 
 const SENDER_SLOT: usize = 0;
 const RECEIVER_SLOT: usize = 1;
 
-struct Shared<T> {
-    /// Items sent (the sender's cursor).
-    tail: Sequence,
-    /// Items received (the receiver's cursor).
-    head: Sequence,
-    slots: Box<[SlotCell<MaybeUninit<T>>]>,
-    mask: u64,
+/// What the two ends share besides the queue: the drop count and the wake-up hub.
+struct Shared {
     dropped: AtomicU64,
-    /// Bit 0: sender gone; bit 1: receiver gone.
-    closed: AtomicU32,
     hub: WakeHub,
-}
-
-const SENDER_GONE: u32 = 1;
-const RECEIVER_GONE: u32 = 2;
-
-// SAFETY: slots are handed from the one sender to the one receiver through the head/tail
-// protocol (a slot is written only when `tail - head < capacity`, read only when `head < tail`),
-// so each `T` is accessed by one thread at a time; moving `T` across threads needs `T: Send`.
-unsafe impl<T: Send> Sync for Shared<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Send for Shared<T> {}
-
-impl<T> Drop for Shared<T> {
-    fn drop(&mut self) {
-        let head = self.head.load();
-        let tail = self.tail.load();
-        for seq in head..tail {
-            let cell = &self.slots[(seq & self.mask) as usize];
-            // SAFETY: items in `head..tail` were written and never read; both ends are gone,
-            // so nobody else touches them.
-            cell.with_mut(|p| unsafe { (*p).assume_init_drop() });
-        }
-    }
 }
 
 /// Creates an egress queue of `capacity` items (rounded up to a power of two, at least 2).
 pub fn channel<T: Send>(capacity: usize, on_full: OnFull) -> (EgressSender<T>, EgressReceiver<T>) {
-    let capacity = capacity.max(2).next_power_of_two();
+    let (tx, rx) = spsc(capacity);
     let shared = Arc::new(Shared {
-        tail: Sequence::new(0),
-        head: Sequence::new(0),
-        slots: (0..capacity)
-            .map(|_| SlotCell::new(MaybeUninit::uninit()))
-            .collect(),
-        mask: capacity as u64 - 1,
         dropped: AtomicU64::new(0),
-        closed: AtomicU32::new(0),
         hub: WakeHub::new(2),
     });
     (
         EgressSender {
+            tx,
             shared: Arc::clone(&shared),
             on_full,
-            tail: 0,
-            head_cache: 0,
         },
-        EgressReceiver {
-            shared,
-            head: 0,
-            tail_cache: 0,
-        },
+        EgressReceiver { rx, shared },
     )
 }
 
@@ -134,42 +91,31 @@ pub enum RecvTimeoutError {
 
 /// The sending end, owned by a final stage.
 pub struct EgressSender<T> {
-    shared: Arc<Shared<T>>,
+    tx: SpscSender<T>,
+    shared: Arc<Shared>,
     on_full: OnFull,
-    tail: u64,
-    head_cache: u64,
 }
 
 impl<T> std::fmt::Debug for EgressSender<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EgressSender")
             .field("on_full", &self.on_full)
-            .field("sent", &self.tail)
+            .field("sent", &self.tx.queue().sent())
             .finish_non_exhaustive()
     }
 }
 
 impl<T: Send> EgressSender<T> {
-    #[inline]
-    fn has_room(&mut self) -> bool {
-        let cap = self.shared.mask + 1;
-        if self.tail - self.head_cache < cap {
-            return true;
-        }
-        self.head_cache = self.shared.head.load();
-        self.tail - self.head_cache < cap
-    }
-
     /// Sends `item` under the queue's [`OnFull`] policy. Fails only when the receiver is gone.
     ///
     /// Under [`OnFull::Block`], a full queue makes `send` wait with the parking strategy (see
     /// the module docs) until the receiver frees a slot or is dropped.
     #[inline]
     pub fn send(&mut self, item: T) -> Result<Sent, Disconnected<T>> {
-        if self.shared.closed.load(Ordering::Relaxed) & RECEIVER_GONE != 0 {
+        if self.tx.queue().receiver_gone() {
             return Err(Disconnected(item));
         }
-        if !self.has_room() {
+        if !self.tx.has_room() {
             match self.on_full {
                 OnFull::Drop => {
                     self.shared.dropped.fetch_add(1, Ordering::Relaxed);
@@ -182,12 +128,10 @@ impl<T: Send> EgressSender<T> {
                 }
             }
         }
-        let cell = &self.shared.slots[(self.tail & self.shared.mask) as usize];
-        // SAFETY: `tail - head < capacity`, so the receiver has consumed the slot's previous
-        // item and will not read this slot before `tail` is published below.
-        cell.with_mut(|p| unsafe { (*p).write(item) });
-        self.tail += 1;
-        self.shared.tail.store(self.tail);
+        if self.tx.try_send(item).is_err() {
+            // `has_room` (or the wait) just saw room, and only this thread sends.
+            unreachable!("the egress queue filled up with no send in between");
+        }
         self.shared.hub.notify();
         Ok(Sent::Queued)
     }
@@ -197,17 +141,15 @@ impl<T: Send> EgressSender<T> {
         let shared = Arc::clone(&self.shared);
         let mut waiter = Waiter::new(WaitStrategy::Parking, &shared.hub, SENDER_SLOT);
         loop {
-            if self.has_room() {
+            if self.tx.has_room() {
                 return Ok(());
             }
-            if shared.closed.load(Ordering::Acquire) & RECEIVER_GONE != 0 {
+            let queue = self.tx.queue();
+            if queue.receiver_gone() {
                 return Err(());
             }
-            let (tail, cap) = (self.tail, shared.mask + 1);
-            waiter.idle(|| {
-                tail - shared.head.load() < cap
-                    || shared.closed.load(Ordering::Acquire) & RECEIVER_GONE != 0
-            });
+            let (sent, cap) = (self.tx.sent(), queue.capacity());
+            waiter.idle(|| sent - queue.received() < cap || queue.receiver_gone());
         }
     }
 
@@ -219,22 +161,21 @@ impl<T: Send> EgressSender<T> {
 
 impl<T> Drop for EgressSender<T> {
     fn drop(&mut self) {
-        self.shared.closed.fetch_or(SENDER_GONE, Ordering::AcqRel);
+        self.tx.close();
         self.shared.hub.notify();
     }
 }
 
 /// The receiving end, drained on the application's thread.
 pub struct EgressReceiver<T> {
-    shared: Arc<Shared<T>>,
-    head: u64,
-    tail_cache: u64,
+    rx: SpscReceiver<T>,
+    shared: Arc<Shared>,
 }
 
 impl<T> std::fmt::Debug for EgressReceiver<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EgressReceiver")
-            .field("received", &self.head)
+            .field("received", &self.rx.queue().received())
             .finish_non_exhaustive()
     }
 }
@@ -243,18 +184,7 @@ impl<T: Send> EgressReceiver<T> {
     /// Takes the next item if one is queued.
     #[inline]
     pub fn try_recv(&mut self) -> Option<T> {
-        if self.head == self.tail_cache {
-            self.tail_cache = self.shared.tail.load();
-            if self.head == self.tail_cache {
-                return None;
-            }
-        }
-        let cell = &self.shared.slots[(self.head & self.shared.mask) as usize];
-        // SAFETY: `head < tail`: the sender wrote this slot and published it with `tail`; it
-        // will not write it again before `head` moves past it below.
-        let item = cell.with(|p| unsafe { (*p).assume_init_read() });
-        self.head += 1;
-        self.shared.head.store(self.head);
+        let item = self.rx.try_recv()?;
         self.shared.hub.notify();
         Some(item)
     }
@@ -268,18 +198,15 @@ impl<T: Send> EgressReceiver<T> {
             if let Some(item) = self.try_recv() {
                 return Ok(item);
             }
-            if shared.closed.load(Ordering::Acquire) & SENDER_GONE != 0 {
+            if self.rx.queue().sender_gone() {
                 // The sender may have published a last item before leaving.
                 return self.try_recv().ok_or(RecvTimeoutError::Disconnected);
             }
             if Instant::now() >= deadline {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let head = self.head;
-            waiter.idle(|| {
-                shared.tail.load() > head
-                    || shared.closed.load(Ordering::Acquire) & SENDER_GONE != 0
-            });
+            let (received, queue) = (self.rx.received(), self.rx.queue());
+            waiter.idle(|| queue.sent() > received || queue.sender_gone());
         }
     }
 
@@ -300,13 +227,13 @@ impl<T: Send> EgressReceiver<T> {
 
     /// Whether the sender is gone (items may still be queued).
     pub fn is_disconnected(&self) -> bool {
-        self.shared.closed.load(Ordering::Acquire) & SENDER_GONE != 0
+        self.rx.queue().sender_gone()
     }
 }
 
 impl<T> Drop for EgressReceiver<T> {
     fn drop(&mut self) {
-        self.shared.closed.fetch_or(RECEIVER_GONE, Ordering::AcqRel);
+        self.rx.close();
         self.shared.hub.notify();
     }
 }

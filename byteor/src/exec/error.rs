@@ -137,6 +137,15 @@ pub enum SpawnError {
         /// The panic message.
         reason: String,
     },
+    /// Ring storage given to [`spawn_on`](super::SingleRingPipeline::spawn_on) does not match
+    /// what the shard needs, or is not fresh.
+    #[error("the ring storage provided for shard {shard} does not fit: {problem}")]
+    Storage {
+        /// The shard.
+        shard: u32,
+        /// What does not fit.
+        problem: String,
+    },
     /// A stage factory produced no instance for a shard.
     #[error("stage `{stage}` has no instance for shard {shard}")]
     MissingInstance {

@@ -45,31 +45,43 @@ mod error;
 mod pipeline;
 mod producer;
 mod registry;
+mod routing;
 mod runtime;
 mod stage;
+mod threads;
+mod topology;
 
 pub use builder::{
-    per_shard, shard_for_key, source, state, IntoShardedStage, IntoStage, KeyRouter, PerShard,
-    RingBuilder, RingIsFull, Router, ShardKey, SingleRing, StageEntry, StageFactory, StageList,
-    StageRef, StageSlots, Unsharded,
+    per_shard, source, state, IntoShardedStage, IntoStage, PerShard, RingBuilder, RingIsFull,
+    SingleRing, StageRef, StageSlots,
 };
 pub use control::{
     Control, JoinError, PipelineMetrics, PipelineReport, PipelineState, ShardMetrics, StageMetrics,
     StageReport,
 };
-pub use descriptor::*;
+/// Plumbing the `StageDescriptor` derive expands to; not API.
+#[doc(hidden)]
+pub use descriptor::{read_param, reject_unknown_params};
+pub use descriptor::{FromParam, ParamError, ParamSpec, StageDescriptor, ValueError};
 pub use error::{
     BuildError, PipelineError, PublishError, SpawnError, StageFailure, TryPublishError,
 };
-pub use pipeline::{
-    thread_name, BoxedPipeline, BoxedStages, SingleRingPipeline, Spawner, THREAD_NAME_MAX_BYTES,
-};
+pub use pipeline::{BoxedPipeline, BoxedStages, SingleRingPipeline};
 pub use producer::Producer;
 pub use registry::{
     DuplicateKind, KindInfo, ResolveError, ResolvedPipeline, ResolvedSpawnError, StageRegistry,
     StageResolveError,
 };
+pub use routing::{shard_for_key, KeyRouter, Router, ShardKey, Unsharded};
 pub use stage::{
     access, from_fn, from_fn_mut, BatchContext, EventContext, FnMutStage, FnStage, MutStage, Stage,
     StageError, StageImpl, StageInfo,
 };
+/// Types the builder's type parameters name (a built pipeline's stage list, its entries and
+/// where their instances come from, the spawner they start on): public so that those types
+/// can be written down, not meant to be used directly.
+#[doc(hidden)]
+pub use stage::{StageEntry, StageFactory};
+#[doc(hidden)]
+pub use threads::Spawner;
+pub use threads::{thread_name, RingRequest, StageList, THREAD_NAME_MAX_BYTES};

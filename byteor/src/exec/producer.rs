@@ -2,21 +2,22 @@
 
 use std::sync::Arc;
 
-use crate::kernel::{FinalStageGate, Waiter};
+use crate::backing::{MemRing, RingStorage};
+use crate::kernel::{FinalStageGate, Padded, Waiter};
 
-use super::builder::{Router, Unsharded};
 use super::error::{PublishError, TryPublishError};
-use super::runtime::{Runtime, ShardRuntime, RUNNING};
+use super::routing::{Router, Unsharded};
+use super::runtime::{Runtime, ShardRuntime};
+use crate::kernel::RUNNING;
 
-/// The producer's private state for one shard, alone on its own 128 bytes: sharing a cache
-/// line with anything a stage thread reads (the runtime's state word, say) would bounce that
-/// line between cores.
+/// The producer's private state for one shard, kept [`Padded`] (alone on its own 128 bytes):
+/// sharing a cache line with anything a stage thread reads (the runtime's state word, say)
+/// would bounce that line between cores.
 ///
 /// What is published is the ring's cursor, which only the producer writes; no copy is kept
 /// here, so a single publish makes three stores (the event, `next`, the cursor). At tens of
 /// millions of events per second the producer is bound by how fast its stores drain, so every
 /// store saved counts.
-#[repr(align(128))]
 struct ProducerShard {
     /// Next sequence to write.
     next: u64,
@@ -31,16 +32,19 @@ struct ProducerShard {
 ///
 /// Dropping the producer (or calling [`close`](Self::close)) ends the stream: stages drain
 /// everything published and stop, and [`Control::join`](super::Control::join) returns.
-pub struct Producer<E, K = Unsharded> {
-    rt: Arc<Runtime<E>>,
-    shards: Box<[ProducerShard]>,
+///
+/// `R` is the ring storage ([`MemRing`] unless the pipeline was started with
+/// [`spawn_on`](super::SingleRingPipeline::spawn_on)).
+pub struct Producer<E, K = Unsharded, R: RingStorage<Event = E> = MemRing<E>> {
+    rt: Arc<Runtime<R>>,
+    shards: Box<[Padded<ProducerShard>]>,
     router: K,
     /// Staging event for sharded rings: the shard is known only once the event is filled.
     scratch: E,
     hub_slot: usize,
 }
 
-impl<E, K> std::fmt::Debug for Producer<E, K> {
+impl<E, K, R: RingStorage<Event = E>> std::fmt::Debug for Producer<E, K, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Producer")
             .field("pipeline", &self.rt.name)
@@ -57,18 +61,21 @@ impl<E, K> std::fmt::Debug for Producer<E, K> {
     }
 }
 
-impl<E, K> Producer<E, K>
+impl<E, K, R> Producer<E, K, R>
 where
     E: Default + Send + Sync,
     K: Router<E>,
+    R: RingStorage<Event = E>,
 {
-    pub(crate) fn new(rt: Arc<Runtime<E>>, router: K) -> Self {
+    pub(crate) fn new(rt: Arc<Runtime<R>>, router: K) -> Self {
         let shards = rt
             .shards
             .iter()
-            .map(|s| ProducerShard {
-                next: 0,
-                gate: FinalStageGate::new(&rt.finals, s.ring.capacity(), 0),
+            .map(|s| {
+                Padded(ProducerShard {
+                    next: 0,
+                    gate: FinalStageGate::new(&rt.finals, s.ring.capacity(), 0),
+                })
             })
             .collect();
         let hub_slot = rt.producer_slot();
@@ -347,8 +354,8 @@ impl Drop for Rewind<'_> {
 
 /// Writes event `seq` into its slot of `sh`. See [`Producer::write`].
 #[inline(always)]
-fn write_slot<E, F: FnOnce(&mut E)>(
-    sh: &ShardRuntime<E>,
+fn write_slot<E, R: RingStorage<Event = E>, F: FnOnce(&mut E)>(
+    sh: &ShardRuntime<R>,
     scratch: &mut E,
     seq: u64,
     fill: Option<F>,
@@ -365,7 +372,7 @@ fn write_slot<E, F: FnOnce(&mut E)>(
     });
 }
 
-impl<E, K> Drop for Producer<E, K> {
+impl<E, K, R: RingStorage<Event = E>> Drop for Producer<E, K, R> {
     fn drop(&mut self) {
         // Anything written but unpublished (a batch interrupted by a panicking closure) is not
         // part of the stream.

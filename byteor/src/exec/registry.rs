@@ -83,16 +83,15 @@ use crate::lower::{lower_v2, LowerError};
 use crate::plan::{ExecutionTargetV1, ParamValue, PipelinePlanV2, ValidationErrors};
 use crate::spec::{validate_v1, PipelineSpecV1, SpecErrors};
 
-use super::builder::{
-    check_mutation_order, check_ring_memory, single_ring_of, KeyRouter, Unsharded,
-};
 use super::control::Control;
 use super::descriptor::{ParamError, ParamSpec, StageDescriptor};
 use super::error::{BuildError, SpawnError};
-use super::pipeline::start;
 use super::producer::Producer;
+use super::routing::{KeyRouter, Unsharded};
 use super::runtime::{BatchHandler, Typed};
 use super::stage::{access, MutStage, Stage};
+use super::threads::{mem_rings, start};
+use super::topology::{check_mutation_order, check_ring_memory, single_ring_of};
 
 type MakeStage<E> =
     fn(&BTreeMap<String, ParamValue>) -> Result<Box<dyn BatchHandler<E>>, ParamError>;
@@ -416,12 +415,19 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
             });
         }
         let handlers = self.handlers;
-        Ok(start(&self.spec, self.strategy, Unsharded, |spawner| {
-            for (id, per_shard) in handlers.into_iter().enumerate() {
-                spawner.spawn_handlers(id, per_shard)?;
-            }
-            Ok(())
-        })?)
+        let rings = mem_rings::<E>(&self.spec)?;
+        Ok(start(
+            &self.spec,
+            self.strategy,
+            Unsharded,
+            rings,
+            |spawner| {
+                for (id, per_shard) in handlers.into_iter().enumerate() {
+                    spawner.spawn_handlers(id, per_shard)?;
+                }
+                Ok(())
+            },
+        )?)
     }
 
     /// Starts a plan (sharded or not) routing events by `key`, the function behind the plan's
@@ -436,10 +442,12 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
     {
         let shards = single_ring_of(&self.spec).shards;
         let handlers = self.handlers;
+        let rings = mem_rings::<E>(&self.spec)?;
         Ok(start(
             &self.spec,
             self.strategy,
             KeyRouter::new(key, shards),
+            rings,
             |spawner| {
                 for (id, per_shard) in handlers.into_iter().enumerate() {
                     spawner.spawn_handlers(id, per_shard)?;

@@ -3,9 +3,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
 
-use crate::backing::MemRing;
-use crate::kernel::sync::{AtomicU32, AtomicU64, Ordering};
-use crate::kernel::{SequenceBarrier, WaitStrategy, Waiter, WakeHub};
+use crate::backing::{RingStorage, SlotView};
+use crate::kernel::{
+    DrainTarget, Lifecycle, SequenceBarrier, WaitStrategy, Waiter, WakeHub, CLOSING, FAILED,
+};
 
 use super::error::{PipelineError, StageFailure};
 use std::cell::Cell;
@@ -13,21 +14,14 @@ use std::marker::PhantomData;
 
 use super::stage::{BatchContext, EventContext, StageError, StageImpl, StageInfo};
 
-pub(crate) const RUNNING: u32 = 0;
-pub(crate) const CLOSING: u32 = 1;
-pub(crate) const FAILED: u32 = 2;
-
-/// "No drain target yet".
-const NO_TARGET: u64 = u64::MAX;
-
 /// One shard: its ring, its wake-up hub, and the sequence its stages drain to on shutdown.
-pub(crate) struct ShardRuntime<E> {
-    pub(crate) ring: MemRing<E>,
+pub(crate) struct ShardRuntime<R> {
+    pub(crate) ring: R,
     pub(crate) hub: WakeHub,
-    drain_target: AtomicU64,
+    drain_target: DrainTarget,
 }
 
-impl<E> ShardRuntime<E> {
+impl<R: RingStorage> ShardRuntime<R> {
     /// Events published to this shard: its cursor. Only the producer writes it, so on the
     /// producer's thread a relaxed load sees the latest value.
     #[inline(always)]
@@ -44,8 +38,9 @@ impl<E> ShardRuntime<E> {
     }
 }
 
-/// Everything the producer, the control handle and the stage threads share.
-pub(crate) struct Runtime<E> {
+/// Everything the producer, the control handle and the stage threads share; `R` is the ring
+/// storage of each shard.
+pub(crate) struct Runtime<R> {
     pub(crate) name: String,
     pub(crate) stage_names: Vec<String>,
     /// `deps[i]`: bit mask of the stages stage `i` runs after.
@@ -53,52 +48,49 @@ pub(crate) struct Runtime<E> {
     /// Stages no other stage depends on.
     pub(crate) finals: Vec<usize>,
     pub(crate) strategy: WaitStrategy,
-    pub(crate) shards: Box<[ShardRuntime<E>]>,
-    /// Read on every publish and every batch: alone on its cache lines, so no write to a
-    /// neighbouring field (or heap block) can invalidate it.
-    state: crossbeam_utils::CachePadded<AtomicU32>,
+    pub(crate) shards: Box<[ShardRuntime<R>]>,
+    /// Read on every publish and every batch (alone on its cache lines).
+    lifecycle: Lifecycle,
     failure: Mutex<Option<StageFailure>>,
 }
 
-impl<E: Default + Send + Sync> Runtime<E> {
+impl<R: RingStorage> Runtime<R> {
+    /// The runtime over `rings`, one per shard, each with a sequence per stage.
     pub(crate) fn new(
         name: String,
         stage_names: Vec<String>,
         deps: Vec<u32>,
         finals: Vec<usize>,
         strategy: WaitStrategy,
-        capacity: u64,
-        shards: u32,
-    ) -> Result<Self, crate::backing::BackingError> {
+        rings: Vec<R>,
+    ) -> Self {
         let stages = stage_names.len();
-        let shards = (0..shards)
-            .map(|_| {
-                Ok(ShardRuntime {
-                    ring: MemRing::new(capacity, stages)?,
-                    // One parking slot per stage, plus one for the producer.
-                    hub: WakeHub::new(stages + 1),
-                    drain_target: AtomicU64::new(NO_TARGET),
-                })
+        let shards = rings
+            .into_iter()
+            .map(|ring| ShardRuntime {
+                ring,
+                // One parking slot per stage, plus one for the producer.
+                hub: WakeHub::new(stages + 1),
+                drain_target: DrainTarget::new(),
             })
-            .collect::<Result<Vec<_>, _>>()?
-            .into_boxed_slice();
-        Ok(Runtime {
+            .collect();
+        Runtime {
             name,
             stage_names,
             deps,
             finals,
             strategy,
             shards,
-            state: crossbeam_utils::CachePadded::new(AtomicU32::new(RUNNING)),
+            lifecycle: Lifecycle::new(),
             failure: Mutex::new(None),
-        })
+        }
     }
 }
 
-impl<E> Runtime<E> {
+impl<R: RingStorage> Runtime<R> {
     #[inline(always)]
     pub(crate) fn state(&self) -> u32 {
-        self.state.load(Ordering::Acquire)
+        self.lifecycle.state()
     }
 
     /// Hub slot of the producer.
@@ -119,32 +111,20 @@ impl<E> Runtime<E> {
     /// and not others).
     pub(crate) fn close_from_producer(&self, cursors: impl Iterator<Item = u64>) {
         for (shard, cursor) in self.shards.iter().zip(cursors) {
-            let _ = shard.drain_target.compare_exchange(
-                NO_TARGET,
-                cursor,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
+            shard.drain_target.set_once(cursor);
         }
-        let _ = self
-            .state
-            .compare_exchange(RUNNING, CLOSING, Ordering::AcqRel, Ordering::Acquire);
+        self.lifecycle.close();
         self.notify_all();
     }
 
     /// Shutdown requested from outside the producer: stop accepting events, then drain what the
     /// rings hold now.
     pub(crate) fn close_from_control(&self) {
-        let _ = self
-            .state
-            .compare_exchange(RUNNING, CLOSING, Ordering::SeqCst, Ordering::SeqCst);
+        self.lifecycle.close();
         for shard in self.shards.iter() {
-            let cursor = shard.ring.cursor().as_atomic().load(Ordering::SeqCst);
+            let cursor = shard.ring.cursor().load_seq_cst();
             // A producer that already closed set the exact target; it stands.
-            shard
-                .drain_target
-                .compare_exchange(NO_TARGET, cursor, Ordering::AcqRel, Ordering::Acquire)
-                .ok();
+            shard.drain_target.set_once(cursor);
         }
         self.notify_all();
     }
@@ -157,7 +137,7 @@ impl<E> Runtime<E> {
                 *slot = Some(failure);
             }
         }
-        self.state.store(FAILED, Ordering::Release);
+        self.lifecycle.fail();
         self.notify_all();
     }
 
@@ -178,8 +158,7 @@ impl<E> Runtime<E> {
     }
 
     pub(crate) fn drain_target(&self, shard: usize) -> Option<u64> {
-        let t = self.shards[shard].drain_target.load(Ordering::Acquire);
-        (t != NO_TARGET).then_some(t)
+        self.shards[shard].drain_target.get()
     }
 }
 
@@ -225,8 +204,8 @@ pub(crate) trait BatchHandler<E>: Send {
     /// See [`Stage::on_start`](super::Stage::on_start).
     fn start(&mut self, info: &StageInfo) -> Result<(), StageError>;
 
-    /// Handles events `start..end` of `ring`, updating `current` to the event in hand. On error
-    /// returns the failing sequence.
+    /// Handles events `start..end` of the ring whose slots are `slots`, updating `current` to
+    /// the event in hand. On error returns the failing sequence.
     ///
     /// # Safety
     /// Every event in `start..end` is published and finished by every stage this one runs
@@ -234,7 +213,7 @@ pub(crate) trait BatchHandler<E>: Send {
     /// stage accesses those events meanwhile.
     unsafe fn handle(
         &mut self,
-        ring: &MemRing<E>,
+        slots: SlotView<'_, E>,
         start: u64,
         end: u64,
         shard: u32,
@@ -265,7 +244,7 @@ impl<E, S: StageImpl<E, M>, M> BatchHandler<E> for Typed<S, M> {
     #[inline(always)]
     unsafe fn handle(
         &mut self,
-        ring: &MemRing<E>,
+        slots: SlotView<'_, E>,
         start: u64,
         end: u64,
         shard: u32,
@@ -276,7 +255,7 @@ impl<E, S: StageImpl<E, M>, M> BatchHandler<E> for Typed<S, M> {
             // be the one the producer is writing, and pulling its line here would stall it.
             let ahead = seq + PREFETCH_AHEAD.of::<E>();
             if ahead < end && ahead % PREFETCH_AHEAD.stride::<E>() == 0 {
-                ring.slot(ahead).prefetch();
+                slots.slot(ahead).prefetch();
             }
             current.set(seq);
             let ctx = EventContext {
@@ -285,7 +264,7 @@ impl<E, S: StageImpl<E, M>, M> BatchHandler<E> for Typed<S, M> {
                 end_of_batch: seq + 1 == end,
             };
             // SAFETY: the caller guarantees the access rules for every event of the batch.
-            unsafe { self.0.call(ring.slot(seq), &ctx) }.map_err(|e| (seq, e))?;
+            unsafe { self.0.call(slots.slot(seq), &ctx) }.map_err(|e| (seq, e))?;
         }
         Ok(())
     }
@@ -307,14 +286,14 @@ impl<E> BatchHandler<E> for Box<dyn BatchHandler<E>> {
 
     unsafe fn handle(
         &mut self,
-        ring: &MemRing<E>,
+        slots: SlotView<'_, E>,
         start: u64,
         end: u64,
         shard: u32,
         current: &Cell<u64>,
     ) -> Result<(), (u64, StageError)> {
         // SAFETY: forwarded unchanged; the caller upholds the contract.
-        unsafe { (**self).handle(ring, start, end, shard, current) }
+        unsafe { (**self).handle(slots, start, end, shard, current) }
     }
 
     fn batch_end(&mut self, batch: &BatchContext) -> Result<(), StageError> {
@@ -329,15 +308,15 @@ impl<E> BatchHandler<E> for Box<dyn BatchHandler<E>> {
 /// The body of one stage thread: wait, handle a batch, publish progress, repeat. Returns the
 /// number of events the stage finished once it stops without failing (drained, or halted by
 /// another stage's failure).
-pub(crate) fn run_stage<E, H>(
-    rt: &Runtime<E>,
+pub(crate) fn run_stage<R, H>(
+    rt: &Runtime<R>,
     shard: usize,
     stage_id: usize,
     stage: &mut H,
 ) -> Result<u64, StageFailure>
 where
-    E: Send + Sync,
-    H: BatchHandler<E>,
+    R: RingStorage,
+    H: BatchHandler<R::Event>,
 {
     let name = &rt.stage_names[stage_id];
     let fail = |sequence: Option<u64>, reason: String| StageFailure {
@@ -349,6 +328,7 @@ where
     };
     let sh = &rt.shards[shard];
     let ring = &sh.ring;
+    let slots = SlotView::of(ring);
     let sequences = ring.stage_sequences();
     let own = &sequences[stage_id];
 
@@ -424,7 +404,7 @@ where
             // the producer will not overwrite the slot until every final stage — this one or
             // one ordered after it — passes `seq`. Stages not ordered with this one only read
             // (`build` refuses a mutating stage that is not ordered against every other stage).
-            let handled = unsafe { stage.handle(ring, next, available, ctx_shard, &current) };
+            let handled = unsafe { stage.handle(slots, next, available, ctx_shard, &current) };
             // A failed batch is never released: the stage's sequence stays at the end of the
             // last batch whose `on_batch_end` succeeded, so no stage after this one ever sees
             // an event of it. The failure is recorded before this thread does anything else,
@@ -467,7 +447,7 @@ where
 
 /// Records `failure` as the pipeline's (the first one recorded wins) and stops every thread;
 /// returns it for the stage thread's own result.
-fn failed<E>(rt: &Runtime<E>, failure: StageFailure) -> StageFailure {
+fn failed<R: RingStorage>(rt: &Runtime<R>, failure: StageFailure) -> StageFailure {
     rt.fail(failure.clone());
     failure
 }

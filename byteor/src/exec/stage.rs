@@ -1,6 +1,7 @@
 //! Stage traits: the code users write.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 /// Where an event sits: its sequence, its shard, and whether it ends the current batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -346,5 +347,50 @@ impl<E, S: MutStage<E>> StageImpl<E, access::Exclusive> for S {
     }
     fn shutdown(&mut self) {
         self.on_shutdown()
+    }
+}
+
+/// Where the instances of one stage come from.
+pub enum StageFactory<S> {
+    /// One instance (unsharded rings).
+    Once(Option<S>),
+    /// One instance cloned per shard.
+    Cloned(S, fn(&S) -> S),
+    /// A function called once per shard with the shard index.
+    PerShard(Box<dyn FnMut(u32) -> S + Send>),
+}
+
+impl<S> StageFactory<S> {
+    pub(crate) fn make(&mut self, shard: u32) -> Option<S> {
+        match self {
+            StageFactory::Once(s) => s.take(),
+            StageFactory::Cloned(s, clone) => Some(clone(s)),
+            StageFactory::PerShard(f) => Some(f(shard)),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for StageFactory<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StageFactory::Once(_) => "StageFactory::Once",
+            StageFactory::Cloned(..) => "StageFactory::Cloned",
+            StageFactory::PerShard(_) => "StageFactory::PerShard",
+        })
+    }
+}
+
+/// One stage in a builder's stage list.
+pub struct StageEntry<S, M> {
+    pub(crate) id: usize,
+    pub(crate) factory: StageFactory<S>,
+    pub(crate) _access: PhantomData<fn() -> M>,
+}
+
+impl<S, M> std::fmt::Debug for StageEntry<S, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageEntry")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }

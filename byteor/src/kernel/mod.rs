@@ -1,6 +1,9 @@
-//! The lock-free core: sequences, barriers, the producer's final-stage gate and wait strategies.
+//! The lock-free core: sequences, barriers, the producer's final-stage gate, wait strategies,
+//! the pipeline's lifecycle word and drain targets ([`lifecycle`](Lifecycle)), and the SPSC
+//! queue under the egress ([`spsc`]).
 //!
-//! This is the only module with lock-free protocol code. It works over plain
+//! This is the only module with lock-free protocol code; every protocol has a loom model next
+//! to it, and everything it uses comes from one `std`/loom facade chosen once for the crate. It works over plain
 //! [`Sequence`]s (a padded `AtomicU64`) wherever they live — process memory or a shared-memory
 //! mapping — so every backing reuses it unchanged.
 //!
@@ -17,20 +20,26 @@
 //!   prefetches slots a few cache lines ahead inside its batch, and pauses briefly between
 //!   batches of a stream that is outrunning it ([`Waiter::pace`]).
 //!
-//! The model tests under `cfg(loom)` check both properties exhaustively on small rings:
-//! `RUSTFLAGS="--cfg loom" cargo test -p byteor --lib --release kernel::loom_tests`.
+//! The model tests under `cfg(loom)` check both properties exhaustively on small rings, and
+//! the lifecycle and SPSC protocols (see their modules):
+//! `RUSTFLAGS="--cfg loom" cargo test -p byteor --lib --release kernel::` (a few minutes on
+//! two cores).
 
 mod barrier;
+mod cell;
+mod lifecycle;
 mod sequence;
-pub(crate) mod sync;
+mod spsc;
 mod wait;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
 
 pub use barrier::{FinalStageGate, SequenceBarrier, MAX_UPSTREAM};
+pub use cell::{Padded, SlotCell, CACHE_PADDING};
+pub use lifecycle::{DrainTarget, Lifecycle, CLOSING, FAILED, RUNNING};
 pub use sequence::{Sequence, SEQUENCE_PADDING};
-pub use sync::SlotCell;
+pub use spsc::{spsc, SpscQueue, SpscReceiver, SpscSender};
 pub use wait::{
     WaitStrategy, Waiter, WakeHub, EAGER_CHECKS, FIRST_PARK, MAX_PARK, PACE_SPINS, SPIN_TRIES,
     WAKE_HUB_SLOTS, YIELD_TRIES, YIELD_WINDOW,

@@ -1,10 +1,12 @@
 //! Sequences: monotonically increasing event counters, each alone on its cache lines.
 
-use super::sync::{AtomicU64, Ordering};
+use super::cell::{Padded, CACHE_PADDING};
+use crate::sync::{AtomicU64, Ordering};
 
-/// Bytes a [`Sequence`] occupies: two 64-byte cache lines, so adjacent-line prefetching on x86
-/// cannot make two sequences share a prefetch pair (false sharing).
-pub const SEQUENCE_PADDING: usize = 128;
+/// Bytes a [`Sequence`] occupies: [`CACHE_PADDING`], two 64-byte cache lines, so
+/// adjacent-line prefetching on x86 cannot make two sequences share a prefetch pair (false
+/// sharing).
+pub const SEQUENCE_PADDING: usize = CACHE_PADDING;
 
 /// A counter of events, isolated on its own 128 bytes.
 ///
@@ -13,11 +15,11 @@ pub const SEQUENCE_PADDING: usize = 128;
 /// which lives in slot `n & (capacity - 1)`. Counting instead of storing "last index" avoids a
 /// `-1` sentinel and makes "how many are available" a plain subtraction.
 ///
-/// The layout is `#[repr(C, align(128))]` with a `u64`-sized atomic at offset 0, so the same
-/// type is valid inside a shared-memory region.
-#[repr(C, align(128))]
+/// The layout is a [`Padded`] `u64`-sized atomic at offset 0 (`repr(C, align(128))`), so the
+/// same type is valid inside a shared-memory region.
+#[repr(transparent)]
 pub struct Sequence {
-    value: AtomicU64,
+    value: Padded<AtomicU64>,
 }
 
 // Under loom the atomic is a model object of a different size; the layout only matters for
@@ -32,7 +34,7 @@ impl Sequence {
     /// A sequence starting at `value`.
     pub fn new(value: u64) -> Self {
         Sequence {
-            value: AtomicU64::new(value),
+            value: Padded(AtomicU64::new(value)),
         }
     }
 
@@ -53,6 +55,14 @@ impl Sequence {
     #[inline(always)]
     pub fn store(&self, value: u64) {
         self.value.store(value, Ordering::Release);
+    }
+
+    /// Reads the sequence with `SeqCst`: a shutdown reads the cursor this way right after
+    /// [`Lifecycle::close`](super::Lifecycle::close), so that it and a producer checking the
+    /// state cannot both miss each other.
+    #[inline]
+    pub fn load_seq_cst(&self) -> u64 {
+        self.value.load(Ordering::SeqCst)
     }
 
     /// The underlying atomic.

@@ -28,7 +28,7 @@
 
 use std::time::Duration;
 
-use super::sync::{spin_hint, yield_now, AtomicU64, Ordering};
+use crate::sync::{spin_hint, yield_now, AtomicU64, Ordering};
 
 /// Checks (one spin hint each) before a [`Yielding`](WaitStrategy::Yielding) or
 /// [`Parking`](WaitStrategy::Parking) waiter starts yielding.
