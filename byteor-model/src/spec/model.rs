@@ -97,6 +97,54 @@ impl SingleRingSpec {
     pub fn final_stages(&self) -> impl Iterator<Item = usize> + '_ {
         (0..32usize).filter(move |j| self.final_mask & (1u32 << j) != 0)
     }
+
+    /// Bit mask of every stage `stage` runs after, directly or transitively.
+    ///
+    /// ```
+    /// use byteor_model::plan::{PipelinePlanV2, StageDecl};
+    /// use byteor_model::spec::TopologySpec;
+    ///
+    /// let plan = PipelinePlanV2::single_ring("p")
+    ///     .with_ingress("in")
+    ///     .with_egress("out")
+    ///     .with_stage(StageDecl::new("a"))
+    ///     .with_stage(StageDecl::new("b").after("a"))
+    ///     .with_stage(StageDecl::new("c").after("b"));
+    /// let spec = byteor_model::lower::lower_v2(&plan)?;
+    /// let TopologySpec::SingleRing(ring) = &spec.topology else { unreachable!() };
+    /// assert_eq!(ring.ancestors(2), 0b011); // c runs after b, and so after a
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ancestors(&self, stage: usize) -> u32 {
+        let mut acc = 0u32;
+        let mut frontier = self.deps.get(stage).copied().unwrap_or(0);
+        while frontier != 0 {
+            let j = frontier.trailing_zeros() as usize;
+            frontier &= frontier - 1;
+            if acc & (1 << j) == 0 {
+                acc |= 1 << j;
+                frontier |= self.deps.get(j).copied().unwrap_or(0) & !acc;
+            }
+        }
+        acc
+    }
+
+    /// Whether stages `a` and `b` are ordered (one runs after the other, directly or
+    /// transitively), so they never handle the same event at the same time.
+    pub fn ordered(&self, a: usize, b: usize) -> bool {
+        a < 32 && b < 32 && (self.ancestors(a) & (1 << b) != 0 || self.ancestors(b) & (1 << a) != 0)
+    }
+
+    /// The first pair `(mutating, other)` of stages that could touch one event at the same
+    /// time although `mutating` changes it (`mutates[i]` says whether stage `i` does); `None`
+    /// when every mutating stage is ordered against every other stage.
+    pub fn unordered_mutation(&self, mutates: &[bool]) -> Option<(usize, usize)> {
+        let n = mutates.len();
+        (0..n)
+            .filter(|&i| mutates[i])
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .find(|&(i, j)| !self.ordered(i, j))
+    }
 }
 
 /// LaneGraph topology.

@@ -12,23 +12,23 @@
 //!   [`per_shard`] factory.
 //!
 //! What types cannot carry (capacity values, option combinations, mutation ordering) `build()`
-//! checks: it runs [`validate_plan_v2`](crate::plan::validate_plan_v2),
-//! [`lower_v2`](crate::lower::lower_v2) and [`validate_v1`](crate::spec::validate_v1) on the
-//! plan the builder wrote, and refuses a mutating stage that is not ordered against every other
-//! stage.
+//! checks: it runs [`lower_v2`](crate::lower::lower_v2), which checks every plan rule once
+//! ([`validate_plan_v2`](crate::plan::validate_plan_v2)) and produces a spec that passes
+//! [`validate_v1`](crate::spec::validate_v1), on the plan the builder wrote, and refuses a
+//! mutating stage that is not ordered against every other stage.
 
 use std::marker::PhantomData;
 
 use crate::kernel::WaitStrategy;
-use crate::lower::lower_v2;
-use crate::plan::{validate_plan_v2, OrderingMode, PipelinePlanV2, StageDecl};
-use crate::spec::validate_v1;
+use crate::plan::{OrderingMode, PipelinePlanV2, StageDecl};
 
 use super::error::BuildError;
 use super::routing::{KeyRouter, Router, ShardKey, Unsharded};
 use super::stage::{StageEntry, StageFactory, StageImpl};
 use super::threads::StageList;
-use super::topology::{check_mutation_order, check_ring_memory, single_ring_of};
+use super::topology::{
+    check_mutation_order, check_ring_memory, lower_checked, single_ring_of, Refused,
+};
 
 /// Type-level markers a builder carries without holding values of them.
 type Markers<E, I, G> = (fn() -> E, fn() -> I, fn() -> G);
@@ -591,7 +591,7 @@ where
 {
     /// Checks and lowers the plan, and returns the pipeline ready to [`spawn`](super::SingleRingPipeline::spawn).
     ///
-    /// Runs `validate_plan_v2` → `lower_v2` → `validate_v1` and refuses a mutating stage that
+    /// Runs `lower_v2` (which checks every plan rule once) and refuses a mutating stage that
     /// is not ordered against every other stage.
     pub fn build(self) -> Result<super::SingleRingPipeline<E, L, K>, BuildError>
     where
@@ -599,9 +599,10 @@ where
         I: IngressDeclared,
         G: EgressDeclared,
     {
-        validate_plan_v2(&self.plan).map_err(BuildError::InvalidPlan)?;
-        let spec = lower_v2(&self.plan).map_err(BuildError::Lower)?;
-        validate_v1(&spec).map_err(BuildError::InvalidSpec)?;
+        let spec = lower_checked(&self.plan).map_err(|refused| match refused {
+            Refused::Invalid(violations) => BuildError::InvalidPlan(violations),
+            Refused::Lower(e) => BuildError::Lower(e),
+        })?;
         let ring = single_ring_of(&spec);
         check_mutation_order(&spec, ring, &self.stages.mutates())?;
         check_ring_memory::<E>(&spec)?;

@@ -87,12 +87,10 @@ pub enum BuildError {
     /// The authored plan breaks rules (every violation listed).
     #[error("invalid pipeline plan:\n{0}")]
     InvalidPlan(crate::plan::ValidationErrors),
-    /// Lowering failed.
+    /// Lowering failed for a reason other than the plan's rules (none in v1: a plan that
+    /// validates always lowers).
     #[error("lowering failed: {0}")]
     Lower(crate::lower::LowerError),
-    /// The lowered spec failed its own validation.
-    #[error("invalid pipeline spec:\n{0}")]
-    InvalidSpec(crate::spec::SpecErrors),
     /// The rings would take more memory than the v1 limit
     /// ([`RING_V1_MAX_BYTES`](crate::RING_V1_MAX_BYTES)) for this event type.
     #[error("{0}")]

@@ -79,9 +79,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::kernel::WaitStrategy;
-use crate::lower::{lower_v2, LowerError};
+use crate::lower::LowerError;
 use crate::plan::{ExecutionTargetV1, ParamValue, PipelinePlanV2, ValidationErrors};
-use crate::spec::{validate_v1, PipelineSpecV1, SpecErrors};
+use crate::spec::PipelineSpecV1;
 
 use super::control::Control;
 use super::descriptor::{ParamError, ParamSpec, StageDescriptor};
@@ -91,7 +91,9 @@ use super::routing::{KeyRouter, Unsharded};
 use super::runtime::{BatchHandler, Typed};
 use super::stage::{access, MutStage, Stage};
 use super::threads::{mem_rings, start};
-use super::topology::{check_mutation_order, check_ring_memory, single_ring_of};
+use super::topology::{
+    check_mutation_order, check_ring_memory, lower_checked, single_ring_of, Refused,
+};
 
 type MakeStage<E> =
     fn(&BTreeMap<String, ParamValue>) -> Result<Box<dyn BatchHandler<E>>, ParamError>;
@@ -151,12 +153,9 @@ pub enum ResolveError {
     /// The plan breaks rules (every violation listed).
     #[error("invalid pipeline plan:\n{0}")]
     InvalidPlan(ValidationErrors),
-    /// Lowering failed.
+    /// Lowering failed for a reason other than the plan's rules (none in v1).
     #[error("lowering failed: {0}")]
     Lower(LowerError),
-    /// The lowered spec failed its own validation.
-    #[error("invalid pipeline spec:\n{0}")]
-    InvalidSpec(SpecErrors),
     /// The plan targets an execution model this executor does not run yet.
     #[error("plan `{plan}` targets `{target}`; the in-process executor runs `single_ring` plans")]
     UnsupportedTarget {
@@ -286,19 +285,20 @@ impl<E: Default + Send + Sync + 'static> StageRegistry<E> {
         self.kinds().find(|k| k.kind == kind)
     }
 
-    /// Checks `plan` (validate, lower, validate the spec), resolves every stage by kind and
-    /// builds one instance per stage and shard from the plan's `params`. Reports every
-    /// unresolvable stage at once.
+    /// Checks and lowers `plan` (each plan rule checked once, by `lower_v2`), resolves every
+    /// stage by kind and builds one instance per stage and shard from the plan's `params`.
+    /// Reports every unresolvable stage at once.
     pub fn resolve(&self, plan: &PipelinePlanV2) -> Result<ResolvedPipeline<E>, ResolveError> {
-        crate::plan::validate_plan_v2(plan).map_err(ResolveError::InvalidPlan)?;
+        let spec = lower_checked(plan).map_err(|refused| match refused {
+            Refused::Invalid(violations) => ResolveError::InvalidPlan(violations),
+            Refused::Lower(e) => ResolveError::Lower(e),
+        })?;
         if plan.target != ExecutionTargetV1::SingleRing {
             return Err(ResolveError::UnsupportedTarget {
                 plan: plan.name.clone(),
                 target: plan.target,
             });
         }
-        let spec = lower_v2(plan).map_err(ResolveError::Lower)?;
-        validate_v1(&spec).map_err(ResolveError::InvalidSpec)?;
         let shards = single_ring_of(&spec).shards;
         check_ring_memory::<E>(&spec).map_err(ResolveError::Build)?;
 

@@ -2,9 +2,29 @@
 //! stage runs after, whether a mutating stage is ordered against every other, and whether its
 //! rings fit the memory limit for an event type.
 
+use crate::lower::{lower_v2, LowerError};
+use crate::plan::{PipelinePlanV2, ValidationErrors};
 use crate::spec::{PipelineSpecV1, SingleRingSpec, TopologySpec};
 
 use super::error::BuildError;
+
+/// Why [`lower_checked`] refused a plan.
+pub(crate) enum Refused {
+    /// The plan breaks its rules.
+    Invalid(ValidationErrors),
+    /// Lowering failed otherwise.
+    Lower(LowerError),
+}
+
+/// Checks and lowers `plan` with each rule checked once: [`lower_v2`] validates the plan, and
+/// its output passes `validate_v1` by construction (a property test and a debug assertion
+/// hold it to that), so the spec is not validated again here.
+pub(crate) fn lower_checked(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, Refused> {
+    lower_v2(plan).map_err(|e| match e {
+        LowerError::Invalid(violations) => Refused::Invalid(violations),
+        other => Refused::Lower(other),
+    })
+}
 
 /// The SingleRing topology of a spec lowered from a SingleRing plan.
 pub(crate) fn single_ring_of(spec: &PipelineSpecV1) -> &SingleRingSpec {
@@ -27,43 +47,18 @@ pub(crate) fn check_ring_memory<E>(spec: &PipelineSpecV1) -> Result<(), BuildErr
     .map_err(BuildError::RingMemory)
 }
 
-/// Bit mask of every stage `stage` runs after, directly or transitively.
-pub(crate) fn ancestors(deps: &[u32], stage: usize) -> u32 {
-    let mut acc = 0u32;
-    let mut frontier = deps.get(stage).copied().unwrap_or(0);
-    while frontier != 0 {
-        let j = frontier.trailing_zeros() as usize;
-        frontier &= frontier - 1;
-        if acc & (1 << j) == 0 {
-            acc |= 1 << j;
-            frontier |= deps.get(j).copied().unwrap_or(0) & !acc;
-        }
-    }
-    acc
-}
-
+/// Refuses a mutating stage that is not ordered against every other stage (see
+/// [`SingleRingSpec::unordered_mutation`]).
 pub(crate) fn check_mutation_order(
     spec: &PipelineSpecV1,
     ring: &SingleRingSpec,
     mutates: &[bool],
 ) -> Result<(), BuildError> {
-    for (i, &m) in mutates.iter().enumerate() {
-        if !m {
-            continue;
-        }
-        for j in 0..mutates.len() {
-            if i == j {
-                continue;
-            }
-            let ordered = ancestors(&ring.deps, i) & (1 << j) != 0
-                || ancestors(&ring.deps, j) & (1 << i) != 0;
-            if !ordered {
-                return Err(BuildError::UnorderedMutation {
-                    stage: spec.stages[i].name.clone(),
-                    other: spec.stages[j].name.clone(),
-                });
-            }
-        }
+    match ring.unordered_mutation(mutates) {
+        Some((stage, other)) => Err(BuildError::UnorderedMutation {
+            stage: spec.stages[stage].name.clone(),
+            other: spec.stages[other].name.clone(),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
