@@ -291,7 +291,7 @@ fn built_pipelines_can_be_named_in_signatures_and_fields() {
                     .capacity(64)
                     .ingress("in")
                     .egress("out")
-                    .shards(2, "key", ByKey);
+                    .shards_by(2, "key", ByKey);
                 let (ring, _) = ring.stage("s", from_fn(|_: &Ev, _: &EventContext| Ok(())));
                 ring.build()
             })

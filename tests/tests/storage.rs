@@ -335,3 +335,75 @@ fn storage_that_does_not_fit_the_shard_is_refused() {
     drop(producer);
     assert!(finished(control.join_timeout(TIMEOUT)).is_ok());
 }
+
+/// A stage kind for plans authored as documents.
+#[derive(byteor::StageDescriptor, Default)]
+#[stage(name = "pass")]
+struct Pass;
+
+impl Stage<Ev> for Pass {
+    fn on_event(&mut self, _: &Ev, _: &EventContext) -> Result<(), StageError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_plan_document_runs_over_caller_storage() {
+    bounded("document over buffer rings", TIMEOUT, || {
+        let mut registry = byteor::exec::StageRegistry::<Ev>::new();
+        registry.register::<Pass>().unwrap();
+        let doc = "version = 2\nname = \"doc\"\ntarget = \"single_ring\"\n\
+                   [[ingress]]\nname = \"in\"\n[[egress]]\nname = \"out\"\n\
+                   [[stages]]\nname = \"first\"\nkind = \"pass\"\n\
+                   [[stages]]\nname = \"second\"\nkind = \"pass\"\nafter = [\"first\"]\n\
+                   [single_ring]\ncapacity = 64\nshards = 2\nordering = \"per_key\"\n\
+                   shard_key = \"key\"\n";
+        let plan = PipelinePlanV2::from_toml(doc).unwrap();
+        let resolved = registry.resolve(&plan).unwrap();
+        let (mut producer, control) = resolved
+            .spawn_sharded_on(|e| e.key, |want| InBuffer.make(want))
+            .unwrap();
+        for id in 0..1_000u64 {
+            producer
+                .publish(|e| {
+                    *e = Ev {
+                        key: id % 7,
+                        value: id,
+                        id,
+                        stamp: 0,
+                    }
+                })
+                .unwrap();
+        }
+        drop(producer);
+        let report = finished(control.join_timeout(TIMEOUT)).expect("clean join");
+        assert_eq!(report.total_published(), 1_000);
+        assert_eq!(report.processed("first"), 1_000);
+        assert_eq!(report.processed("second"), 1_000);
+
+        // Unsharded plans need no key; a sharded one without it is refused as before.
+        let unsharded = PipelinePlanV2::from_toml(&doc.replace(
+            "shards = 2\nordering = \"per_key\"\nshard_key = \"key\"\n",
+            "",
+        ))
+        .unwrap();
+        let (producer, control) = registry
+            .resolve(&unsharded)
+            .unwrap()
+            .spawn_on(|want| InBuffer.make(want))
+            .unwrap();
+        drop(producer);
+        assert!(finished(control.join_timeout(TIMEOUT)).is_ok());
+        let refused = registry
+            .resolve(&plan)
+            .unwrap()
+            .spawn_on(|want| InBuffer.make(want));
+        assert!(
+            matches!(
+                refused,
+                Err(byteor::exec::ResolvedSpawnError::NeedsShardKey { .. })
+            ),
+            "{refused:?}"
+        );
+    });
+}

@@ -242,7 +242,25 @@ impl<'id, E, I, G> RingBuilder<'id, E, (), I, G, Unsharded> {
     /// Events are routed by `key` (named `key_name` in the plan); order holds per key. With more
     /// than one shard the ordering becomes `PerKey`. Call before adding stages; stages then
     /// must be `Clone` (one instance per shard) or come from [`per_shard`].
+    ///
+    /// `key` is a closure (`|order| order.account`); to name the pipeline's type, pass a
+    /// [`ShardKey`] type of your own to [`shards_by`](Self::shards_by) instead.
     pub fn shards<F>(
+        self,
+        shards: u32,
+        key_name: impl Into<String>,
+        key: F,
+    ) -> RingBuilder<'id, E, (), I, G, KeyRouter<F>>
+    where
+        F: Fn(&E) -> u64 + Send + 'static,
+    {
+        self.shards_by(shards, key_name, key)
+    }
+
+    /// Like [`shards`](Self::shards), with the key given by any [`ShardKey`] — for example a
+    /// unit struct of your own, whose type (unlike a closure's) can be written down in
+    /// `BoxedPipeline<E, KeyRouter<YourKey>>`.
+    pub fn shards_by<F>(
         mut self,
         shards: u32,
         key_name: impl Into<String>,

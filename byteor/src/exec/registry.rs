@@ -87,13 +87,14 @@ use super::control::Control;
 use super::descriptor::{ParamError, ParamSpec, StageDescriptor};
 use super::error::{BuildError, SpawnError};
 use super::producer::Producer;
-use super::routing::{KeyRouter, Unsharded};
+use super::routing::{KeyRouter, Router, Unsharded};
 use super::runtime::{BatchHandler, Typed};
 use super::stage::{access, MutStage, Stage};
-use super::threads::{mem_rings, start};
+use super::threads::{mem_rings, provided_rings, start, RingRequest};
 use super::topology::{
     check_mutation_order, check_ring_memory, lower_checked, single_ring_of, Refused,
 };
+use crate::backing::{BackingError, RingStorage};
 
 type MakeStage<E> =
     fn(&BTreeMap<String, ParamValue>) -> Result<Box<dyn BatchHandler<E>>, ParamError>;
@@ -406,28 +407,9 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
 
     /// Starts an unsharded plan.
     pub fn spawn(self) -> Result<(Producer<E, Unsharded>, Control<E>), ResolvedSpawnError> {
-        let ring = single_ring_of(&self.spec);
-        if ring.shards > 1 {
-            return Err(ResolvedSpawnError::NeedsShardKey {
-                plan: self.plan.name.clone(),
-                shards: ring.shards,
-                key: ring.shard_key.clone().unwrap_or_default(),
-            });
-        }
-        let handlers = self.handlers;
+        self.check_unsharded()?;
         let rings = mem_rings::<E>(&self.spec)?;
-        Ok(start(
-            &self.spec,
-            self.strategy,
-            Unsharded,
-            rings,
-            |spawner| {
-                for (id, per_shard) in handlers.into_iter().enumerate() {
-                    spawner.spawn_handlers(id, per_shard)?;
-                }
-                Ok(())
-            },
-        )?)
+        self.start_on(Unsharded, rings)
     }
 
     /// Starts a plan (sharded or not) routing events by `key`, the function behind the plan's
@@ -441,12 +423,72 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
         F: Fn(&E) -> u64 + Send + 'static,
     {
         let shards = single_ring_of(&self.spec).shards;
-        let handlers = self.handlers;
         let rings = mem_rings::<E>(&self.spec)?;
+        self.start_on(KeyRouter::new(key, shards), rings)
+    }
+
+    /// Like [`spawn`](Self::spawn), over ring storage the caller provides (see
+    /// [`SingleRingPipeline::spawn_on`](super::SingleRingPipeline::spawn_on)).
+    #[allow(clippy::type_complexity)]
+    pub fn spawn_on<R, M>(
+        self,
+        make: M,
+    ) -> Result<(Producer<E, Unsharded, R>, Control<E, R>), ResolvedSpawnError>
+    where
+        R: RingStorage<Event = E>,
+        M: FnMut(RingRequest) -> Result<R, BackingError>,
+    {
+        self.check_unsharded()?;
+        let rings = provided_rings(&self.spec, make)?;
+        self.start_on(Unsharded, rings)
+    }
+
+    /// Like [`spawn_sharded`](Self::spawn_sharded), over ring storage the caller provides.
+    #[allow(clippy::type_complexity)]
+    pub fn spawn_sharded_on<F, R, M>(
+        self,
+        key: F,
+        make: M,
+    ) -> Result<(Producer<E, KeyRouter<F>, R>, Control<E, R>), ResolvedSpawnError>
+    where
+        F: Fn(&E) -> u64 + Send + 'static,
+        R: RingStorage<Event = E>,
+        M: FnMut(RingRequest) -> Result<R, BackingError>,
+    {
+        let shards = single_ring_of(&self.spec).shards;
+        let rings = provided_rings(&self.spec, make)?;
+        self.start_on(KeyRouter::new(key, shards), rings)
+    }
+
+    /// Refuses a sharded plan started without its key function.
+    fn check_unsharded(&self) -> Result<(), ResolvedSpawnError> {
+        let ring = single_ring_of(&self.spec);
+        if ring.shards > 1 {
+            return Err(ResolvedSpawnError::NeedsShardKey {
+                plan: self.plan.name.clone(),
+                shards: ring.shards,
+                key: ring.shard_key.clone().unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts the resolved stages over `rings` with `router`.
+    #[allow(clippy::type_complexity)]
+    fn start_on<K, R>(
+        self,
+        router: K,
+        rings: Vec<R>,
+    ) -> Result<(Producer<E, K, R>, Control<E, R>), ResolvedSpawnError>
+    where
+        K: Router<E>,
+        R: RingStorage<Event = E>,
+    {
+        let handlers = self.handlers;
         Ok(start(
             &self.spec,
             self.strategy,
-            KeyRouter::new(key, shards),
+            router,
             rings,
             |spawner| {
                 for (id, per_shard) in handlers.into_iter().enumerate() {

@@ -65,7 +65,8 @@ impl<F> KeyRouter<F> {
 ///
 /// Every `Fn(&E) -> u64 + Send + 'static` closure is a `ShardKey<E>`. Implement it on a type
 /// of your own when the pipeline's type has to be written down (a closure's type cannot be
-/// named): the router is then `KeyRouter<YourKey>`, a direct call per event.
+/// named) and pass it to [`RingBuilder::shards_by`](super::RingBuilder::shards_by): the router
+/// is then `KeyRouter<YourKey>`, a direct call per event.
 ///
 /// ```
 /// use byteor::exec::{BoxedPipeline, KeyRouter, ShardKey};
@@ -83,7 +84,7 @@ impl<F> KeyRouter<F> {
 ///
 /// fn sharded() -> Result<BoxedPipeline<Order, KeyRouter<ByAccount>>, BuildError> {
 ///     let pipeline = SingleRing::<Order>::build("orders", |ring| {
-///         let ring = ring.ingress("in").egress("out").shards(4, "account", ByAccount);
+///         let ring = ring.ingress("in").egress("out").shards_by(4, "account", ByAccount);
 ///         let (ring, _) = ring.stage("risk", from_fn(|_: &Order, _: &EventContext| Ok(())));
 ///         ring.build()
 ///     })?;
