@@ -117,17 +117,48 @@ fn open_when(gate: &Arc<Gate>, armed: &Arc<AtomicBool>) -> std::thread::JoinHand
     })
 }
 
+/// Two shards whose shard-0 stage is held before its first batch, with 12 events waiting on
+/// it, and the keys that route to each shard.
+struct HeldShard {
+    k0: u64,
+    k1: u64,
+    gate: Arc<Gate>,
+    log: BatchLog,
+    producer: ShardedProducer,
+    control: Control<Ev>,
+}
+
+type ShardedProducer = Producer<Ev, byteor::exec::KeyRouter<fn(&Ev) -> u64>>;
+
+fn held_shard_zero() -> HeldShard {
+    let (k0, k1) = (key_for(0), key_for(1));
+    let gate = Arc::new(Gate::new());
+    let log = BatchLog::new(&gate);
+    let (mut producer, control) = two_shards(&log);
+    for id in 0..12 {
+        producer.publish(keyed(k0, id)).unwrap();
+    }
+    HeldShard {
+        k0,
+        k1,
+        gate,
+        log,
+        producer,
+        control,
+    }
+}
+
 #[test]
 fn a_sharded_batch_that_waits_for_room_is_published_at_once() {
     bounded("sharded batch all at once", TIMEOUT, || {
-        let (k0, k1) = (key_for(0), key_for(1));
-        let gate = Arc::new(Gate::new());
-        let log = BatchLog::new(&gate);
-        let (mut producer, control) = two_shards(&log);
-        // Shard 0's stage is held before its first batch: 12 events wait on it.
-        for id in 0..12 {
-            producer.publish(keyed(k0, id)).unwrap();
-        }
+        let HeldShard {
+            k0,
+            k1,
+            gate,
+            log,
+            mut producer,
+            control,
+        } = held_shard_zero();
         // A batch of 8 + 8: shard 0 runs out of room at its 5th event (16 slots), so the batch
         // has to wait for the stage in the middle.
         let armed = Arc::new(AtomicBool::new(false));
@@ -155,13 +186,14 @@ fn a_sharded_batch_that_waits_for_room_is_published_at_once() {
 #[test]
 fn a_sharded_batch_whose_fill_panics_after_a_wait_publishes_nothing() {
     bounded("sharded batch panic", TIMEOUT, || {
-        let (k0, k1) = (key_for(0), key_for(1));
-        let gate = Arc::new(Gate::new());
-        let log = BatchLog::new(&gate);
-        let (mut producer, control) = two_shards(&log);
-        for id in 0..12 {
-            producer.publish(keyed(k0, id)).unwrap();
-        }
+        let HeldShard {
+            k0,
+            k1,
+            gate,
+            log,
+            mut producer,
+            control,
+        } = held_shard_zero();
         assert_eq!(producer.published(), 12);
         let armed = Arc::new(AtomicBool::new(false));
         let opener = open_when(&gate, &armed);

@@ -26,9 +26,7 @@ use super::error::BuildError;
 use super::routing::{KeyRouter, Router, ShardKey, Unsharded};
 use super::stage::{StageEntry, StageFactory, StageImpl};
 use super::threads::StageList;
-use super::topology::{
-    check_mutation_order, check_ring_memory, lower_checked, single_ring_of, Refused,
-};
+use super::topology::{check_mutation_order, check_ring_memory, single_ring_of};
 
 /// Type-level markers a builder carries without holding values of them.
 type Markers<E, I, G> = (fn() -> E, fn() -> I, fn() -> G);
@@ -617,10 +615,8 @@ where
         I: IngressDeclared,
         G: EgressDeclared,
     {
-        let spec = lower_checked(&self.plan).map_err(|refused| match refused {
-            Refused::Invalid(violations) => BuildError::InvalidPlan(violations),
-            Refused::Lower(e) => BuildError::Lower(e),
-        })?;
+        // Checks every plan rule once; the spec it returns passes `validate_v1`.
+        let spec = crate::lower::lower_v2(&self.plan)?;
         let ring = single_ring_of(&spec);
         check_mutation_order(&spec, ring, &self.stages.mutates())?;
         check_ring_memory::<E>(&spec)?;

@@ -36,31 +36,22 @@ use std::time::{Duration, Instant};
 
 use crate::kernel::{spsc, SpscReceiver, SpscSender, WaitStrategy, Waiter, WakeHub};
 use crate::plan::OnFull;
-use crate::sync::{AtomicU64, Ordering};
 
 const SENDER_SLOT: usize = 0;
 const RECEIVER_SLOT: usize = 1;
 
-/// What the two ends share besides the queue: the drop count and the wake-up hub.
-struct Shared {
-    dropped: AtomicU64,
-    hub: WakeHub,
-}
-
 /// Creates an egress queue of `capacity` items (rounded up to a power of two, at least 2).
 pub fn channel<T: Send>(capacity: usize, on_full: OnFull) -> (EgressSender<T>, EgressReceiver<T>) {
     let (tx, rx) = spsc(capacity);
-    let shared = Arc::new(Shared {
-        dropped: AtomicU64::new(0),
-        hub: WakeHub::new(2),
-    });
+    // The wake-up hub both ends park on: slot 0 the sender, slot 1 the receiver.
+    let hub = Arc::new(WakeHub::new(2));
     (
         EgressSender {
             tx,
-            shared: Arc::clone(&shared),
+            hub: Arc::clone(&hub),
             on_full,
         },
-        EgressReceiver { rx, shared },
+        EgressReceiver { rx, hub },
     )
 }
 
@@ -92,7 +83,7 @@ pub enum RecvTimeoutError {
 /// The sending end, owned by a final stage.
 pub struct EgressSender<T> {
     tx: SpscSender<T>,
-    shared: Arc<Shared>,
+    hub: Arc<WakeHub>,
     on_full: OnFull,
 }
 
@@ -111,35 +102,36 @@ impl<T: Send> EgressSender<T> {
     /// Under [`OnFull::Block`], a full queue makes `send` wait with the parking strategy (see
     /// the module docs) until the receiver frees a slot or is dropped.
     #[inline]
-    pub fn send(&mut self, item: T) -> Result<Sent, Disconnected<T>> {
+    pub fn send(&mut self, mut item: T) -> Result<Sent, Disconnected<T>> {
         if self.tx.queue().receiver_gone() {
             return Err(Disconnected(item));
         }
-        if !self.tx.has_room() {
+        loop {
+            match self.tx.try_send(item) {
+                Ok(()) => {
+                    self.hub.notify();
+                    return Ok(Sent::Queued);
+                }
+                Err(back) => item = back,
+            }
             match self.on_full {
                 OnFull::Drop => {
-                    self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.tx.count_dropped();
                     return Ok(Sent::Dropped);
                 }
                 OnFull::Block => {
-                    if let Err(()) = self.wait_for_room() {
+                    if self.wait_for_room().is_err() {
                         return Err(Disconnected(item));
                     }
                 }
             }
         }
-        if self.tx.try_send(item).is_err() {
-            // `has_room` (or the wait) just saw room, and only this thread sends.
-            unreachable!("the egress queue filled up with no send in between");
-        }
-        self.shared.hub.notify();
-        Ok(Sent::Queued)
     }
 
     #[cold]
     fn wait_for_room(&mut self) -> Result<(), ()> {
-        let shared = Arc::clone(&self.shared);
-        let mut waiter = Waiter::new(WaitStrategy::Parking, &shared.hub, SENDER_SLOT);
+        let hub = Arc::clone(&self.hub);
+        let mut waiter = Waiter::new(WaitStrategy::Parking, &hub, SENDER_SLOT);
         loop {
             if self.tx.has_room() {
                 return Ok(());
@@ -155,21 +147,21 @@ impl<T: Send> EgressSender<T> {
 
     /// Items dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.tx.queue().dropped()
     }
 }
 
 impl<T> Drop for EgressSender<T> {
     fn drop(&mut self) {
         self.tx.close();
-        self.shared.hub.notify();
+        self.hub.notify();
     }
 }
 
 /// The receiving end, drained on the application's thread.
 pub struct EgressReceiver<T> {
     rx: SpscReceiver<T>,
-    shared: Arc<Shared>,
+    hub: Arc<WakeHub>,
 }
 
 impl<T> std::fmt::Debug for EgressReceiver<T> {
@@ -185,15 +177,15 @@ impl<T: Send> EgressReceiver<T> {
     #[inline]
     pub fn try_recv(&mut self) -> Option<T> {
         let item = self.rx.try_recv()?;
-        self.shared.hub.notify();
+        self.hub.notify();
         Some(item)
     }
 
     /// Waits up to `timeout` for the next item.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         let deadline = Instant::now() + timeout;
-        let shared = Arc::clone(&self.shared);
-        let mut waiter = Waiter::new(WaitStrategy::Parking, &shared.hub, RECEIVER_SLOT);
+        let hub = Arc::clone(&self.hub);
+        let mut waiter = Waiter::new(WaitStrategy::Parking, &hub, RECEIVER_SLOT);
         loop {
             if let Some(item) = self.try_recv() {
                 return Ok(item);
@@ -222,7 +214,7 @@ impl<T: Send> EgressReceiver<T> {
 
     /// Items the sender dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+        self.rx.queue().dropped()
     }
 
     /// Whether the sender is gone (items may still be queued).
@@ -234,7 +226,7 @@ impl<T: Send> EgressReceiver<T> {
 impl<T> Drop for EgressReceiver<T> {
     fn drop(&mut self) {
         self.rx.close();
-        self.shared.hub.notify();
+        self.hub.notify();
     }
 }
 

@@ -108,6 +108,16 @@ pub enum BuildError {
     },
 }
 
+/// `lower_v2` checks every plan rule once: its `Invalid` is the builder's `InvalidPlan`.
+impl From<crate::lower::LowerError> for BuildError {
+    fn from(e: crate::lower::LowerError) -> Self {
+        match e {
+            crate::lower::LowerError::Invalid(violations) => BuildError::InvalidPlan(violations),
+            other => BuildError::Lower(other),
+        }
+    }
+}
+
 /// Why `spawn` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {

@@ -79,7 +79,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::kernel::WaitStrategy;
-use crate::lower::LowerError;
+use crate::lower::{lower_v2, LowerError};
 use crate::plan::{ExecutionTargetV1, ParamValue, PipelinePlanV2, ValidationErrors};
 use crate::spec::PipelineSpecV1;
 
@@ -91,9 +91,7 @@ use super::routing::{KeyRouter, Router, Unsharded};
 use super::runtime::{BatchHandler, Typed};
 use super::stage::{access, MutStage, Stage};
 use super::threads::{mem_rings, provided_rings, start, RingRequest};
-use super::topology::{
-    check_mutation_order, check_ring_memory, lower_checked, single_ring_of, Refused,
-};
+use super::topology::{check_mutation_order, check_ring_memory, single_ring_of};
 use crate::backing::{BackingError, RingStorage};
 
 type MakeStage<E> =
@@ -290,9 +288,10 @@ impl<E: Default + Send + Sync + 'static> StageRegistry<E> {
     /// stage by kind and builds one instance per stage and shard from the plan's `params`.
     /// Reports every unresolvable stage at once.
     pub fn resolve(&self, plan: &PipelinePlanV2) -> Result<ResolvedPipeline<E>, ResolveError> {
-        let spec = lower_checked(plan).map_err(|refused| match refused {
-            Refused::Invalid(violations) => ResolveError::InvalidPlan(violations),
-            Refused::Lower(e) => ResolveError::Lower(e),
+        // Checks every plan rule once; the spec it returns passes `validate_v1`.
+        let spec = lower_v2(plan).map_err(|e| match e {
+            LowerError::Invalid(violations) => ResolveError::InvalidPlan(violations),
+            other => ResolveError::Lower(other),
         })?;
         if plan.target != ExecutionTargetV1::SingleRing {
             return Err(ResolveError::UnsupportedTarget {

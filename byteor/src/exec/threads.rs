@@ -5,7 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use crate::backing::{check_ring_bytes, BackingError, MemRing, RingStorage};
+use crate::backing::{BackingError, MemRing, RingStorage};
 use crate::kernel::WaitStrategy;
 use crate::spec::PipelineSpecV1;
 
@@ -209,16 +209,12 @@ pub(crate) fn ring_requests(spec: &PipelineSpecV1) -> impl Iterator<Item = RingR
     })
 }
 
-/// In-process rings for every shard of `spec`, within the memory limit, allocated fallibly.
+/// In-process rings for every shard of `spec`, allocated fallibly. The pipeline's total ring
+/// memory was checked when it was built or resolved (`check_ring_memory`, where the event type
+/// is first known); `MemRing::new` bounds each ring again.
 pub(crate) fn mem_rings<E: Default + Send + Sync + 'static>(
     spec: &PipelineSpecV1,
 ) -> Result<Vec<MemRing<E>>, SpawnError> {
-    let ring = single_ring_of(spec);
-    check_ring_bytes::<E>(
-        &format!("pipeline `{}`", spec.name),
-        u64::from(ring.capacity),
-        u64::from(ring.shards),
-    )?;
     ring_requests(spec)
         .map(|want| Ok(MemRing::new(want.capacity, want.stages)?))
         .collect()

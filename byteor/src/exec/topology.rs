@@ -2,29 +2,9 @@
 //! stage runs after, whether a mutating stage is ordered against every other, and whether its
 //! rings fit the memory limit for an event type.
 
-use crate::lower::{lower_v2, LowerError};
-use crate::plan::{PipelinePlanV2, ValidationErrors};
 use crate::spec::{PipelineSpecV1, SingleRingSpec, TopologySpec};
 
 use super::error::BuildError;
-
-/// Why [`lower_checked`] refused a plan.
-pub(crate) enum Refused {
-    /// The plan breaks its rules.
-    Invalid(ValidationErrors),
-    /// Lowering failed otherwise.
-    Lower(LowerError),
-}
-
-/// Checks and lowers `plan` with each rule checked once: [`lower_v2`] validates the plan, and
-/// its output passes `validate_v1` by construction (a property test and a debug assertion
-/// hold it to that), so the spec is not validated again here.
-pub(crate) fn lower_checked(plan: &PipelinePlanV2) -> Result<PipelineSpecV1, Refused> {
-    lower_v2(plan).map_err(|e| match e {
-        LowerError::Invalid(violations) => Refused::Invalid(violations),
-        other => Refused::Lower(other),
-    })
-}
 
 /// The SingleRing topology of a spec lowered from a SingleRing plan.
 pub(crate) fn single_ring_of(spec: &PipelineSpecV1) -> &SingleRingSpec {

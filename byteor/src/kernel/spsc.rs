@@ -19,7 +19,7 @@
 use core::mem::MaybeUninit;
 
 use super::{Sequence, SlotCell};
-use crate::sync::{Arc, AtomicU32, Ordering};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering};
 
 const SENDER_GONE: u32 = 1;
 const RECEIVER_GONE: u32 = 2;
@@ -34,6 +34,8 @@ pub struct SpscQueue<T> {
     mask: u64,
     /// `SENDER_GONE | RECEIVER_GONE` bits.
     closed: AtomicU32,
+    /// Items the sender gave up on because the queue was full (a counter, not protocol state).
+    dropped: AtomicU64,
 }
 
 impl<T> std::fmt::Debug for SpscQueue<T> {
@@ -69,6 +71,11 @@ impl<T> SpscQueue<T> {
     #[inline]
     pub fn received(&self) -> u64 {
         self.head.load()
+    }
+
+    /// Items the sender counted as dropped ([`SpscSender::count_dropped`]).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 
     /// Whether the sender is gone (items may still be queued).
@@ -120,6 +127,7 @@ pub fn spsc<T: Send>(capacity: usize) -> (SpscSender<T>, SpscReceiver<T>) {
             .collect(),
         mask: capacity as u64 - 1,
         closed: AtomicU32::new(0),
+        dropped: AtomicU64::new(0),
     });
     (
         SpscSender {
@@ -172,6 +180,13 @@ impl<T> SpscSender<T> {
         }
         self.head_cache = self.queue.head.load();
         self.tail - self.head_cache < cap
+    }
+
+    /// Counts one item the sender dropped instead of queueing (a full queue under a dropping
+    /// policy); readable from both ends as [`SpscQueue::dropped`].
+    #[inline]
+    pub fn count_dropped(&self) {
+        self.queue.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Queues `item` if there is room; gives it back otherwise.
