@@ -95,18 +95,6 @@ pub(crate) fn no_such(what: &str, what_plural: &str, name: &str, valid: &[&str])
     )
 }
 
-/// Ordinal for messages: 1st, 2nd, 3rd, 4th, 11th, 21st.
-pub(crate) fn ordinal(n: usize) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (_, 11..=13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,15 +128,6 @@ mod tests {
             no_such("option", "options", "capacty", &["name", "capacity"]),
             "No such option `capacty`. The options are `name` and `capacity`. \
              Did you mean `capacity`?"
-        );
-    }
-
-    #[test]
-    fn ordinals() {
-        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 21, 102].map(ordinal).to_vec();
-        assert_eq!(
-            got,
-            ["1st", "2nd", "3rd", "4th", "11th", "12th", "21st", "102nd"]
         );
     }
 

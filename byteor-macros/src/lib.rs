@@ -61,22 +61,16 @@ use proc_macro::TokenStream;
 ///   `.side_effects()`, `.kind("kind")` and `.param("key", value)`. The binding is the stage's
 ///   name; stages run in the order written.
 ///
-/// Everything the tokens show is checked at compile time, each error on the offending token,
-/// all in one pass: unknown or duplicate names, self and cyclic dependencies, dependencies on
-/// later stages, more than 4 stages, the option values and combinations v1 refuses. The rest
-/// (stage types, mutation ordering, plan validation) is checked by the typed builder.
+/// Everything the tokens show is checked at compile time, all in one pass, each error on the
+/// offending token: the macro builds the plan the function describes and runs the plan
+/// model's own validation (`byteor::plan::validate_plan_v2`) on it — unknown or duplicate
+/// names, self, cyclic and later dependencies, the stage limit, option values and the
+/// combinations v1 refuses — so a `#[pipeline]` function and a plan document are judged by
+/// the same rules, in the same words. What exists only at run time (stage types, mutation
+/// order, a kind or parameter given as an expression) is checked by the typed builder.
 #[proc_macro_attribute]
 pub fn pipeline(args: TokenStream, item: TokenStream) -> TokenStream {
     pipeline::pipeline(args.into(), item.into()).into()
-}
-
-/// The stage limit this crate checks (`SINGLE_RING_V1_MAX_STAGES`, taken from `byteor-model`),
-/// as a `usize` literal, for tests that compare it with `byteor`'s.
-#[doc(hidden)]
-#[proc_macro]
-pub fn __single_ring_v1_max_stages(_: TokenStream) -> TokenStream {
-    let limit = proc_macro2::Literal::usize_suffixed(pipeline::facts::SINGLE_RING_V1_MAX_STAGES);
-    quote::quote!(#limit).into()
 }
 
 /// Derives `byteor::exec::StageDescriptor` for a stage struct.

@@ -127,6 +127,9 @@ pub enum OrderingMode {
 }
 
 impl OrderingMode {
+    /// Every mode, in the order documents list them.
+    pub const ALL: [OrderingMode; 2] = [OrderingMode::Strict, OrderingMode::PerKey];
+
     /// Document name: `strict` / `per_key`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -146,6 +149,9 @@ pub enum ProducerMode {
 }
 
 impl ProducerMode {
+    /// Every mode, in the order documents list them.
+    pub const ALL: [ProducerMode; 2] = [ProducerMode::Single, ProducerMode::Multi];
+
     /// Document name: `single` / `multi`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -165,6 +171,9 @@ pub enum SchedulingMode {
 }
 
 impl SchedulingMode {
+    /// Every mode, in the order documents list them.
+    pub const ALL: [SchedulingMode; 2] = [SchedulingMode::Dedicated, SchedulingMode::WorkQueue];
+
     /// Document name: `dedicated` / `work_queue`.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -239,11 +239,3 @@ fn macro_and_builder_pipelines_process_the_same_events_the_same_way(
     assert_eq!(by_macro.1, expected);
     Ok(())
 }
-
-#[test]
-fn the_macro_crate_and_byteor_agree_on_the_stage_limit() {
-    assert_eq!(
-        byteor_macros::__single_ring_v1_max_stages!(),
-        byteor::SINGLE_RING_V1_MAX_STAGES
-    );
-}

@@ -1,4 +1,4 @@
-//! Code generation: a checked [`PipelineDef`] becomes the typed-builder calls a person would
+//! Code generation: a [`PipelineDef`] whose plan validated becomes the typed-builder calls a person would
 //! write by hand, inside a function with the same name, attributes and parameters.
 //!
 //! ```text
@@ -24,8 +24,9 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
-use super::facts::Support;
 use super::parse::{PipelineDef, SettingArg, Value};
+use super::syntax::Choice;
+use byteor_model::vocab::OrderingMode;
 
 /// The function for a pipeline that passed every check.
 pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
@@ -40,20 +41,24 @@ pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
         .options
         .iter()
         .filter_map(|option| {
-            let method = format_ident!("{}", option.fact.builder_method?);
+            let method = format_ident!("{}", option.syntax.builder_method?);
             let arg = match &option.value {
                 Value::Int(lit, value) => {
-                    let mut literal = Literal::u32_unsuffixed(u32::try_from(*value).ok()?);
+                    let mut literal = Literal::u32_unsuffixed(*value);
                     literal.set_span(lit.span());
                     quote!(#literal)
                 }
-                Value::Choice(choice, span) => match choice.support {
-                    Support::Ordering(variant) => {
-                        let variant = Ident::new(variant, *span);
-                        quote_spanned!(*span=> ::byteor::plan::OrderingMode::#variant)
-                    }
-                    Support::BuilderDefault | Support::Unsupported(_) => return None,
-                },
+                Value::Choice(Choice::Ordering(ordering), span) => {
+                    let variant = match ordering {
+                        OrderingMode::Strict => "Strict",
+                        OrderingMode::PerKey => "PerKey",
+                    };
+                    let variant = Ident::new(variant, *span);
+                    quote_spanned!(*span=> ::byteor::plan::OrderingMode::#variant)
+                }
+                // Producer and scheduling modes: the plan validated, so each is the builder's
+                // one mode, with nothing to call.
+                Value::Choice(..) => return None,
                 Value::Expr(expr) => quote!(#expr),
                 Value::Str(lit) => quote!(#lit),
             };
@@ -61,16 +66,15 @@ pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
         })
         .collect();
 
-    let sharding = match (def.int_option("shards"), def.shard_keys.first()) {
-        (Some((shards, span)), Some(key)) if shards > 1 => {
-            let mut shards = Literal::u32_unsuffixed(u32::try_from(shards).unwrap_or(u32::MAX));
-            shards.set_span(span);
-            let key_name = &key.name;
-            let key_fn = &key.key_fn;
-            quote!(let #ring = #ring.shards(#shards, #key_name, #key_fn);)
-        }
-        _ => TokenStream::new(),
-    };
+    // Sharding first: `shards` picks per-key ordering for several shards, and an explicit
+    // `ordering` (configured after it) stands, exactly as the validated plan says.
+    let sharding = def.shard_keys.first().map(|key| {
+        let mut shards = Literal::u32_unsuffixed(def.int_option("shards").unwrap_or(1));
+        shards.set_span(def.option("shards").map_or(key.span, |o| o.value.span()));
+        let key_name = &key.name;
+        let key_fn = &key.key_fn;
+        quote!(let #ring = #ring.shards(#shards, #key_name, #key_fn);)
+    });
 
     let ingress = def.ingress.first().map(|b| &b.name);
     let egress = def.egress.first().map(|b| &b.name);
@@ -112,8 +116,8 @@ pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
     quote! {
         #signature {
             #ring_path::<#event>::build(#name, |#ring| {
-                let #ring = #ring #(#config)*;
                 #sharding
+                let #ring = #ring #(#config)*;
                 let #ring = #ring.ingress(#ingress).egress(#egress);
                 #(#stages)*
                 // Every handle is a stage name; final stages are simply not depended on.

@@ -1,10 +1,16 @@
-//! `#[pipeline]`: parse -> check -> expand, each a plain `proc_macro2` function.
+//! `#[pipeline]`: parse -> plan -> validate -> expand, each a plain `proc_macro2` function.
+//!
+//! The macro holds no plan rule of its own: [`plan::plan_of`] builds the model's
+//! `PipelinePlanV2` from the tokens, `validate_plan_v2` judges it, and [`report::report`] puts
+//! each violation on the token it names.
 
-pub(crate) mod check;
 pub(crate) mod expand;
-pub(crate) mod facts;
 pub(crate) mod parse;
+pub(crate) mod plan;
+pub(crate) mod report;
+pub(crate) mod syntax;
 
+use byteor_model::plan::validate_plan_v2;
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -18,11 +24,18 @@ pub(crate) fn pipeline(args: TokenStream, item: TokenStream) -> TokenStream {
         let errors = diag.to_compile_errors();
         return quote!(#errors #item);
     };
-    check::check(&def, &mut diag);
+    check(&def, &mut diag);
     if diag.is_empty() {
         expand::expand(&def)
     } else {
         expand::expand_with_errors(&def, diag.to_compile_errors())
+    }
+}
+
+/// Validates the plan the tokens describe, reporting each violation on its token.
+fn check(def: &parse::PipelineDef, diag: &mut Diagnostics) {
+    if let Err(errors) = validate_plan_v2(&plan::plan_of(def)) {
+        report::report(def, &errors, diag);
     }
 }
 
@@ -46,11 +59,11 @@ mod tests {
         // capacity, unknown option, missing egress, and the two-member cycle.
         assert_eq!(out.matches("compile_error").count(), 5, "{out}");
         assert!(
-            out.contains("(1/2) dependency cycle `a -> b -> a`"),
+            out.contains("(1/2) cycle: a -> b -> a: `b` runs after `a` here"),
             "{out}"
         );
         assert!(
-            out.contains("(2/2) dependency cycle `a -> b -> a`"),
+            out.contains("(2/2) cycle: a -> b -> a: `a` runs after `b` here"),
             "{out}"
         );
     }

@@ -2,7 +2,10 @@
 //!
 //! Parsing never stops at the first problem: each malformed option or statement is recorded in
 //! the [`Diagnostics`] and skipped, and parsing goes on, so one compilation shows every
-//! mistake. Rules that relate several parts (names, dependencies, limits) are left to `check`.
+//! mistake. Parsing refuses only what the tokens cannot say: unknown options, statements and
+//! settings, malformed values, and an option, setting, parameter or shard key written twice
+//! (a plan holds one). Every rule about what the values mean (names, dependencies, limits) is
+//! the plan model's: see `plan.rs` and `report.rs`.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
@@ -13,8 +16,8 @@ use syn::{
     LitInt, LitStr, Local, Pat, PathArguments, ReturnType, Stmt, Token, Type, Visibility,
 };
 
-use super::facts::{
-    self, ChoiceFact, OptionFact, Setting, SettingFact, Statement, Target, ValueShape,
+use super::syntax::{
+    self, Choice, OptionSyntax, Setting, SettingSyntax, Statement, Target, ValueShape,
     STAGE_EXAMPLE, STATEMENTS,
 };
 use crate::diagnostic::{closest, list, no_such, Diagnostics};
@@ -48,7 +51,7 @@ pub(crate) struct PipelineDef {
     /// `let name = stage(...)` statements, in order.
     pub(crate) stages: Vec<StageDef>,
     /// Statements that were attempted but malformed or misspelt (`ingress`, `egress`,
-    /// `shard_key`, `stage`), so that `check` does not also report them as missing.
+    /// `shard_key`, `stage`), so that they are not also reported as missing.
     pub(crate) attempted: Vec<&'static str>,
     /// Where to report problems with the function as a whole.
     pub(crate) span: Span,
@@ -58,7 +61,7 @@ pub(crate) struct PipelineDef {
 #[derive(Debug)]
 pub(crate) struct OptionValue {
     /// The option.
-    pub(crate) fact: &'static OptionFact,
+    pub(crate) syntax: &'static OptionSyntax,
     /// The key token.
     pub(crate) key: Ident,
     /// The value.
@@ -71,11 +74,46 @@ pub(crate) enum Value {
     /// A string literal.
     Str(LitStr),
     /// An integer literal and its value.
-    Int(LitInt, u64),
+    Int(LitInt, u32),
     /// A name from the option's choice set, and the token it was written with.
-    Choice(&'static ChoiceFact, Span),
+    Choice(Choice, Span),
     /// A Rust expression.
     Expr(Box<Expr>),
+}
+
+impl Value {
+    /// Where the value was written.
+    pub(crate) fn span(&self) -> Span {
+        match self {
+            Value::Str(lit) => lit.span(),
+            Value::Int(lit, _) => lit.span(),
+            Value::Choice(_, span) => *span,
+            Value::Expr(expr) => expr.span(),
+        }
+    }
+}
+
+impl PipelineDef {
+    /// The option `name`, if given.
+    pub(crate) fn option(&self, name: &str) -> Option<&OptionValue> {
+        self.options.iter().find(|o| o.syntax.name == name)
+    }
+
+    /// The value of an integer option, if set.
+    pub(crate) fn int_option(&self, name: &str) -> Option<u32> {
+        match self.option(name).map(|o| &o.value) {
+            Some(Value::Int(_, value)) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// The choice an option names, if set.
+    pub(crate) fn choice(&self, name: &str) -> Option<Choice> {
+        match self.option(name).map(|o| &o.value) {
+            Some(Value::Choice(choice, _)) => Some(*choice),
+            _ => None,
+        }
+    }
 }
 
 /// An `ingress("name")` or `egress("name")` statement.
@@ -112,7 +150,7 @@ pub(crate) struct StageDef {
 impl StageDef {
     /// The stage's name as a string (raw identifiers without `r#`).
     pub(crate) fn name_str(&self) -> String {
-        self.name.unraw().to_string()
+        ident_name(&self.name)
     }
 
     /// The dependencies named in the first `.after([...])`.
@@ -127,11 +165,16 @@ impl StageDef {
     }
 }
 
+/// The name an identifier stands for in the plan: raw identifiers without `r#`.
+pub(crate) fn ident_name(ident: &Ident) -> String {
+    ident.unraw().to_string()
+}
+
 /// One setting chained on `stage(...)`.
 #[derive(Debug)]
 pub(crate) struct SettingUse {
     /// The setting.
-    pub(crate) fact: &'static SettingFact,
+    pub(crate) syntax: &'static SettingSyntax,
     /// The method name token.
     pub(crate) method: Ident,
     /// Its parsed argument.
@@ -204,6 +247,16 @@ pub(crate) fn parse_options(args: TokenStream, diag: &mut Diagnostics) -> Vec<Op
         let mut options = Vec::new();
         while !input.is_empty() {
             match parse_option(input) {
+                Ok(option)
+                    if options
+                        .iter()
+                        .any(|o: &OptionValue| o.syntax.name == option.syntax.name) =>
+                {
+                    diag.error(
+                        option.key.span(),
+                        format!("`{}` is given twice", option.syntax.name),
+                    );
+                }
                 Ok(option) => options.push(option),
                 Err(e) => {
                     diag.push(e);
@@ -232,28 +285,37 @@ pub(crate) fn parse_options(args: TokenStream, diag: &mut Diagnostics) -> Vec<Op
 fn parse_option(input: ParseStream) -> syn::Result<OptionValue> {
     let key = Ident::parse_any(input)?;
     let name = key.unraw().to_string();
-    let fact = facts::option(&name).ok_or_else(|| {
+    let syntax = syntax::option(&name).ok_or_else(|| {
         syn::Error::new(
             key.span(),
-            no_such("option", "options", &name, &facts::option_names()),
+            no_such("option", "options", &name, &syntax::option_names()),
         )
     })?;
     if !input.peek(Token![=]) {
         return Err(syn::Error::new(
             key.span(),
-            format!("`{name}` needs a value: `{}`", fact.example),
+            format!("`{name}` needs a value: `{}`", syntax.example),
         ));
     }
     input.parse::<Token![=]>()?;
-    let value = match &fact.value {
+    let value = match &syntax.value {
         ValueShape::Str => Value::Str(input.parse().map_err(|e| {
-            syn::Error::new(e.span(), format!("expected a string: `{}`", fact.example))
+            syn::Error::new(e.span(), format!("expected a string: `{}`", syntax.example))
         })?),
         ValueShape::Int => {
             let lit: LitInt = input.parse().map_err(|e| {
-                syn::Error::new(e.span(), format!("expected an integer: `{}`", fact.example))
+                syn::Error::new(
+                    e.span(),
+                    format!("expected an integer: `{}`", syntax.example),
+                )
             })?;
             let value = lit.base10_parse::<u64>()?;
+            let value = u32::try_from(value).map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    format!("`{name}` must fit in 32 bits; {value} does not"),
+                )
+            })?;
             Value::Int(lit, value)
         }
         ValueShape::Choice(set) => {
@@ -264,17 +326,18 @@ fn parse_option(input: ParseStream) -> syn::Result<OptionValue> {
                 let ident = Ident::parse_any(input)?;
                 (ident.unraw().to_string(), ident.span())
             } else {
-                return Err(input.error(format!("expected a name: `{}`", fact.example)));
+                return Err(input.error(format!("expected a name: `{}`", syntax.example)));
             };
-            let choice = set.choices.iter().find(|c| c.name == text).ok_or_else(|| {
-                let names: Vec<&str> = set.choices.iter().map(|c| c.name).collect();
-                syn::Error::new(span, no_such(set.noun, set.plural, &text, &names))
+            let choice = set.find(&text).ok_or_else(|| {
+                let names: Vec<&str> = set.all().into_iter().map(Choice::name).collect();
+                let (noun, plural) = set.nouns();
+                syn::Error::new(span, no_such(noun, plural, &text, &names))
             })?;
             Value::Choice(choice, span)
         }
         ValueShape::Expr => Value::Expr(Box::new(input.parse()?)),
     };
-    Ok(OptionValue { fact, key, value })
+    Ok(OptionValue { syntax, key, value })
 }
 
 /// Skips tokens up to and including the next top-level `,`.
@@ -347,7 +410,7 @@ fn parse_return_type(func: &ItemFn, diag: &mut Diagnostics) -> Option<(syn::Path
         return None;
     };
     let last = path.path.segments.last()?;
-    let target = facts::TARGETS
+    let target = syntax::TARGETS
         .iter()
         .find(|(name, _)| last.ident == name)
         .map(|(_, target)| *target);
@@ -380,7 +443,7 @@ fn parse_return_type(func: &ItemFn, diag: &mut Diagnostics) -> Option<(syn::Path
             None
         }
         (None, _) => {
-            let names: Vec<&str> = facts::TARGETS.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = syntax::TARGETS.iter().map(|(n, _)| *n).collect();
             diag.error_spanned(
                 ty,
                 format!(
@@ -413,7 +476,7 @@ fn parse_statement(stmt: &Stmt, def: &mut PipelineDef, diag: &mut Diagnostics) {
         },
         Stmt::Expr(Expr::Call(call), _) => match called_name(call).as_deref() {
             Some(name) => match STATEMENTS.iter().find(|s| s.name == name) {
-                Some(fact) => parse_call_statement(fact.statement, call, def, diag),
+                Some(syntax) => parse_call_statement(syntax.statement, call, def, diag),
                 None if name == "stage" => {
                     def.attempted.push("stage");
                     diag.error_spanned(stmt, unnamed_stage);
@@ -469,14 +532,14 @@ fn parse_call_statement(
     def: &mut PipelineDef,
     diag: &mut Diagnostics,
 ) {
-    let fact = STATEMENTS
+    let syntax = STATEMENTS
         .iter()
         .find(|s| s.statement == statement)
         .unwrap_or(&STATEMENTS[0]);
     let args: Vec<&Expr> = call.args.iter().collect();
     let wrong = |def: &mut PipelineDef, diag: &mut Diagnostics| {
-        def.attempted.push(fact.name);
-        diag.error_spanned(call, format!("expected `{}`", fact.example));
+        def.attempted.push(syntax.name);
+        diag.error_spanned(call, format!("expected `{}`", syntax.example));
     };
     match statement {
         Statement::Ingress | Statement::Egress => {
@@ -505,6 +568,13 @@ fn parse_call_statement(
             else {
                 return wrong(def, diag);
             };
+            if !def.shard_keys.is_empty() {
+                diag.error(
+                    call.span(),
+                    "a ring has one shard key; this is a second `shard_key(..)`",
+                );
+                return;
+            }
             def.shard_keys.push(ShardKey {
                 name: name.clone(),
                 key_fn: (*key_fn).clone(),
@@ -583,17 +653,20 @@ fn parse_stage(local: &Local, diag: &mut Diagnostics) -> Option<StageDef> {
         let method = call.method.unraw().to_string();
         if let Some(turbofish) = &call.turbofish {
             diag.error_spanned(turbofish, "stage settings take no type arguments");
-        } else if let Some(fact) = facts::setting(&method) {
+        } else if let Some(syntax) = syntax::setting(&method) {
             let args: Vec<&Expr> = call.args.iter().collect();
-            if let Some(arg) = parse_setting(fact, &call.method, &args, call.span(), diag) {
-                settings.push(SettingUse {
-                    fact,
+            if let Some(arg) = parse_setting(syntax, &call.method, &args, call.span(), diag) {
+                let setting = SettingUse {
+                    syntax,
                     method: call.method.clone(),
                     arg,
-                });
+                };
+                if !given_twice(&name, &settings, &setting, diag) {
+                    settings.push(setting);
+                }
             }
         } else {
-            let names: Vec<&str> = facts::SETTINGS.iter().map(|s| s.name).collect();
+            let names: Vec<&str> = syntax::SETTINGS.iter().map(|s| s.name).collect();
             diag.error(
                 call.method.span(),
                 no_such("stage setting", "stage settings", &method, &names),
@@ -607,18 +680,61 @@ fn parse_stage(local: &Local, diag: &mut Diagnostics) -> Option<StageDef> {
     })
 }
 
+/// Reports a setting a stage already has (or a parameter it already sets): a stage has one
+/// of each.
+fn given_twice(
+    stage: &Ident,
+    earlier: &[SettingUse],
+    setting: &SettingUse,
+    diag: &mut Diagnostics,
+) -> bool {
+    let stage = stage.unraw();
+    if let SettingArg::Param(key, _) = &setting.arg {
+        let repeated = earlier
+            .iter()
+            .any(|s| matches!(&s.arg, SettingArg::Param(k, _) if k.value() == key.value()));
+        if repeated {
+            diag.error(
+                key.span(),
+                format!(
+                    "parameter `{}` is set twice on stage `{stage}`",
+                    key.value()
+                ),
+            );
+        }
+        return repeated;
+    }
+    let repeated =
+        !setting.syntax.repeatable && earlier.iter().any(|s| s.syntax.name == setting.syntax.name);
+    if repeated {
+        let hint = if setting.syntax.setting == Setting::After {
+            "; list every dependency in one `.after([..])`"
+        } else {
+            ""
+        };
+        diag.error(
+            setting.method.span(),
+            format!(
+                "`{}` is set twice on stage `{stage}`{hint}",
+                setting.syntax.name
+            ),
+        );
+    }
+    repeated
+}
+
 fn parse_setting(
-    fact: &'static SettingFact,
+    form: &'static SettingSyntax,
     method: &Ident,
     args: &[&Expr],
     call_span: Span,
     diag: &mut Diagnostics,
 ) -> Option<SettingArg> {
     let wrong = |diag: &mut Diagnostics| {
-        diag.error(call_span, format!("expected `{}`", fact.example));
+        diag.error(call_span, format!("expected `{}`", form.example));
         None
     };
-    match fact.setting {
+    match form.setting {
         Setting::After => {
             let [arg] = args else { return wrong(diag) };
             let Expr::Array(array) = arg else {
@@ -626,7 +742,7 @@ fn parse_setting(
                     arg,
                     format!(
                         "list the stages this one runs after in brackets: `{}`",
-                        fact.example
+                        form.example
                     ),
                 );
                 return None;
@@ -716,7 +832,7 @@ pub(crate) mod tests {
         let names: Vec<String> = def.stages.iter().map(StageDef::name_str).collect();
         assert_eq!(names, ["parse", "risk", "audit", "publish"]);
         let audit = &def.stages[2];
-        let settings: Vec<&str> = audit.settings.iter().map(|s| s.fact.name).collect();
+        let settings: Vec<&str> = audit.settings.iter().map(|s| s.syntax.name).collect();
         assert_eq!(
             settings,
             ["side_effects", "kind", "after"],

@@ -30,6 +30,24 @@ pub fn did_you_mean<'c>(
     names::closest_name(name, candidates)
 }
 
+/// How a plan violation stores and shows a name from the plan: the name itself when it is
+/// valid; otherwise characters that would not print as themselves (and `\`) are escaped as
+/// `{:?}` escapes them, and the label is cut after
+/// [`NAME_V1_MAX_BYTES`](crate::NAME_V1_MAX_BYTES) bytes, ending in `…`. Tools that map a
+/// [`PlanViolation`](crate::plan::PlanViolation) back to where a name was written compare
+/// their names' labels with the violation's.
+///
+/// ```
+/// use byteor_model::diagnostics::plan_label;
+///
+/// assert_eq!(plan_label("parse"), "parse");
+/// assert_eq!(plan_label("a\u{1b}b"), "a\\u{1b}b");
+/// assert_eq!(plan_label(&"p".repeat(100)), format!("{}…", "p".repeat(64)));
+/// ```
+pub fn plan_label(name: &str) -> String {
+    names::plan_label(name)
+}
+
 /// Every violation one validation found, in order of discovery. Never empty.
 ///
 /// [`validate_plan_v2`](crate::plan::validate_plan_v2) returns

@@ -161,4 +161,4 @@ pub use crate::diagnostics::Violations;
 #[cfg(feature = "toml")]
 pub use document::{PlanDocumentError, PLAN_DOCUMENT_MAX_ITEMS, PLAN_DOCUMENT_VERSION};
 pub use model::*;
-pub use validate::{validate_plan_v2, DeclRole, PlanViolation, ValidationErrors};
+pub use validate::{validate_plan_v2, DeclRole, NameItem, PlanViolation, ValidationErrors};

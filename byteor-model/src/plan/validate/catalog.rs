@@ -11,7 +11,7 @@ use crate::{NAME_V1_MAX_BYTES, PARAM_V1_MAX_DEPTH};
 impl<'a> Validator<'a> {
     /// The name rule for a non-empty name: allowed characters, then length. `item` is built
     /// only when there is something to report.
-    pub(super) fn check_name_rule(&mut self, item: String, name: &str) {
+    pub(super) fn check_name_rule(&mut self, item: NameItem, name: &str) {
         if let Some((at, character)) = first_bad_char(name, &[]) {
             self.push(PlanViolation::InvalidName {
                 item: item.clone(),
@@ -97,7 +97,7 @@ impl<'a> Validator<'a> {
                 continue;
             }
             if Self::breaks_name_rule(name) {
-                self.check_name_rule(format!("{role} #{position} name"), name);
+                self.check_name_rule(NameItem::Decl { role, position }, name);
             }
             match index.get(name) {
                 None => {
@@ -131,7 +131,9 @@ impl<'a> Validator<'a> {
                     stage: plan_label(&stage.name),
                 }),
                 Some(kind) if Self::breaks_name_rule(kind) => {
-                    let item = format!("stage `{}` kind", plan_label(&stage.name));
+                    let item = NameItem::StageKind {
+                        stage: plan_label(&stage.name),
+                    };
                     self.check_name_rule(item, kind);
                 }
                 _ => {}

@@ -4,8 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
-use crate::diagnostics::cycles::{find_cycles, MAX_LISTED_CYCLES};
-use crate::diagnostics::names::plan_label;
+
 use crate::plan::{Connection, LaneKind, DEFAULT_LANE_CAPACITY};
 use crate::{
     FANOUT_V1_MAX_CONSUMERS, PIPELINE_V1_MAX_THREADS, RING_V1_MAX_CAPACITY,
@@ -362,24 +361,7 @@ impl<'a> Validator<'a> {
                 succ[i].push(j);
             }
         }
-        let found = find_cycles(&succ);
-        for cycle in found.listed {
-            let path = cycle
-                .nodes
-                .iter()
-                .map(|&s| plan_label(&plan.stages[s].name))
-                .collect();
-            self.push(PlanViolation::Cycle {
-                path,
-                omitted: cycle.omitted,
-            });
-        }
-        if found.more > 0 {
-            self.push(PlanViolation::MoreCycles {
-                count: found.more,
-                listed: MAX_LISTED_CYCLES,
-            });
-        }
+        self.push_cycles(find_cycles(&succ));
     }
 
     /// The thread limit: one role per stage, plus the bridges, routers and merges lowering

@@ -27,7 +27,8 @@
 //! - a dependency listed many times is reported once per stage.
 
 use super::{ExecutionTargetV1, LaneKind, PipelinePlanV2};
-use crate::diagnostics::names::Suggester;
+use crate::diagnostics::cycles::{find_cycles, Cycles, MAX_LISTED_CYCLES};
+use crate::diagnostics::names::{plan_label, Suggester};
 use crate::diagnostics::Violations;
 
 mod catalog;
@@ -35,7 +36,7 @@ mod lane_graph;
 mod single_ring;
 mod violation;
 
-pub use violation::{DeclRole, PlanViolation};
+pub use violation::{DeclRole, NameItem, PlanViolation};
 
 /// Every violation found in a plan, in order of discovery. Never empty.
 ///
@@ -109,7 +110,7 @@ impl<'a> Validator<'a> {
         if plan.name.is_empty() {
             self.push(PlanViolation::EmptyPipelineName);
         } else {
-            self.check_name_rule("pipeline name".to_owned(), &plan.name);
+            self.check_name_rule(NameItem::Pipeline, &plan.name);
         }
         self.check_payload();
         let index = self.check_names();
@@ -117,6 +118,32 @@ impl<'a> Validator<'a> {
         match plan.target {
             ExecutionTargetV1::SingleRing => self.check_single_ring(),
             ExecutionTargetV1::LaneGraph => self.check_lane_graph(&index),
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// Reports the cycles [`find_cycles`] found among stages, each printed from its stage
+    /// that comes first in the catalog: the first [`MAX_LISTED_CYCLES`] listed, the rest
+    /// counted.
+    fn push_cycles(&mut self, found: Cycles) {
+        let plan = self.plan;
+        for cycle in &found.listed {
+            let path = cycle
+                .nodes
+                .iter()
+                .map(|&s| plan_label(&plan.stages[s].name))
+                .collect();
+            self.push(PlanViolation::Cycle {
+                path,
+                omitted: cycle.omitted,
+            });
+        }
+        if found.more > 0 {
+            self.push(PlanViolation::MoreCycles {
+                count: found.more,
+                listed: MAX_LISTED_CYCLES,
+            });
         }
     }
 }

@@ -43,14 +43,38 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// `after` lists: each entry names another, earlier stage, once. Dependencies that form
+    /// a cycle are reported as the cycle (moving a stage cannot fix it); other entries that
+    /// name a later stage as [`PlanViolation::DependencyNotEarlier`].
     pub(super) fn check_dependencies(&mut self) {
-        let stages = &self.plan.stages;
+        let plan = self.plan;
+        let stages = &plan.stages;
         // First position of each stage name: a dependency is earlier exactly when its first
         // declaration is (a duplicate name is reported on its own).
         let mut first: HashMap<&str, usize> = HashMap::new();
         for (i, s) in stages.iter().enumerate() {
             first.entry(s.name.as_str()).or_insert(i);
         }
+        // First pass: `succ[j]`, the stages that run after stage `j`, and the cycles it makes.
+        let mut succ: Vec<Vec<usize>> = vec![Vec::new(); stages.len()];
+        for (i, stage) in stages.iter().enumerate() {
+            let mut seen: HashSet<&str> = HashSet::new();
+            for dep in &stage.after {
+                match first.get(dep.as_str()) {
+                    Some(&j) if j != i && seen.insert(dep.as_str()) => succ[j].push(i),
+                    _ => {}
+                }
+            }
+        }
+        let cycles = find_cycles(&succ);
+        // `j -> i` is an edge of a listed cycle: the cycle says it all.
+        let on_cycle = |j: usize, i: usize| {
+            cycles
+                .listed
+                .iter()
+                .any(|c| c.nodes.windows(2).any(|w| w[0] == j && w[1] == i))
+        };
+        // Second pass: each entry in order.
         for (i, stage) in stages.iter().enumerate() {
             // Each entry is judged once: a repeat is reported the first time it repeats.
             let mut seen: HashSet<&str> = HashSet::new();
@@ -73,24 +97,44 @@ impl<'a> Validator<'a> {
                 }
                 match first.get(dep.as_str()) {
                     // A dependency on an earlier stage: what the rule asks for.
-                    Some(&j) if j < i => {}
+                    Some(&j) if j < i || on_cycle(j, i) => {}
                     Some(_) => self.push(PlanViolation::DependencyNotEarlier {
                         stage: plan_label(&stage.name),
                         dependency: plan_label(dep),
                     }),
-                    None => {
-                        let suggestion = self
-                            .suggester
-                            .closest(dep, stages.iter().map(|s| s.name.as_str()));
-                        self.push(PlanViolation::UnknownDependency {
-                            stage: plan_label(&stage.name),
-                            dependency: plan_label(dep),
-                            suggestion,
-                        });
-                    }
+                    None => self.unknown_dependency(&stage.name, dep),
                 }
             }
         }
+        self.push_cycles(cycles);
+    }
+
+    /// An `after` entry that names no stage: a boundary, or nothing at all.
+    fn unknown_dependency(&mut self, stage: &str, dep: &str) {
+        let plan = self.plan;
+        let boundary = |list: &[crate::plan::BoundaryDecl]| list.iter().any(|b| b.name == dep);
+        let role = if boundary(&plan.ingress) {
+            Some(DeclRole::Ingress)
+        } else if boundary(&plan.egress) {
+            Some(DeclRole::Egress)
+        } else {
+            None
+        };
+        let violation = match role {
+            Some(role) => PlanViolation::DependencyOnBoundary {
+                stage: plan_label(stage),
+                dependency: plan_label(dep),
+                role,
+            },
+            None => PlanViolation::UnknownDependency {
+                stage: plan_label(stage),
+                dependency: plan_label(dep),
+                suggestion: self
+                    .suggester
+                    .closest(dep, plan.stages.iter().map(|s| s.name.as_str())),
+            },
+        };
+        self.push(violation);
     }
 
     pub(super) fn check_constraints(&mut self, c: &SingleRingConstraints) {
@@ -132,7 +176,7 @@ impl<'a> Validator<'a> {
         }
         if let Some(key) = c.shard_key.as_deref().filter(|k| !k.is_empty()) {
             if Self::breaks_name_rule(key) {
-                self.check_name_rule("single_ring.shard_key".to_owned(), key);
+                self.check_name_rule(NameItem::ShardKey, key);
             }
         }
         if c.producer == ProducerMode::Multi {

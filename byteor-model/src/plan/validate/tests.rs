@@ -992,7 +992,7 @@ fn every_name_follows_the_name_rule() {
     c.ordering = OrderingMode::PerKey;
     c.shard_key = Some("account id".into());
     let errors = errors(&plan);
-    let found: Vec<(&str, char, usize)> = errors
+    let found: Vec<(String, char, usize)> = errors
         .iter()
         .filter_map(|v| match v {
             PlanViolation::InvalidName {
@@ -1000,10 +1000,12 @@ fn every_name_follows_the_name_rule() {
                 character,
                 at,
                 ..
-            } => Some((item.as_str(), *character, *at)),
+            } => Some((item.to_string(), *character, *at)),
             _ => None,
         })
         .collect();
+    let found: Vec<(&str, char, usize)> =
+        found.iter().map(|(i, c, a)| (i.as_str(), *c, *a)).collect();
     assert_eq!(
         found,
         [
@@ -1395,6 +1397,66 @@ fn suggestions_stop_after_sixteen_unknown_names() {
         .count();
     assert_eq!(unknown, 100);
     assert_eq!(suggested, 16);
+}
+
+#[test]
+fn single_ring_dependency_cycles_are_reported_as_cycles() {
+    // risk -> audit -> publish -> risk: no order of the list fixes it, so the cycle is the
+    // violation, not "declare `publish` first".
+    let plan = ring()
+        .with_stage(StageDecl::new("audit").after("risk"))
+        .with_stage(StageDecl::new("publish").after("audit"));
+    let mut plan = plan;
+    plan.stages[1].after.push("publish".into());
+    let errors = assert_only!(
+        plan,
+        PlanViolation::Cycle { omitted: 0, .. },
+        ["cycle: risk -> audit -> publish -> risk"]
+    );
+    assert_eq!(
+        errors.to_string(),
+        "cycle: risk -> audit -> publish -> risk"
+    );
+
+    // A later dependency off any cycle is still "declare it first".
+    let mut plan = ring().with_stage(StageDecl::new("audit"));
+    plan.stages[1].after.push("audit".into());
+    assert_only!(
+        plan,
+        PlanViolation::DependencyNotEarlier { .. },
+        ["`audit` must come before `risk`"]
+    );
+}
+
+#[test]
+fn a_dependency_on_a_boundary_says_which_boundary() {
+    let mut plan = ring();
+    plan.stages[1].after = vec!["parse".into(), "orders_in".into(), "fills_out".into()];
+    let found: Vec<String> = errors(&plan).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "stage `risk` runs after `orders_in`, which is an ingress, not a stage: a stage \
+             without `after` already reads from the ingress",
+            "stage `risk` runs after `fills_out`, which is an egress, not a stage: nothing runs \
+             after an egress",
+        ]
+    );
+}
+
+#[test]
+fn a_ring_capacity_that_is_no_power_of_two_names_the_nearest() {
+    for (capacity, hint) in [
+        (1000, "the nearest are 512 and 1024"),
+        (0, "the smallest is 2"),
+        (1, "the smallest is 2"),
+        (3, "the nearest are 2 and 4"),
+        (u32::MAX, "the nearest are 2147483648 and 4294967296"),
+    ] {
+        let mut plan = ring();
+        constraints(&mut plan).capacity = capacity;
+        assert_has!(plan, PlanViolation::RingCapacity { .. }, [hint]);
+    }
 }
 
 #[test]

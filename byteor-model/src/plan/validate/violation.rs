@@ -34,6 +34,42 @@ impl fmt::Display for DeclRole {
     }
 }
 
+/// Which name of a plan a name-rule violation is about.
+///
+/// `Display` reads as messages print it: `pipeline name`, `stage #2 name`,
+/// ``stage `parse` kind``, `single_ring.shard_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum NameItem {
+    /// [`PipelinePlanV2::name`](crate::plan::PipelinePlanV2::name).
+    Pipeline,
+    /// The name of the `position`-th (1-based) entry of a catalog.
+    Decl {
+        /// The catalog.
+        role: DeclRole,
+        /// 1-based position in it.
+        position: usize,
+    },
+    /// A stage's explicit `kind`.
+    StageKind {
+        /// The stage (as a label, see [`PlanViolation`]).
+        stage: String,
+    },
+    /// `single_ring.shard_key`.
+    ShardKey,
+}
+
+impl fmt::Display for NameItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameItem::Pipeline => f.write_str("pipeline name"),
+            NameItem::Decl { role, position } => write!(f, "{role} #{position} name"),
+            NameItem::StageKind { stage } => write!(f, "stage `{stage}` kind"),
+            NameItem::ShardKey => f.write_str("single_ring.shard_key"),
+        }
+    }
+}
+
 /// One rule a plan breaks. Every variant names the offending stage, boundary, connection or
 /// field, and its message says what to change.
 ///
@@ -90,9 +126,8 @@ pub enum PlanViolation {
     /// with an inserted one.)
     #[error("{item} `{name}`: character {} at byte {at} is not allowed; names use {PLAN_NAME_CHARS}", char_shown(.character))]
     InvalidName {
-        /// What the name names: `pipeline name`, ``stage #2 name``, ``stage `parse` kind``,
-        /// `single_ring.shard_key`, ...
-        item: String,
+        /// What the name names: the pipeline, a declaration, a stage kind or the shard key.
+        item: NameItem,
         /// The name (as a label, see the type docs).
         name: String,
         /// The first character that is not allowed.
@@ -105,7 +140,7 @@ pub enum PlanViolation {
     #[error("{item} `{name}` is {len} bytes long; names are at most {max} bytes")]
     NameTooLong {
         /// What the name names, as for [`InvalidName`](Self::InvalidName).
-        item: String,
+        item: NameItem,
         /// The name, cut to its first bytes.
         name: String,
         /// Its length in bytes.
@@ -212,7 +247,19 @@ pub enum PlanViolation {
         suggestion: Option<String>,
     },
 
-    /// An `after` entry names a stage declared later in the catalog.
+    /// An `after` entry names an ingress or egress rather than a stage.
+    #[error("stage `{stage}` runs after `{dependency}`, which is {}", boundary_dependency(.role))]
+    DependencyOnBoundary {
+        /// The stage whose `after` list holds the entry.
+        stage: String,
+        /// The boundary's name.
+        dependency: String,
+        /// `Ingress` or `Egress`.
+        role: DeclRole,
+    },
+
+    /// An `after` entry names a stage declared later in the catalog (and the two are not on
+    /// a cycle, which is reported as a [`Cycle`](Self::Cycle)).
     #[error("stage `{stage}` runs after `{dependency}`, so `{dependency}` must come before `{stage}` in the stage list (single_ring stages are listed in topological order)")]
     DependencyNotEarlier {
         /// The stage whose `after` list holds the entry.
@@ -238,7 +285,7 @@ pub enum PlanViolation {
     },
 
     /// The ring capacity is not a power of two of at least 2.
-    #[error("single_ring.capacity is {capacity}; it must be a power of two of at least 2")]
+    #[error("single_ring.capacity is {capacity}; it must be a power of two of at least 2 ({})", nearest_powers(*.capacity))]
     RingCapacity {
         /// The declared capacity.
         capacity: u32,
@@ -532,7 +579,8 @@ pub enum PlanViolation {
         stage: String,
     },
 
-    /// A cycle among stages. `path` starts and ends with the same stage.
+    /// A cycle among stages: connections of a LaneGraph, or `after` lists of a SingleRing
+    /// (`a -> b` when `b` runs after `a`). `path` starts and ends with the same stage.
     #[error("cycle: {}", cycle_text(.path, .omitted))]
     Cycle {
         /// The stages on the cycle from the one listed first in the catalog, that stage
@@ -565,6 +613,23 @@ pub enum PlanViolation {
         /// [`PIPELINE_V1_MAX_THREADS`](crate::PIPELINE_V1_MAX_THREADS).
         max: usize,
     },
+}
+
+fn boundary_dependency(role: &DeclRole) -> &'static str {
+    match role {
+        DeclRole::Egress => "an egress, not a stage: nothing runs after an egress",
+        _ => "an ingress, not a stage: a stage without `after` already reads from the ingress",
+    }
+}
+
+/// The powers of two around a capacity that is not one: `the nearest are 512 and 1024`.
+fn nearest_powers(capacity: u32) -> String {
+    let above = u64::from(capacity.max(2)).next_power_of_two();
+    if above / 2 >= 2 {
+        format!("the nearest are {} and {above}", above / 2)
+    } else {
+        format!("the smallest is {above}")
+    }
 }
 
 fn names(list: &[String]) -> String {

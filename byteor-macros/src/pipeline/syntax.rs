@@ -1,14 +1,14 @@
-//! The table of facts about the `#[pipeline]` language: attribute options, body statements and
-//! stage settings. Parsing, checking, messages and code generation all read from here, so a
-//! construct is added (or its wording changed) in one place.
+//! The surface syntax of `#[pipeline]`: attribute options, body statements and stage
+//! settings, with how each is written. Parsing, messages and code generation read from here,
+//! so a construct is added (or its wording changed) in one place. What the values *mean* — which
+//! are allowed, how they combine — is the plan model's business: the macro builds a
+//! `PipelinePlanV2` and asks `validate_plan_v2` (see `plan.rs` and `report.rs`).
 
-/// Most stages a SingleRing holds: the model's own limit (`byteor::SINGLE_RING_V1_MAX_STAGES`
-/// is the same constant), so the macro and the library cannot disagree.
-pub(crate) use byteor_model::SINGLE_RING_V1_MAX_STAGES;
+use byteor_model::vocab::{OrderingMode, ProducerMode, SchedulingMode};
 
 /// One `key = value` option of `#[pipeline(...)]`.
 #[derive(Debug)]
-pub(crate) struct OptionFact {
+pub(crate) struct OptionSyntax {
     /// The key.
     pub(crate) name: &'static str,
     /// What the value looks like.
@@ -17,7 +17,7 @@ pub(crate) struct OptionFact {
     pub(crate) example: &'static str,
     /// The builder method the value is passed to, if the option maps to one directly.
     /// (`name` goes to `SingleRing::build`, `shards` to `shards` together with the shard key,
-    /// and `producer`/`scheduling` only accept the builder's one mode.)
+    /// and `producer`/`scheduling` have only the builder's one supported mode.)
     pub(crate) builder_method: Option<&'static str>,
 }
 
@@ -26,138 +26,111 @@ pub(crate) struct OptionFact {
 pub(crate) enum ValueShape {
     /// A string literal.
     Str,
-    /// An integer literal.
+    /// An integer literal that fits in 32 bits.
     Int,
-    /// One of a fixed set of names, as a string literal or a bare identifier.
-    Choice(&'static ChoiceSet),
+    /// One of the names of a vocabulary enum, as a string literal or a bare identifier.
+    Choice(ChoiceSet),
     /// Any Rust expression, evaluated when the function runs.
     Expr,
 }
 
-/// The names an enumerated option accepts.
-#[derive(Debug)]
-pub(crate) struct ChoiceSet {
-    /// What one value is called in messages (`ordering`).
-    pub(crate) noun: &'static str,
-    /// Plural of `noun`.
-    pub(crate) plural: &'static str,
-    /// The names, in the order messages list them.
-    pub(crate) choices: &'static [ChoiceFact],
+/// The vocabulary enums an option names a value of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChoiceSet {
+    /// `ordering = ...`: [`OrderingMode`].
+    Ordering,
+    /// `producer = ...`: [`ProducerMode`].
+    Producer,
+    /// `scheduling = ...`: [`SchedulingMode`].
+    Scheduling,
 }
 
-/// One accepted name of an enumerated option.
-#[derive(Debug)]
-pub(crate) struct ChoiceFact {
-    /// The name, as in plan documents.
-    pub(crate) name: &'static str,
-    /// What the builder does with it.
-    pub(crate) support: Support,
+/// A name read from a [`ChoiceSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Choice {
+    /// An ordering mode.
+    Ordering(OrderingMode),
+    /// A producer mode.
+    Producer(ProducerMode),
+    /// A scheduling mode.
+    Scheduling(SchedulingMode),
 }
 
-/// What choosing a value means for the builder.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Support {
-    /// `OrderingMode::<variant>` passed to the builder's `ordering`.
-    Ordering(&'static str),
-    /// The builder's only mode; nothing to call.
-    BuilderDefault,
-    /// Refused in v1, with the reason.
-    Unsupported(&'static str),
+impl ChoiceSet {
+    /// Every value, in the order the vocabulary lists them.
+    pub(crate) fn all(self) -> Vec<Choice> {
+        match self {
+            ChoiceSet::Ordering => OrderingMode::ALL.map(Choice::Ordering).to_vec(),
+            ChoiceSet::Producer => ProducerMode::ALL.map(Choice::Producer).to_vec(),
+            ChoiceSet::Scheduling => SchedulingMode::ALL.map(Choice::Scheduling).to_vec(),
+        }
+    }
+
+    /// The value named `name` (its plan-document name).
+    pub(crate) fn find(self, name: &str) -> Option<Choice> {
+        self.all().into_iter().find(|c| c.name() == name)
+    }
+
+    /// What one value is called in messages, singular and plural.
+    pub(crate) fn nouns(self) -> (&'static str, &'static str) {
+        match self {
+            ChoiceSet::Ordering => ("ordering", "orderings"),
+            ChoiceSet::Producer => ("producer mode", "producer modes"),
+            ChoiceSet::Scheduling => ("scheduling mode", "scheduling modes"),
+        }
+    }
 }
 
-/// `ordering = ...`.
-pub(crate) const ORDERINGS: ChoiceSet = ChoiceSet {
-    noun: "ordering",
-    plural: "orderings",
-    choices: &[
-        ChoiceFact {
-            name: "strict",
-            support: Support::Ordering("Strict"),
-        },
-        ChoiceFact {
-            name: "per_key",
-            support: Support::Ordering("PerKey"),
-        },
-    ],
-};
-
-/// `producer = ...`.
-pub(crate) const PRODUCERS: ChoiceSet = ChoiceSet {
-    noun: "producer mode",
-    plural: "producer modes",
-    choices: &[
-        ChoiceFact {
-            name: "single",
-            support: Support::BuilderDefault,
-        },
-        ChoiceFact {
-            name: "multi",
-            support: Support::Unsupported(
-                "several producers claiming into one SingleRing are not supported in v1; use \
-                 one producer per ring (or one ring per producer)",
-            ),
-        },
-    ],
-};
-
-/// `scheduling = ...`.
-pub(crate) const SCHEDULINGS: ChoiceSet = ChoiceSet {
-    noun: "scheduling mode",
-    plural: "scheduling modes",
-    choices: &[
-        ChoiceFact {
-            name: "dedicated",
-            support: Support::BuilderDefault,
-        },
-        ChoiceFact {
-            name: "work_queue",
-            support: Support::Unsupported(
-                "work-queue scheduling over one SingleRing is not supported in v1; every stage \
-                 runs on its own thread (`dedicated`)",
-            ),
-        },
-    ],
-};
+impl Choice {
+    /// The plan-document name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Choice::Ordering(m) => m.as_str(),
+            Choice::Producer(m) => m.as_str(),
+            Choice::Scheduling(m) => m.as_str(),
+        }
+    }
+}
 
 /// Every option of `#[pipeline(...)]`, in the order messages list them.
-pub(crate) const OPTIONS: &[OptionFact] = &[
-    OptionFact {
+pub(crate) const OPTIONS: &[OptionSyntax] = &[
+    OptionSyntax {
         name: "name",
         value: ValueShape::Str,
         example: "name = \"orders\"",
         builder_method: None,
     },
-    OptionFact {
+    OptionSyntax {
         name: "capacity",
         value: ValueShape::Int,
         example: "capacity = 1024",
         builder_method: Some("capacity"),
     },
-    OptionFact {
+    OptionSyntax {
         name: "shards",
         value: ValueShape::Int,
         example: "shards = 4",
         builder_method: None,
     },
-    OptionFact {
+    OptionSyntax {
         name: "ordering",
-        value: ValueShape::Choice(&ORDERINGS),
+        value: ValueShape::Choice(ChoiceSet::Ordering),
         example: "ordering = \"strict\"",
         builder_method: Some("ordering"),
     },
-    OptionFact {
+    OptionSyntax {
         name: "producer",
-        value: ValueShape::Choice(&PRODUCERS),
+        value: ValueShape::Choice(ChoiceSet::Producer),
         example: "producer = \"single\"",
         builder_method: None,
     },
-    OptionFact {
+    OptionSyntax {
         name: "scheduling",
-        value: ValueShape::Choice(&SCHEDULINGS),
+        value: ValueShape::Choice(ChoiceSet::Scheduling),
         example: "scheduling = \"dedicated\"",
         builder_method: None,
     },
-    OptionFact {
+    OptionSyntax {
         name: "wait_strategy",
         value: ValueShape::Expr,
         example: "wait_strategy = WaitStrategy::BusySpin",
@@ -166,7 +139,7 @@ pub(crate) const OPTIONS: &[OptionFact] = &[
 ];
 
 /// The option named `name`.
-pub(crate) fn option(name: &str) -> Option<&'static OptionFact> {
+pub(crate) fn option(name: &str) -> Option<&'static OptionSyntax> {
     OPTIONS.iter().find(|o| o.name == name)
 }
 
@@ -188,7 +161,7 @@ pub(crate) enum Statement {
 
 /// One body statement form.
 #[derive(Debug)]
-pub(crate) struct StatementFact {
+pub(crate) struct StatementSyntax {
     /// The function-call name.
     pub(crate) name: &'static str,
     /// What it is.
@@ -198,18 +171,18 @@ pub(crate) struct StatementFact {
 }
 
 /// The statements a body may contain besides `let name = stage(...)`.
-pub(crate) const STATEMENTS: &[StatementFact] = &[
-    StatementFact {
+pub(crate) const STATEMENTS: &[StatementSyntax] = &[
+    StatementSyntax {
         name: "ingress",
         statement: Statement::Ingress,
         example: "ingress(\"orders_in\");",
     },
-    StatementFact {
+    StatementSyntax {
         name: "egress",
         statement: Statement::Egress,
         example: "egress(\"fills_out\");",
     },
-    StatementFact {
+    StatementSyntax {
         name: "shard_key",
         statement: Statement::ShardKey,
         example: "shard_key(\"account\", |order: &Order| order.account);",
@@ -234,7 +207,7 @@ pub(crate) enum Setting {
 
 /// One stage setting.
 #[derive(Debug)]
-pub(crate) struct SettingFact {
+pub(crate) struct SettingSyntax {
     /// The method name.
     pub(crate) name: &'static str,
     /// What it is.
@@ -246,26 +219,26 @@ pub(crate) struct SettingFact {
 }
 
 /// Every stage setting, in the order messages list them.
-pub(crate) const SETTINGS: &[SettingFact] = &[
-    SettingFact {
+pub(crate) const SETTINGS: &[SettingSyntax] = &[
+    SettingSyntax {
         name: "after",
         setting: Setting::After,
         example: ".after([parse, risk])",
         repeatable: false,
     },
-    SettingFact {
+    SettingSyntax {
         name: "side_effects",
         setting: Setting::SideEffects,
         example: ".side_effects()",
         repeatable: false,
     },
-    SettingFact {
+    SettingSyntax {
         name: "kind",
         setting: Setting::Kind,
         example: ".kind(\"parse_order\")",
         repeatable: false,
     },
-    SettingFact {
+    SettingSyntax {
         name: "param",
         setting: Setting::Param,
         example: ".param(\"max_qty\", 1000)",
@@ -274,7 +247,7 @@ pub(crate) const SETTINGS: &[SettingFact] = &[
 ];
 
 /// The setting named `name`.
-pub(crate) fn setting(name: &str) -> Option<&'static SettingFact> {
+pub(crate) fn setting(name: &str) -> Option<&'static SettingSyntax> {
     SETTINGS.iter().find(|s| s.name == name)
 }
 
@@ -309,30 +282,30 @@ mod tests {
             &STATEMENTS.iter().map(|s| s.name).collect::<Vec<_>>()
         ));
         assert!(unique(&SETTINGS.iter().map(|s| s.name).collect::<Vec<_>>()));
-        for set in [&ORDERINGS, &PRODUCERS, &SCHEDULINGS] {
-            assert!(unique(
-                &set.choices.iter().map(|c| c.name).collect::<Vec<_>>()
-            ));
-        }
     }
 
     #[test]
-    fn every_setting_has_its_fact() {
-        for fact in SETTINGS {
-            assert_eq!(setting(fact.name).map(|f| f.setting), Some(fact.setting));
-            assert!(fact.example.starts_with(&format!(".{}(", fact.name)));
+    fn every_setting_has_its_syntax() {
+        for syntax in SETTINGS {
+            assert_eq!(
+                setting(syntax.name).map(|f| f.setting),
+                Some(syntax.setting)
+            );
+            assert!(syntax.example.starts_with(&format!(".{}(", syntax.name)));
         }
         assert!(setting("after").is_some() && setting("afterwards").is_none());
     }
 
     #[test]
-    fn v1_refuses_multi_producer_and_work_queue_only() {
-        let refused: Vec<&str> = [&PRODUCERS, &SCHEDULINGS, &ORDERINGS]
-            .iter()
-            .flat_map(|s| s.choices)
-            .filter(|c| matches!(c.support, Support::Unsupported(_)))
-            .map(|c| c.name)
-            .collect();
-        assert_eq!(refused, ["multi", "work_queue"]);
+    fn choices_are_the_vocabulary_names() {
+        let names = |set: ChoiceSet| set.all().into_iter().map(Choice::name).collect::<Vec<_>>();
+        assert_eq!(names(ChoiceSet::Ordering), ["strict", "per_key"]);
+        assert_eq!(names(ChoiceSet::Producer), ["single", "multi"]);
+        assert_eq!(names(ChoiceSet::Scheduling), ["dedicated", "work_queue"]);
+        assert_eq!(
+            ChoiceSet::Ordering.find("per_key"),
+            Some(Choice::Ordering(OrderingMode::PerKey))
+        );
+        assert_eq!(ChoiceSet::Producer.find("Multi"), None);
     }
 }

@@ -1,0 +1,492 @@
+//! Plan violations back onto the user's tokens.
+//!
+//! `validate_plan_v2` names what is wrong by stage, boundary, dependency or field; this module
+//! finds the token that wrote it (a stage's binding, the entry of an `after` list, the value of
+//! an option) and reports the violation's own message there, adding only how to write the fix
+//! in `#[pipeline]` syntax where the message speaks of a plan document's fields. A violation
+//! whose token cannot be found is still reported, on the function's name.
+
+use std::collections::HashMap;
+
+use byteor_model::diagnostics::plan_label;
+use byteor_model::plan::{DeclRole, NameItem, PlanViolation, ValidationErrors};
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+
+use super::parse::{ident_name, PipelineDef, SettingArg, StageDef};
+use super::syntax::{STAGE_EXAMPLE, STATEMENTS};
+use crate::diagnostic::Diagnostics;
+
+/// Reports every violation, each on the token it names.
+pub(crate) fn report(def: &PipelineDef, errors: &ValidationErrors, diag: &mut Diagnostics) {
+    // How many times an identical violation was seen: the k-th "stage `x` is declared more
+    // than once" is about the (k+1)-th later declaration.
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for violation in errors {
+        let message = violation.to_string();
+        let occurrence = {
+            let count = seen.entry(message.clone()).or_insert(0);
+            *count += 1;
+            *count - 1
+        };
+        for (span, text) in place(def, violation, &message, occurrence) {
+            diag.error(span, text);
+        }
+    }
+}
+
+/// Where to report `violation` (its `message`, the `occurrence`-th identical one), and what to
+/// say there; empty when parsing already reported the cause.
+fn place(
+    def: &PipelineDef,
+    violation: &PlanViolation,
+    message: &str,
+    occurrence: usize,
+) -> Vec<(Span, String)> {
+    let at = |span: Option<Span>| vec![(span.unwrap_or(def.span), message.to_owned())];
+    match violation {
+        PlanViolation::EmptyPipelineName => at(def.option_span("name")),
+        PlanViolation::InvalidName { item, .. } | PlanViolation::NameTooLong { item, .. } => {
+            at(item_span(def, item))
+        }
+        PlanViolation::EmptyName { role, position } => at(decl_span(def, *role, *position - 1)),
+        PlanViolation::EmptyStageKind { stage } => at(stage_named(def, stage).and_then(kind_span)),
+        PlanViolation::ParamNameTooLong { stage, param, .. }
+        | PlanViolation::ParamTooDeep { stage, param, .. } => {
+            at(stage_named(def, stage).and_then(|s| param_span(s, param)))
+        }
+        PlanViolation::DuplicateStage { name } => at(decls_named(def, DeclRole::Stage, name)
+            .get(occurrence + 1)
+            .copied()),
+        PlanViolation::DuplicateBoundary { role, name } => {
+            at(decls_named(def, *role, name).get(occurrence + 1).copied())
+        }
+        PlanViolation::NameClash { name, second, .. } => {
+            at(decls_named(def, *second, name).get(occurrence).copied())
+        }
+        PlanViolation::BoundaryCount { role, found, .. } => {
+            let statement = role.as_str();
+            if !found.is_empty() {
+                let extra = boundaries(def, *role).iter().skip(1).map(|b| b.span);
+                return extra.map(|span| (span, message.to_owned())).collect();
+            }
+            if def.attempted.contains(&statement) {
+                return Vec::new();
+            }
+            vec![(
+                def.span,
+                format!("{message}; add `{}` to the body", example(statement)),
+            )]
+        }
+        PlanViolation::NoStages { .. } => {
+            if def.attempted.contains(&"stage") {
+                return Vec::new();
+            }
+            vec![(
+                def.span,
+                format!("{message}; declare one: `{STAGE_EXAMPLE}`"),
+            )]
+        }
+        PlanViolation::TooManyStages { extra, .. } => {
+            let extra = def.stages.iter().rev().take(extra.len()).rev();
+            extra
+                .map(|stage| (stage.name.span(), message.to_owned()))
+                .collect()
+        }
+        PlanViolation::UnknownDependency {
+            stage, dependency, ..
+        }
+        | PlanViolation::DependencyOnBoundary {
+            stage, dependency, ..
+        }
+        | PlanViolation::DependencyNotEarlier { stage, dependency } => {
+            at(dependency_span(def, stage, dependency, 0))
+        }
+        PlanViolation::DuplicateDependency { stage, dependency } => {
+            at(dependency_span(def, stage, dependency, 1))
+        }
+        PlanViolation::SelfDependency { stage } => at(dependency_span(def, stage, stage, 0)),
+        PlanViolation::Cycle { path, .. } => cycle(def, path, message),
+        PlanViolation::RingCapacity { .. } | PlanViolation::RingCapacityTooLarge { .. } => {
+            at(def.option_span("capacity"))
+        }
+        PlanViolation::ZeroShards
+        | PlanViolation::TooManyShards { .. }
+        | PlanViolation::TooManyRingThreads { .. } => at(def.option_span("shards")),
+        PlanViolation::StrictOrderingWithShards { .. } => {
+            at(def.option_span("ordering").or(def.option_span("shards")))
+        }
+        PlanViolation::MissingShardKey { .. } => {
+            if def.attempted.contains(&"shard_key") {
+                return Vec::new();
+            }
+            vec![(
+                def.option_span("shards").unwrap_or(def.span),
+                format!("{message}: add `{}` to the body", example("shard_key")),
+            )]
+        }
+        PlanViolation::MultiProducerNotSupported => at(def.option_span("producer")),
+        PlanViolation::WorkQueueNotSupported => at(def.option_span("scheduling")),
+        // Whole-plan violations, and LaneGraph rules a SingleRing function cannot break.
+        _ => at(None),
+    }
+}
+
+/// One error per dependency of a cycle `a -> b -> ... -> a`, each on the `after` entry that
+/// makes the step (`a` in `b`'s list), numbered so the reader can follow the loop.
+fn cycle(def: &PipelineDef, path: &[String], message: &str) -> Vec<(Span, String)> {
+    let steps: Vec<(Span, &String, &String)> = path
+        .windows(2)
+        .filter_map(|w| Some((dependency_span(def, &w[1], &w[0], 0)?, &w[0], &w[1])))
+        .collect();
+    if steps.is_empty() {
+        return vec![(def.span, message.to_owned())];
+    }
+    let n = steps.len();
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(k, (span, dep, stage))| {
+            (
+                span,
+                format!(
+                    "({}/{n}) {message}: `{stage}` runs after `{dep}` here, which closes the \
+                     loop, so none of these stages could ever start",
+                    k + 1
+                ),
+            )
+        })
+        .collect()
+}
+
+impl PipelineDef {
+    /// Where option `name`'s value was written.
+    fn option_span(&self, name: &str) -> Option<Span> {
+        self.option(name).map(|o| o.value.span())
+    }
+}
+
+fn boundaries(def: &PipelineDef, role: DeclRole) -> &[super::parse::Boundary] {
+    match role {
+        DeclRole::Ingress => &def.ingress,
+        _ => &def.egress,
+    }
+}
+
+/// The `index`-th declaration of a catalog.
+fn decl_span(def: &PipelineDef, role: DeclRole, index: usize) -> Option<Span> {
+    match role {
+        DeclRole::Stage => def.stages.get(index).map(|s| s.name.span()),
+        _ => boundaries(def, role).get(index).map(|b| b.name.span()),
+    }
+}
+
+/// Every declaration of a catalog whose name has the label `name`, in order.
+fn decls_named(def: &PipelineDef, role: DeclRole, name: &str) -> Vec<Span> {
+    match role {
+        DeclRole::Stage => def
+            .stages
+            .iter()
+            .filter(|s| plan_label(&s.name_str()) == name)
+            .map(|s| s.name.span())
+            .collect(),
+        _ => boundaries(def, role)
+            .iter()
+            .filter(|b| plan_label(&b.name.value()) == name)
+            .map(|b| b.name.span())
+            .collect(),
+    }
+}
+
+fn item_span(def: &PipelineDef, item: &NameItem) -> Option<Span> {
+    match item {
+        NameItem::Pipeline => def.option_span("name").or(Some(def.ident.span())),
+        NameItem::Decl { role, position } => decl_span(def, *role, position - 1),
+        NameItem::StageKind { stage } => stage_named(def, stage).and_then(kind_span),
+        NameItem::ShardKey => def.shard_keys.first().map(|key| key.name.span()),
+        _ => None,
+    }
+}
+
+/// The first stage whose name has the label `label`.
+fn stage_named<'d>(def: &'d PipelineDef, label: &str) -> Option<&'d StageDef> {
+    def.stages
+        .iter()
+        .find(|stage| plan_label(&stage.name_str()) == label)
+}
+
+fn kind_span(stage: &StageDef) -> Option<Span> {
+    stage.settings.iter().find_map(|s| match &s.arg {
+        SettingArg::Kind(kind) => Some(kind.span()),
+        _ => None,
+    })
+}
+
+fn param_span(stage: &StageDef, param: &str) -> Option<Span> {
+    stage.settings.iter().find_map(|s| match &s.arg {
+        SettingArg::Param(key, _) if plan_label(&key.value()) == param => Some(key.span()),
+        _ => None,
+    })
+}
+
+/// The `nth` entry (0-based) naming `dependency` in the `after` list of stage `stage` (both
+/// labels).
+fn dependency_span(def: &PipelineDef, stage: &str, dependency: &str, nth: usize) -> Option<Span> {
+    stage_named(def, stage)?
+        .after()
+        .iter()
+        .filter(|dep| plan_label(&ident_name(dep)) == dependency)
+        .nth(nth)
+        .map(|dep| dep.span())
+}
+
+/// How a statement is written: `ingress("orders_in");`.
+fn example(statement: &str) -> &'static str {
+    STATEMENTS
+        .iter()
+        .find(|s| s.name == statement)
+        .map_or("", |s| s.example)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::parse::tests::parse_src;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    /// Every message parsing and plan validation report for a ring function with `body`.
+    fn check_src(args: TokenStream, body: TokenStream) -> Vec<String> {
+        let (def, mut errors) = parse_src(args, quote!(fn p() -> SingleRing<Order> { #body }));
+        let mut diag = Diagnostics::new();
+        super::super::check(&def.unwrap(), &mut diag);
+        errors.extend(diag.messages());
+        errors
+    }
+
+    fn ring(stages: TokenStream) -> TokenStream {
+        quote! { ingress("source"); egress("sink"); #stages }
+    }
+
+    #[test]
+    fn a_diamond_passes() {
+        let errors = check_src(
+            quote!(capacity = 1024),
+            ring(quote! {
+                let parse = stage(P);
+                let risk = stage(R).after([parse]);
+                let audit = stage(A).after([parse]).side_effects();
+                let publish = stage(Pb).after([risk, audit]);
+            }),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn a_three_stage_cycle_is_reported_on_each_member() {
+        let errors = check_src(
+            quote!(),
+            ring(quote! {
+                let a = stage(A).after([c]);
+                let b = stage(B).after([a]);
+                let c = stage(C).after([b]);
+            }),
+        );
+        let tail = "here, which closes the loop, so none of these stages could ever start";
+        assert_eq!(
+            errors,
+            [
+                format!("(1/3) cycle: a -> b -> c -> a: `b` runs after `a` {tail}"),
+                format!("(2/3) cycle: a -> b -> c -> a: `c` runs after `b` {tail}"),
+                format!("(3/3) cycle: a -> b -> c -> a: `a` runs after `c` {tail}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn self_unknown_boundary_duplicate_and_later_dependencies() {
+        let errors = check_src(
+            quote!(),
+            ring(quote! {
+                let parse = stage(P).after([parse]);
+                let risk = stage(R).after([pasre, source, audit, parse, parse]);
+                let audit = stage(A).after([nothing_like_it]);
+            }),
+        );
+        assert_eq!(
+            errors,
+            [
+                "stage `parse` runs after itself",
+                "stage `risk` runs after `pasre`: no such stage (did you mean `parse`?)",
+                "stage `risk` runs after `source`, which is an ingress, not a stage: a stage \
+                 without `after` already reads from the ingress",
+                "stage `risk` runs after `audit`, so `audit` must come before `risk` in the \
+                 stage list (single_ring stages are listed in topological order)",
+                "stage `risk` lists `parse` more than once in `after`",
+                "stage `audit` runs after `nothing_like_it`: no such stage",
+            ]
+        );
+    }
+
+    #[test]
+    fn names_are_unique_across_stages_and_boundaries() {
+        let errors = check_src(
+            quote!(),
+            ring(quote! {
+                let source = stage(P);
+                let risk = stage(R);
+                let risk = stage(R2);
+                let risk = stage(R3);
+            }),
+        );
+        assert_eq!(
+            errors,
+            [
+                "name `source` is declared both as ingress and as stage; stages and boundaries \
+                 share one namespace",
+                "stage `risk` is declared more than once",
+                "stage `risk` is declared more than once",
+                "a `single_ring` plan holds at most 4 stages in v1, found 4; `risk` past the limit",
+            ][..3]
+        );
+    }
+
+    #[test]
+    fn each_stage_past_the_limit_is_an_error() {
+        let errors = check_src(
+            quote!(),
+            ring(quote! {
+                let a = stage(A); let b = stage(B); let c = stage(C);
+                let d = stage(D); let e = stage(E); let f = stage(F);
+            }),
+        );
+        let message = "a `single_ring` plan holds at most 4 stages in v1, found 6; `e`, `f` \
+                       past the limit";
+        assert_eq!(errors, [message, message]);
+    }
+
+    #[test]
+    fn option_rules() {
+        let errors = check_src(
+            quote!(
+                capacity = 1000,
+                shards = 0,
+                producer = "multi",
+                scheduling = "work_queue"
+            ),
+            ring(quote!(let a = stage(A);)),
+        );
+        assert_eq!(
+            errors,
+            [
+                "single_ring.capacity is 1000; it must be a power of two of at least 2 (the \
+                 nearest are 512 and 1024)",
+                "single_ring.shards is 0; it must be at least 1",
+                "single_ring.producer `multi` is not supported in v1: a single_ring has exactly \
+                 one producer",
+                "single_ring.scheduling `work_queue` is not supported in v1: single_ring stages \
+                 run on dedicated threads",
+            ]
+        );
+
+        let errors = check_src(
+            quote!(capacity = 1, capacity = 4, shards = 5000000000),
+            ring(quote!(let a = stage(A);)),
+        );
+        assert_eq!(
+            errors,
+            [
+                "`capacity` is given twice",
+                "`shards` must fit in 32 bits; 5000000000 does not",
+                "single_ring.capacity is 1; it must be a power of two of at least 2 (the \
+                 smallest is 2)",
+            ]
+        );
+    }
+
+    #[test]
+    fn sharding_rules() {
+        let errors = check_src(
+            quote!(shards = 4, ordering = "strict"),
+            ring(quote!(let a = stage(A);)),
+        );
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].starts_with("single_ring.ordering `strict` requires shards = 1"));
+        assert!(errors[1].starts_with("single_ring.shards = 4 requires a non-empty `shard_key`"));
+        assert!(errors[1].ends_with(
+            ": add `shard_key(\"account\", |order: &Order| order.account);` to the body"
+        ));
+
+        // A shard key on one shard is what `RingBuilder::shards(1, ..)` builds: allowed.
+        for args in [quote!(), quote!(shards = 2)] {
+            let errors = check_src(
+                args,
+                ring(quote! { shard_key("account", |o: &Order| o.account); let a = stage(A); }),
+            );
+            assert!(errors.is_empty(), "{errors:?}");
+        }
+
+        let errors = check_src(
+            quote!(shards = 2),
+            ring(quote! {
+                shard_key("account id", |o: &Order| o.account);
+                shard_key("desk", |o: &Order| o.desk);
+                let a = stage(A);
+            }),
+        );
+        assert_eq!(errors.len(), 2, "{errors:#?}");
+        assert!(errors[0].starts_with("a ring has one shard key"));
+        assert!(errors[1].starts_with("single_ring.shard_key `account id`: character "));
+    }
+
+    #[test]
+    fn boundaries_are_required_once_and_stages_at_least_once() {
+        let errors = check_src(quote!(), quote!(egress("a"); egress("b");));
+        assert_eq!(
+            errors,
+            [
+                "a `single_ring` plan needs exactly one ingress, found none; add \
+                 `ingress(\"orders_in\");` to the body",
+                "a `single_ring` plan needs exactly one egress, found 2: `a`, `b`",
+                "a `single_ring` plan needs at least one stage, found none; declare one: \
+                 `let risk = stage(Risk::new()).after([parse]);`",
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_are_set_once_and_params_keyed_once() {
+        let errors = check_src(
+            quote!(),
+            ring(quote! {
+                let a = stage(A).kind("x").kind("y").param("k", 1).param("k", 2).param("j", 3);
+                let b = stage(B).after([a]).after([a]);
+            }),
+        );
+        assert_eq!(errors.len(), 3, "{errors:#?}");
+        assert_eq!(errors[0], "`kind` is set twice on stage `a`");
+        assert_eq!(errors[1], "parameter `k` is set twice on stage `a`");
+        assert!(errors[2].ends_with("list every dependency in one `.after([..])`"));
+    }
+
+    #[test]
+    fn names_follow_the_name_rule_where_the_tokens_show_them() {
+        let long = "k".repeat(65);
+        let errors = check_src(
+            quote!(name = "my orders"),
+            quote! {
+                ingress("in.bound"); egress("");
+                let a = stage(A).kind("parse/order").kind_of_nothing().param(#long, 1);
+                let b = stage(B).kind(computed()).param("deep", [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]);
+            },
+        );
+        assert_eq!(errors.len(), 7, "{errors:#?}");
+        assert!(errors[0].starts_with("No such stage setting `kind_of_nothing`"));
+        assert!(errors[1].starts_with("pipeline name `my orders`: character "));
+        assert!(errors[2].starts_with("ingress #1 name `in.bound`: character '.'"));
+        assert_eq!(errors[3], "egress #1 has an empty name");
+        assert!(errors[4].starts_with("stage `a` kind `parse/order`: character '/'"));
+        assert!(errors[5].starts_with("stage `a` param `kkkk"));
+        assert!(errors[6].starts_with("stage `b` param `deep` nests 33 levels deep"));
+    }
+}
