@@ -94,6 +94,7 @@ pub mod backing;
 pub mod exec;
 pub mod kernel;
 mod sync;
+pub mod transport;
 
 /// The model crate, re-exported: plans, lowering, specs and their shared vocabulary live in
 /// [`byteor_model`] so that this crate and `byteor-macros` share one set of plan rules.

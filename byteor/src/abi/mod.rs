@@ -1,7 +1,9 @@
 //! `#[repr(C)]` layouts shared with other processes, and event layout tables.
 
 mod event;
+pub mod region;
 
 #[doc(hidden)]
 pub use event::__private;
 pub use event::{EventLayout, FieldLayout, FieldType, PodField, ShmEvent};
+pub use region::layout_fingerprint;

@@ -1,9 +1,14 @@
-//! Ring storage behind one trait: [`MemRing`] in process memory today; the shared-memory
-//! backing implements the same [`RingStorage`] so the kernel and executor run unchanged on it.
+//! Ring storage behind one trait: [`MemRing`] in process memory, and (Linux) `ShmRing` in a
+//! shared-memory region other processes attach to; the kernel and executor run unchanged on
+//! either.
 
 mod mem;
+#[cfg(all(target_os = "linux", not(loom)))]
+mod shm;
 
 pub use mem::MemRing;
+#[cfg(all(target_os = "linux", not(loom)))]
+pub use shm::ShmRing;
 
 use crate::kernel::{Sequence, SlotCell};
 
