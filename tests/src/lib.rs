@@ -11,6 +11,8 @@
 //! the allocation-counting test.
 
 pub mod buffer_ring;
+#[cfg(target_os = "linux")]
+pub mod shm;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -39,7 +41,8 @@ pub fn finished<E, R: byteor::backing::RingStorage<Event = E>>(
 ///
 /// The producer sets every field on each publish (slots are reused, so a stage that sees a
 /// stale field has found a bug).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, byteor::ShmEvent)]
+#[repr(C)]
 pub struct Ev {
     /// Routing key (sharded rings).
     pub key: u64,

@@ -1,7 +1,7 @@
 //! The executor over any `RingStorage`: the same behaviour — order per ring and per key,
 //! everything drained on shutdown, a failing stage named, all-or-nothing batches — over the
-//! in-process `MemRing` and over a ring laid out in a caller's byte buffer (`BufferRing`, the
-//! shape of a shared-memory region). Storage that does not fit what a shard needs is refused.
+//! in-process `MemRing`, over a ring laid out in a caller's byte buffer (`BufferRing`) and over
+//! a shared-memory region (`ShmRing`). Storage that does not fit what a shard needs is refused.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +37,22 @@ impl Storage for InBuffer {
         let layout = BufferRing::<Ev>::layout(want.capacity, want.stages);
         BufferRing::new_in(RingBuffer::zeroed(layout.bytes), want.capacity, want.stages)
     }
+}
+
+impl Storage for tests::shm::InShm {
+    type Ring = byteor::backing::ShmRing<Ev>;
+    fn make(self, want: RingRequest) -> Result<Self::Ring, BackingError> {
+        tests::shm::InShm::make(self, want)
+    }
+}
+
+/// Storage in shared-memory regions of a directory removed when the guard drops.
+fn in_shm(label: &str) -> (tests::shm::ShmDir, tests::shm::InShm) {
+    let dir = tests::shm::ShmDir::new(label);
+    let storage = tests::shm::InShm {
+        dir: dir.leak_path(),
+    };
+    (dir, storage)
 }
 
 /// Checks that every key's values arrive in increasing order and counts events.
@@ -245,26 +261,32 @@ fn failure_is_named<S: Storage>(storage: S) {
 }
 
 #[test]
-fn a_chain_runs_in_order_over_both_storages() {
+fn a_chain_runs_in_order_over_every_storage() {
     bounded("chain over storages", TIMEOUT, || {
         chain_in_order(InProcess, test_seed("chain in process"));
         chain_in_order(InBuffer, test_seed("chain in buffer"));
+        let (_dir, shm) = in_shm("chain");
+        chain_in_order(shm, test_seed("chain in shm"));
     });
 }
 
 #[test]
-fn sharded_rings_keep_per_key_order_over_both_storages() {
+fn sharded_rings_keep_per_key_order_over_every_storage() {
     bounded("shards over storages", TIMEOUT, || {
         sharded_per_key(InProcess, test_seed("keys in process"));
         sharded_per_key(InBuffer, test_seed("keys in buffer"));
+        let (_dir, shm) = in_shm("keys");
+        sharded_per_key(shm, test_seed("keys in shm"));
     });
 }
 
 #[test]
-fn a_failing_stage_is_named_over_both_storages() {
+fn a_failing_stage_is_named_over_every_storage() {
     bounded("failure over storages", TIMEOUT, || {
         failure_is_named(InProcess);
         failure_is_named(InBuffer);
+        let (_dir, shm) = in_shm("failure");
+        failure_is_named(shm);
     });
 }
 

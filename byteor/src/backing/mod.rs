@@ -101,7 +101,8 @@ impl<'a, E> SlotView<'a, E> {
 }
 
 /// Errors creating ring storage.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum BackingError {
     /// Capacity is not a power of two of at least 2.
     #[error("ring capacity {capacity} is not a power of two >= 2")]
@@ -145,6 +146,18 @@ pub enum BackingError {
         /// Bytes asked for.
         bytes: u64,
     },
+    /// A shared-memory region could not be created or opened (the error is shared so that
+    /// `BackingError` stays `Clone`).
+    #[cfg(all(target_os = "linux", not(loom)))]
+    #[error(transparent)]
+    Region(std::sync::Arc<crate::transport::shm::ShmError>),
+}
+
+#[cfg(all(target_os = "linux", not(loom)))]
+impl From<crate::transport::shm::ShmError> for BackingError {
+    fn from(error: crate::transport::shm::ShmError) -> Self {
+        BackingError::Region(std::sync::Arc::new(error))
+    }
 }
 
 /// Checks that `shards` rings of `capacity` slots of `E` fit in
