@@ -55,6 +55,21 @@ fn valid(dir: &ShmDir, name: &str, d: &RingDescriptor) -> std::path::PathBuf {
     path
 }
 
+/// Retries `attempt` until it succeeds (bounded). A lock is released when the last
+/// descriptor of its open file description closes; a child process another test of this
+/// binary is starting holds copies of every descriptor between its fork and its exec, so a
+/// place can stay taken for that long after its holder dropped it.
+fn eventually<T, E: std::fmt::Debug>(mut attempt: impl FnMut() -> Result<T, E>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match attempt() {
+            Ok(value) => return value,
+            Err(e) if Instant::now() >= deadline => panic!("still failing: {e:?}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
+}
+
 fn patch(path: &Path, offset: usize, bytes: &[u8]) {
     let file = OpenOptions::new().write(true).open(path).unwrap();
     file.write_at(bytes, offset as u64).unwrap();
@@ -281,7 +296,7 @@ fn a_region_has_one_producer_and_the_holder_is_named() {
     }
     // Its holder gone, the place is free again.
     drop(creator);
-    second.claim(Peer::Producer).unwrap();
+    eventually(|| second.claim(Peer::Producer));
     assert_eq!(second.held(), [Peer::Producer]);
 }
 
@@ -349,18 +364,25 @@ fn stale_regions_are_removed_only_when_their_owner_is_gone() {
     let live = Region::create(dir.region("live"), &d, &ShmOptions::default()).unwrap();
     let gone = dir.region("gone");
     drop(Region::create(&gone, &d, &ShmOptions::default()).unwrap());
-    let listed: Vec<(String, bool)> = list(dir.path())
-        .unwrap()
-        .into_iter()
-        .map(|r| {
-            let name = r.path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, r.owner_alive)
-        })
-        .collect();
-    assert_eq!(
-        listed,
-        [("gone".to_owned(), false), ("live".to_owned(), true)]
-    );
+    let listed = || -> Vec<(String, bool)> {
+        list(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let name = r.path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, r.owner_alive)
+            })
+            .collect()
+    };
+    let expected = [("gone".to_owned(), false), ("live".to_owned(), true)];
+    eventually(|| {
+        let now = listed();
+        if now == expected {
+            Ok(())
+        } else {
+            Err(now)
+        }
+    });
     assert!(!remove_stale(live.path()).unwrap(), "its owner is alive");
     assert!(live.path().exists());
     assert!(remove_stale(&gone).unwrap());

@@ -2,9 +2,10 @@
 //! ring — Rust or C — finds at each offset.
 //!
 //! ```text
-//! offset 0      RegionHeaderV1 (1152 bytes, nine 128-byte blocks)
+//! offset 0      RegionHeaderV1 (1280 bytes, ten 128-byte blocks)
 //!                 identity   magic, ABI version (written last), geometry, fingerprints, owner
 //!                 event      event type name, size, alignment, field count
+//!                 control    the producer's word to the stages: running, closed at N, failed
 //!                 stages     up to SHM_V1_MAX_STAGES stage names
 //!                 peers      one PeerSlotV1 per peer: the producer, then each stage
 //! sequences     the producer's cursor, then one sequence per stage, 128 bytes each
@@ -98,6 +99,36 @@ pub struct EventBlockV1 {
     pub reserved: [u8; 52],
 }
 
+/// [`ControlBlockV1::state`]: the producer is running.
+pub const REGION_RUNNING: u32 = 0;
+/// [`ControlBlockV1::state`]: the producer closed the stream; stages finish every event below
+/// [`ControlBlockV1::drain_target`] and stop.
+pub const REGION_CLOSED: u32 = 1;
+/// [`ControlBlockV1::state`]: the pipeline failed; stages stop at once.
+pub const REGION_FAILED: u32 = 2;
+
+/// Block 2 of the header: what the producer tells the stage processes.
+#[derive(Debug)]
+#[repr(C, align(128))]
+pub struct ControlBlockV1 {
+    /// [`REGION_RUNNING`], [`REGION_CLOSED`] or [`REGION_FAILED`].
+    pub state: AtomicU32,
+    /// Reserved, 0.
+    pub reserved0: u32,
+    /// With [`REGION_CLOSED`]: the end of the stream (events below it are to be handled).
+    /// Written before the state (release).
+    pub drain_target: AtomicU64,
+    /// Reserved, 0.
+    pub reserved1: [u8; 112],
+}
+
+/// [`PeerSlotV1::status`]: attached and working (or never attached).
+pub const PEER_RUNNING: u32 = 0;
+/// [`PeerSlotV1::status`]: finished cleanly (drained to the end of the stream).
+pub const PEER_DONE: u32 = 1;
+/// [`PeerSlotV1::status`]: the peer's stage failed at [`PeerSlotV1::failed_at`].
+pub const PEER_FAILED: u32 = 2;
+
 /// One peer's liveness record, on its own 128 bytes: who holds the peer's place and when it
 /// last showed signs of life. A peer also holds an OS lock on its own byte of the region file
 /// while attached (see `byteor::transport::shm`).
@@ -106,8 +137,8 @@ pub struct EventBlockV1 {
 pub struct PeerSlotV1 {
     /// Process id of the attached peer; 0 when none ever attached.
     pub pid: AtomicU32,
-    /// Reserved, 0.
-    pub reserved0: u32,
+    /// [`PEER_RUNNING`], [`PEER_DONE`] or [`PEER_FAILED`].
+    pub status: AtomicU32,
     /// Start time of the peer process (as for [`IdentityBlockV1::owner_start_time`]).
     pub start_time: AtomicU64,
     /// Last heartbeat, in nanoseconds of `CLOCK_MONOTONIC` (one clock for every process of
@@ -115,8 +146,10 @@ pub struct PeerSlotV1 {
     pub heartbeat_ns: AtomicU64,
     /// How many times a peer attached to this place (re-attachment after a crash counts).
     pub attachments: AtomicU64,
+    /// With [`PEER_FAILED`]: the sequence the stage failed at (`u64::MAX`: not tied to one).
+    pub failed_at: AtomicU64,
     /// Reserved, 0.
-    pub reserved1: [u8; 96],
+    pub reserved1: [u8; 88],
 }
 
 /// The header at offset 0 of every shared-memory ring region.
@@ -127,6 +160,8 @@ pub struct RegionHeaderV1 {
     pub identity: IdentityBlockV1,
     /// The event type.
     pub event: EventBlockV1,
+    /// The producer's word to the stages.
+    pub control: ControlBlockV1,
     /// Stage names, NUL-padded; the first `stage_count` are used.
     pub stage_names: [[u8; SHM_NAME_BYTES]; SHM_V1_MAX_STAGES],
     /// Peer 0 is the producer, peer `1 + i` stage `i`.
@@ -150,10 +185,12 @@ const _: () = {
     assert!(offset_of!(IdentityBlockV1, reserved2) == 104);
     assert!(size_of::<EventBlockV1>() == 128);
     assert!(size_of::<PeerSlotV1>() == 128);
+    assert!(size_of::<ControlBlockV1>() == 128);
     assert!(offset_of!(RegionHeaderV1, event) == 128);
-    assert!(offset_of!(RegionHeaderV1, stage_names) == 256);
-    assert!(offset_of!(RegionHeaderV1, peers) == 512);
-    assert!(size_of::<RegionHeaderV1>() == 1152);
+    assert!(offset_of!(RegionHeaderV1, control) == 256);
+    assert!(offset_of!(RegionHeaderV1, stage_names) == 384);
+    assert!(offset_of!(RegionHeaderV1, peers) == 640);
+    assert!(size_of::<RegionHeaderV1>() == 1280);
     assert!(align_of::<RegionHeaderV1>() == 128);
     assert!(size_of::<AtomicU64>() == 8 && size_of::<AtomicU32>() == 4);
 };
@@ -265,9 +302,9 @@ mod tests {
     #[test]
     fn geometry_lays_sequences_then_slots_after_the_header() {
         let g = RegionGeometry::new(1024, 8, 3).unwrap();
-        assert_eq!(g.sequences_offset, 1152);
-        assert_eq!(g.slots_offset, 1152 + 4 * 128);
-        assert_eq!(g.region_bytes, 1152 + 4 * 128 + 8192);
+        assert_eq!(g.sequences_offset, 1280);
+        assert_eq!(g.slots_offset, 1280 + 4 * 128);
+        assert_eq!(g.region_bytes, 1280 + 4 * 128 + 8192);
         assert_eq!(g.slots_offset % 128, 0);
         assert_eq!(RegionGeometry::new(u64::MAX, 8, 1), None);
         assert_eq!(RegionGeometry::new(2, 8, u64::MAX), None);

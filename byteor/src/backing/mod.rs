@@ -53,6 +53,37 @@ pub unsafe trait RingStorage: Send + Sync + 'static {
     fn slot(&self, seq: u64) -> &SlotCell<Self::Event> {
         SlotView::of(self).slot(seq)
     }
+
+    /// A stage this ring's producer waits on that runs in another process and is down, if
+    /// any. Asked only on the slow path, by a producer waiting for room; storage that lives
+    /// in this process alone never has one (the default).
+    fn peer_down(&self) -> Option<PeerDown> {
+        None
+    }
+}
+
+/// A stage running in another process that is down, as ring storage shared between processes
+/// reports it (see [`RingStorage::peer_down`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerDown {
+    /// The stage.
+    pub stage: String,
+    /// The shard whose ring waits on it.
+    pub shard: u32,
+    /// Its last process id (0: no process ever attached).
+    pub pid: u32,
+    /// How it was seen down.
+    pub reason: String,
+}
+
+impl std::fmt::Display for PeerDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stage `{}` (shard {}, pid {}) is down: {}",
+            self.stage, self.shard, self.pid, self.reason
+        )
+    }
 }
 
 /// The slots of a ring as the stage loops and the producer index them: one contiguous run of

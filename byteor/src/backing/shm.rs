@@ -2,8 +2,9 @@
 
 use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::Mutex;
 
-use super::RingStorage;
+use super::{PeerDown, RingStorage};
 use crate::abi::ShmEvent;
 use crate::kernel::{Sequence, SlotCell};
 use crate::transport::shm::{Region, RingDescriptor, ShmError, ShmOptions};
@@ -44,6 +45,8 @@ pub struct ShmRing<E> {
     stages: usize,
     cursor_at: usize,
     slots_at: usize,
+    /// A stage process that is down, as the shared-memory watcher last saw it.
+    down: Mutex<Option<PeerDown>>,
     _events: PhantomData<E>,
 }
 
@@ -92,6 +95,7 @@ impl<E: ShmEvent> ShmRing<E> {
             cursor_at: g.sequences_offset as usize,
             slots_at: g.slots_offset as usize,
             region,
+            down: Mutex::new(None),
             _events: PhantomData,
         })
     }
@@ -106,6 +110,12 @@ impl<E> ShmRing<E> {
     /// The region, to claim or release places.
     pub fn region_mut(&mut self) -> &mut Region {
         &mut self.region
+    }
+
+    /// Records which stage process is down (or that none is): what
+    /// [`RingStorage::peer_down`] reports to a producer waiting for room.
+    pub fn set_peer_down(&self, down: Option<PeerDown>) {
+        *self.down.lock().unwrap_or_else(|e| e.into_inner()) = down;
     }
 }
 
@@ -146,6 +156,10 @@ unsafe impl<E: ShmEvent + Send + Sync> RingStorage for ShmRing<E> {
                 self.stages,
             )
         }
+    }
+
+    fn peer_down(&self) -> Option<PeerDown> {
+        self.down.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     #[inline(always)]

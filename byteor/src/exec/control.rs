@@ -30,11 +30,13 @@ impl<E, R: RingStorage<Event = E>> fmt::Debug for Control<E, R> {
     }
 }
 
-/// One started stage thread.
+/// One started stage thread (or helper thread, such as the shared-memory watcher).
 pub(crate) struct StageThread {
     pub(crate) label: String,
     pub(crate) stage: String,
     pub(crate) shard: u32,
+    /// Whether the thread runs a stage (its count goes in the report).
+    pub(crate) is_stage: bool,
     pub(crate) handle: JoinHandle<Result<u64, StageFailure>>,
 }
 
@@ -168,6 +170,10 @@ impl PipelineReport {
 impl<E, R: RingStorage<Event = E>> Control<E, R> {
     pub(crate) fn new(rt: Arc<Runtime<R>>, threads: Vec<StageThread>) -> Self {
         Control { rt, threads }
+    }
+
+    pub(crate) fn runtime(&self) -> &Arc<Runtime<R>> {
+        &self.rt
     }
 
     /// The pipeline's name.
@@ -317,11 +323,12 @@ impl<E, R: RingStorage<Event = E>> Control<E, R> {
         let mut stages = Vec::with_capacity(threads.len());
         for t in threads {
             match t.handle.join() {
-                Ok(Ok(processed)) => stages.push(StageReport {
+                Ok(Ok(processed)) if t.is_stage => stages.push(StageReport {
                     stage: t.stage,
                     shard: t.shard,
                     processed,
                 }),
+                Ok(Ok(_)) => {}
                 // The failure is recorded in the runtime; report the first one below.
                 Ok(Err(_)) => {}
                 Err(payload) => {
@@ -338,6 +345,26 @@ impl<E, R: RingStorage<Event = E>> Control<E, R> {
         }
         if self.rt.state() == FAILED {
             return Err(self.rt.stopped_error());
+        }
+        if let Some(e) = self.rt.peer_died() {
+            return Err(e);
+        }
+        // Stages that ran in other processes (shared-memory rings): their sequences say what
+        // they finished.
+        for (shard, sh) in self.rt.shards.iter().enumerate() {
+            for (id, seq) in sh.ring.stage_sequences().iter().enumerate() {
+                let name = &self.rt.stage_names[id];
+                let local = stages
+                    .iter()
+                    .any(|r| &r.stage == name && r.shard == shard as u32);
+                if !local {
+                    stages.push(StageReport {
+                        stage: name.clone(),
+                        shard: shard as u32,
+                        processed: seq.load_relaxed(),
+                    });
+                }
+            }
         }
         Ok(PipelineReport {
             pipeline: self.rt.name.clone(),

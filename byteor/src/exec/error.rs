@@ -39,6 +39,17 @@ pub enum PipelineError {
     /// The pipeline was shut down (or its producer closed); it accepts no more events.
     #[error("the pipeline is shut down")]
     Closed,
+    /// A process this one shared the pipeline's rings with died (stages split over processes
+    /// on shared memory): this process finished what had been published and stopped.
+    #[error("the {peer} process (pid {pid}) died: {reason}")]
+    PeerDied {
+        /// Which peer: `producer`, or `stage `name``.
+        peer: String,
+        /// Its process id.
+        pid: u32,
+        /// How the death was seen.
+        reason: String,
+    },
 }
 
 impl PipelineError {
@@ -53,10 +64,16 @@ impl PipelineError {
 
 /// A `publish` that could not complete.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PublishError {
     /// The pipeline stopped (shut down or failed); see the inner error.
     #[error("cannot publish: {0}")]
     Stopped(PipelineError),
+    /// The ring is full and a stage it waits on runs in another process that is down (shared
+    /// memory): nothing was published. The pipeline keeps running; publish again once the
+    /// stage's process is back (a restarted stage resumes where it left off).
+    #[error("cannot publish now: the ring is full and {0}")]
+    PeerDown(crate::backing::PeerDown),
     /// A batch larger than the ring.
     #[error("a batch of {requested} events does not fit a ring of {capacity} slots")]
     BatchTooLarge {

@@ -47,6 +47,8 @@ mod producer;
 mod registry;
 mod routing;
 mod runtime;
+#[cfg(all(target_os = "linux", not(loom)))]
+mod shm;
 mod stage;
 mod threads;
 mod topology;
@@ -73,6 +75,8 @@ pub use registry::{
     StageResolveError,
 };
 pub use routing::{shard_for_key, KeyRouter, Router, ShardKey, Unsharded};
+#[cfg(all(target_os = "linux", not(loom)))]
+pub use shm::{shm_region_path, ShmRunOptions};
 pub use stage::{
     access, from_fn, from_fn_mut, BatchContext, EventContext, FnMutStage, FnStage, MutStage, Stage,
     StageError, StageImpl, StageInfo,

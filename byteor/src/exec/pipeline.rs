@@ -18,10 +18,10 @@ use super::threads::{mem_rings, provided_rings, start, RingRequest, Spawner, Sta
 /// [`spawn`](Self::spawn).
 pub struct SingleRingPipeline<E, L, K> {
     plan: PipelinePlanV2,
-    spec: PipelineSpecV1,
-    stages: L,
-    router: K,
-    strategy: WaitStrategy,
+    pub(super) spec: PipelineSpecV1,
+    pub(super) stages: L,
+    pub(super) router: K,
+    pub(super) strategy: WaitStrategy,
     _marker: std::marker::PhantomData<fn() -> E>,
 }
 

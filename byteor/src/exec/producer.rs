@@ -142,6 +142,11 @@ where
             if rt.state() != RUNNING {
                 return Err(PublishError::Stopped(rt.stopped_error()));
             }
+            // A stage in another process that is down will not free room: say so rather
+            // than wait for it.
+            if let Some(down) = sh.ring.peer_down() {
+                return Err(PublishError::PeerDown(down));
+            }
             let gate = &ps.gate;
             waiter.idle(|| gate.released(seqs) + gate.capacity() >= end || rt.state() != RUNNING);
         }

@@ -52,6 +52,8 @@ pub(crate) struct Runtime<R> {
     /// Read on every publish and every batch (alone on its cache lines).
     lifecycle: Lifecycle,
     failure: Mutex<Option<StageFailure>>,
+    /// A process this one worked with that died (stages split over processes only).
+    peer_died: Mutex<Option<PipelineError>>,
 }
 
 impl<R: RingStorage> Runtime<R> {
@@ -83,6 +85,7 @@ impl<R: RingStorage> Runtime<R> {
             shards,
             lifecycle: Lifecycle::new(),
             failure: Mutex::new(None),
+            peer_died: Mutex::new(None),
         }
     }
 }
@@ -129,6 +132,39 @@ impl<R: RingStorage> Runtime<R> {
         self.notify_all();
     }
 
+    /// The stream of shard `shard` ends at `target` (said by a producer in another process):
+    /// the stages drain to it and stop.
+    pub(crate) fn close_shard_at(&self, shard: usize, target: u64) {
+        self.shards[shard].drain_target.set_once(target);
+        self.lifecycle.close();
+        self.notify_all();
+    }
+
+    /// A peer process died: drain what the rings hold now, and report `error` at the end.
+    pub(crate) fn peer_gone(&self, error: PipelineError) {
+        {
+            let mut slot = self.peer_died.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(error);
+            }
+        }
+        self.close_from_control();
+    }
+
+    /// The death of a peer process this one saw, if any.
+    pub(crate) fn peer_died(&self) -> Option<PipelineError> {
+        self.peer_died
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Wakes every parked thread of every shard (helpers polling shared memory use it: a
+    /// process cannot wake another's threads).
+    pub(crate) fn wake_all(&self) {
+        self.notify_all();
+    }
+
     /// Records the first failure and stops everything.
     pub(crate) fn fail(&self, failure: StageFailure) {
         {
@@ -151,9 +187,10 @@ impl<R: RingStorage> Runtime<R> {
 
     /// The error a handle reports once the pipeline is no longer running.
     pub(crate) fn stopped_error(&self) -> PipelineError {
-        match self.failure() {
-            Some(f) => PipelineError::StageFailed(f),
-            None => PipelineError::Closed,
+        match (self.failure(), self.peer_died()) {
+            (Some(f), _) => PipelineError::StageFailed(f),
+            (None, Some(died)) => died,
+            (None, None) => PipelineError::Closed,
         }
     }
 

@@ -64,6 +64,46 @@ impl_stage_list!(4; a: SA: MA, b: SB: MB, c: SC: MC, d: SD: MD);
 pub struct Spawner<R: RingStorage> {
     rt: Arc<Runtime<R>>,
     threads: Vec<StageThread>,
+    /// `selected[i]`: whether stage `i` runs in this process (all, unless the stages are
+    /// split over processes).
+    selected: Vec<bool>,
+}
+
+impl<R: RingStorage> Spawner<R> {
+    /// Runs only the stages marked in `selected` (by stage id) in this process; the others
+    /// run elsewhere.
+    pub(crate) fn select(&mut self, selected: Vec<bool>) {
+        self.selected = selected;
+    }
+
+    /// The runtime the threads share.
+    pub(crate) fn runtime(&self) -> &Arc<Runtime<R>> {
+        &self.rt
+    }
+
+    /// Starts a helper thread (not a stage) that the control handle joins with the stages.
+    pub(crate) fn spawn_helper(
+        &mut self,
+        label: &str,
+        body: impl FnOnce() -> Result<u64, StageFailure> + Send + 'static,
+    ) -> Result<(), SpawnError> {
+        let handle = std::thread::Builder::new()
+            .name(thread_name(&self.rt.name, label, None))
+            .spawn(body)
+            .map_err(|source| SpawnError::Thread {
+                stage: label.to_owned(),
+                shard: 0,
+                source,
+            })?;
+        self.threads.push(StageThread {
+            label: label.to_owned(),
+            stage: label.to_owned(),
+            shard: 0,
+            is_stage: false,
+            handle,
+        });
+        Ok(())
+    }
 }
 
 impl<R: RingStorage> std::fmt::Debug for Spawner<R> {
@@ -106,6 +146,9 @@ impl<E: Default + Send + Sync + 'static, R: RingStorage<Event = E>> Spawner<R> {
         S: StageImpl<E, M>,
         M: 'static,
     {
+        if !self.selected.get(id).copied().unwrap_or(true) {
+            return Ok(());
+        }
         let shards = self.rt.shards.len() as u32;
         let mut handlers = Vec::with_capacity(shards as usize);
         for shard in 0..shards {
@@ -136,6 +179,9 @@ impl<E: Default + Send + Sync + 'static, R: RingStorage<Event = E>> Spawner<R> {
     where
         H: BatchHandler<E> + 'static,
     {
+        if !self.selected.get(id).copied().unwrap_or(true) {
+            return Ok(());
+        }
         let shards = self.rt.shards.len() as u32;
         let stage_name = self.rt.stage_names[id].clone();
         for (shard, handler) in (0..shards).zip(handlers) {
@@ -180,6 +226,7 @@ impl<E: Default + Send + Sync + 'static, R: RingStorage<Event = E>> Spawner<R> {
                 label,
                 stage: stage_name.clone(),
                 shard,
+                is_stage: true,
                 handle,
             });
         }
@@ -279,6 +326,19 @@ where
     K: Router<E>,
     R: RingStorage<Event = E>,
 {
+    let (rt, threads) = launch(spec, strategy, rings, spawn)?;
+    let producer = Producer::new(Arc::clone(&rt), router);
+    let control = Control::new(rt, threads);
+    Ok((producer, control))
+}
+
+/// [`start`] without a producer: the runtime and the threads `spawn` started.
+pub(crate) fn launch<R: RingStorage>(
+    spec: &PipelineSpecV1,
+    strategy: WaitStrategy,
+    rings: Vec<R>,
+    spawn: impl FnOnce(&mut Spawner<R>) -> Result<(), SpawnError>,
+) -> Result<(Arc<Runtime<R>>, Vec<StageThread>), SpawnError> {
     let ring = single_ring_of(spec);
     let rt = Arc::new(Runtime::new(
         spec.name.clone(),
@@ -291,14 +351,13 @@ where
     let mut spawner = Spawner {
         rt: Arc::clone(&rt),
         threads: Vec::with_capacity(spec.stages.len() * ring.shards as usize),
+        selected: vec![true; spec.stages.len()],
     };
     // On an error or an unwind, dropping the spawner stops and joins what started.
     spawn(&mut spawner)?;
     let threads = std::mem::take(&mut spawner.threads);
     drop(spawner);
-    let producer = Producer::new(Arc::clone(&rt), router);
-    let control = Control::new(rt, threads);
-    Ok((producer, control))
+    Ok((rt, threads))
 }
 
 /// Longest thread name Linux keeps (16 bytes with the terminating NUL); a longer one is cut

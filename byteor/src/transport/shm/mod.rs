@@ -65,7 +65,8 @@ mod region;
 
 pub use error::{LayoutSummary, ShmError};
 pub use region::{
-    DeathReason, Peer, PeerState, Region, RingDescriptor, ShmOptions, DEFAULT_SHM_DIR,
+    DeathReason, Peer, PeerState, PeerStatus, Region, RingDescriptor, ShmOptions, StreamState,
+    DEFAULT_SHM_DIR,
 };
 
 use std::path::{Path, PathBuf};

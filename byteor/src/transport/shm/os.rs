@@ -11,6 +11,12 @@
 //! one process conflict with each other as two processes would. Unlike `flock`, one file holds
 //! a separate lock per peer (one byte each). `F_OFD_GETLK` does not tell the holder's pid, so
 //! the header records it next to the lock.
+//!
+//! A lock lives as long as its open file description, that is until the last descriptor of it
+//! closes. A child process holds copies of its parent's descriptors from `fork` until `exec`
+//! (which closes them: byteor opens files close-on-exec), so a place released by dropping its
+//! `Region` can stay taken for the instant a concurrent `fork` + `exec` takes; an explicit
+//! [`Region::release`](super::Region::release) frees it at once.
 
 use std::fs::File;
 use std::io;

@@ -12,8 +12,9 @@ use memmap2::{MmapOptions, MmapRaw};
 use super::error::{LayoutSummary, ShmError};
 use super::os;
 use crate::abi::region::{
-    name_field, name_of, PeerSlotV1, RegionGeometry, RegionHeaderV1, REGION_ABI_VERSION,
-    REGION_HEADER_BYTES, REGION_MAGIC, SHM_NAME_BYTES, SHM_V1_MAX_PEERS, SHM_V1_MAX_STAGES,
+    name_field, name_of, PeerSlotV1, RegionGeometry, RegionHeaderV1, PEER_DONE, PEER_FAILED,
+    PEER_RUNNING, REGION_ABI_VERSION, REGION_CLOSED, REGION_FAILED, REGION_HEADER_BYTES,
+    REGION_MAGIC, SHM_NAME_BYTES, SHM_V1_MAX_PEERS, SHM_V1_MAX_STAGES,
 };
 use crate::abi::{layout_fingerprint, EventLayout};
 
@@ -25,6 +26,7 @@ pub const DEFAULT_SHM_DIR: &str = "/dev/shm/byteor";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RingDescriptor {
     event: LayoutSummary,
+    field_count: u32,
     spec_fingerprint: u64,
     capacity: u64,
     stages: Vec<String>,
@@ -104,6 +106,7 @@ impl RingDescriptor {
             })?;
         Ok(RingDescriptor {
             event: summary(event),
+            field_count: event.fields.len() as u32,
             spec_fingerprint,
             capacity,
             stages,
@@ -386,6 +389,7 @@ impl Region {
         slot.heartbeat_ns
             .store(os::monotonic_ns(), Ordering::Relaxed);
         slot.attachments.fetch_add(1, Ordering::Relaxed);
+        slot.status.store(PEER_RUNNING, Ordering::Relaxed);
         slot.pid.store(pid, Ordering::Release);
         self.held.push(peer);
     }
@@ -422,6 +426,68 @@ impl Region {
             own,
             heartbeat_timeout,
         )
+    }
+
+    /// The producer ends the stream: stages handle every event below `drain_target` and stop.
+    /// A stream that failed stays failed.
+    pub fn close_stream(&self, drain_target: u64) {
+        let control = &self.header().control;
+        control.drain_target.store(drain_target, Ordering::Relaxed);
+        let _ = control.state.compare_exchange(
+            crate::abi::region::REGION_RUNNING,
+            REGION_CLOSED,
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// The pipeline failed: every stage process stops at once.
+    pub fn fail_stream(&self) {
+        self.header()
+            .control
+            .state
+            .store(REGION_FAILED, Ordering::Release);
+    }
+
+    /// What the producer last said.
+    pub fn stream_state(&self) -> StreamState {
+        let control = &self.header().control;
+        match control.state.load(Ordering::Acquire) {
+            REGION_CLOSED => StreamState::Closed {
+                drain_target: control.drain_target.load(Ordering::Relaxed),
+            },
+            REGION_FAILED => StreamState::Failed,
+            _ => StreamState::Running,
+        }
+    }
+
+    /// Records how `peer` ended (or that it works again).
+    pub fn set_status(&self, peer: Peer, status: PeerStatus) {
+        let slot = self.peer_slot(peer);
+        let (word, at) = match status {
+            PeerStatus::Running => (PEER_RUNNING, u64::MAX),
+            PeerStatus::Done => (PEER_DONE, u64::MAX),
+            PeerStatus::Failed { sequence } => (PEER_FAILED, sequence.unwrap_or(u64::MAX)),
+        };
+        slot.failed_at.store(at, Ordering::Relaxed);
+        slot.status.store(word, Ordering::Release);
+    }
+
+    /// How `peer` says it is doing.
+    pub fn status(&self, peer: Peer) -> PeerStatus {
+        let slot = self.peer_slot(peer);
+        match slot.status.load(Ordering::Acquire) {
+            PEER_DONE => PeerStatus::Done,
+            PEER_FAILED => PeerStatus::Failed {
+                sequence: Some(slot.failed_at.load(Ordering::Relaxed)).filter(|&s| s != u64::MAX),
+            },
+            _ => PeerStatus::Running,
+        }
+    }
+
+    /// The process id recorded for `peer` (0: never attached).
+    pub fn peer_pid(&self, peer: Peer) -> u32 {
+        self.peer_slot(peer).pid.load(Ordering::Acquire)
     }
 
     /// Removes the region file (mapped regions stay valid until dropped). Only the owner
@@ -485,6 +551,7 @@ impl Region {
                 .write(name_field(&desc.event.name).unwrap_or([0; SHM_NAME_BYTES]));
             (&raw mut (*ev).size).write(desc.event.size as u32);
             (&raw mut (*ev).align).write(desc.event.align as u32);
+            (&raw mut (*ev).field_count).write(desc.field_count);
             (&raw mut (*header).stage_names).write(stage_names);
         }
         self.header()
@@ -723,6 +790,34 @@ fn map(file: &File, path: &Path, len: u64) -> Result<MmapRaw, ShmError> {
         .populate()
         .map_raw(file)
         .map_err(|e| ShmError::io(path, "map", e))
+}
+
+/// What the producer told the stage processes, in the region's control block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamState {
+    /// Publishing.
+    Running,
+    /// The stream ended: handle every event below `drain_target`, then stop.
+    Closed {
+        /// The end of the stream.
+        drain_target: u64,
+    },
+    /// The pipeline failed: stop now.
+    Failed,
+}
+
+/// How a peer says it is doing, in its header record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerStatus {
+    /// Working (or never attached).
+    Running,
+    /// Finished cleanly.
+    Done,
+    /// Its stage failed, at `sequence` when tied to one event.
+    Failed {
+        /// The event it failed on.
+        sequence: Option<u64>,
+    },
 }
 
 /// Whether a peer is alive.
