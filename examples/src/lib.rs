@@ -131,3 +131,36 @@ pub mod orders {
         }
     }
 }
+
+pub mod ticks {
+    //! The shared-memory examples' domain: a plain-data event that Rust and C processes both
+    //! read from a ring in `/dev/shm` (its C header, `examples/c/tick.h`, is generated from
+    //! this type by `cargo xtask gen-header`), and the pipeline every process of the
+    //! `shm_pipeline` example builds.
+
+    /// A tick: its sequence number and a value. `#[repr(C)]`, no padding: the same bytes in
+    /// every process, Rust or C.
+    #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, byteor::ShmEvent)]
+    #[repr(C)]
+    pub struct Tick {
+        /// 0, 1, 2, ... in publication order.
+        pub seq: u64,
+        /// The payload the stages sum.
+        pub value: u64,
+    }
+
+    impl Tick {
+        /// The `i`-th tick of the examples' stream.
+        pub fn nth(i: u64) -> Tick {
+            Tick {
+                seq: i,
+                value: i % 1000,
+            }
+        }
+
+        /// The sum of the values of the first `n` ticks.
+        pub fn sum_of_first(n: u64) -> u64 {
+            (0..n).map(|i| Tick::nth(i).value).sum()
+        }
+    }
+}

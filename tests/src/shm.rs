@@ -141,6 +141,26 @@ impl ChildGuard {
     }
 }
 
+impl ChildGuard {
+    /// Waits up to `timeout` for the child to exit and collects its output (started with piped
+    /// stdout/stderr); kills it and panics if it does not exit.
+    pub fn wait_with_output(mut self, timeout: Duration) -> std::process::Output {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut().expect("child already reaped");
+        loop {
+            if child.try_wait().expect("wait for the child").is_some() {
+                let child = self.child.take().expect("present");
+                return child.wait_with_output().expect("collect the output");
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                panic!("child process did not exit within {timeout:?}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         self.kill();

@@ -1,5 +1,6 @@
 //! `#[repr(C)]` layouts shared with other processes, and event layout tables.
 
+pub mod c;
 mod event;
 pub mod region;
 

@@ -79,8 +79,11 @@ pub struct IdentityBlockV1 {
     pub owner_start_time: u64,
     /// When the region was created, in nanoseconds since the Unix epoch.
     pub created_unix_ns: u64,
+    /// `stage_deps[i]`: bit `j` set when stage `i` runs after stage `j`; 0 means it reads
+    /// straight after the producer's cursor. What a stage waits on.
+    pub stage_deps: [u32; SHM_V1_MAX_STAGES],
     /// Reserved, 0.
-    pub reserved2: [u8; 24],
+    pub reserved2: [u8; 8],
 }
 
 /// Block 1 of the header: the event type, as its [`EventLayout`] states it.
@@ -182,7 +185,8 @@ const _: () = {
     assert!(offset_of!(IdentityBlockV1, capacity) == 40);
     assert!(offset_of!(IdentityBlockV1, sequences_offset) == 64);
     assert!(offset_of!(IdentityBlockV1, owner_start_time) == 88);
-    assert!(offset_of!(IdentityBlockV1, reserved2) == 104);
+    assert!(offset_of!(IdentityBlockV1, stage_deps) == 104);
+    assert!(offset_of!(IdentityBlockV1, reserved2) == 120);
     assert!(size_of::<EventBlockV1>() == 128);
     assert!(size_of::<PeerSlotV1>() == 128);
     assert!(size_of::<ControlBlockV1>() == 128);

@@ -87,7 +87,8 @@ where
             self.spec.fingerprint().as_u64(),
             capacity,
             &stages,
-        )
+        )?
+        .with_deps(&super::topology::single_ring_of(&self.spec).deps)
     }
 
     /// The producer's side of a pipeline split over processes: creates one region per shard

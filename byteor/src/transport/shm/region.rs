@@ -30,6 +30,7 @@ pub struct RingDescriptor {
     spec_fingerprint: u64,
     capacity: u64,
     stages: Vec<String>,
+    deps: Vec<u32>,
     geometry: RegionGeometry,
 }
 
@@ -109,9 +110,34 @@ impl RingDescriptor {
             field_count: event.fields.len() as u32,
             spec_fingerprint,
             capacity,
+            deps: vec![0; stages.len()],
             stages,
             geometry,
         })
+    }
+
+    /// Sets what each stage runs after: `deps[i]` has bit `j` set when stage `i` runs after
+    /// stage `j` (`j < i`, as in a SingleRing spec); by default every stage reads straight
+    /// after the producer. Stage processes (and the C client) wait on these.
+    pub fn with_deps(mut self, deps: &[u32]) -> Result<Self, ShmError> {
+        let ok = deps.len() == self.stages.len()
+            && deps.iter().enumerate().all(|(i, &mask)| mask >> i == 0);
+        if !ok {
+            return Err(ShmError::BadDescriptor {
+                reason: format!(
+                    "dependencies {deps:?} for {} stages: one mask per stage, each naming only \
+                     earlier stages",
+                    self.stages.len()
+                ),
+            });
+        }
+        self.deps = deps.to_vec();
+        Ok(self)
+    }
+
+    /// What each stage runs after (see [`with_deps`](Self::with_deps)).
+    pub fn deps(&self) -> &[u32] {
+        &self.deps
     }
 
     /// The event layout.
@@ -546,6 +572,9 @@ impl Region {
             (&raw mut (*id).owner_pid).write(pid);
             (&raw mut (*id).owner_start_time).write(os::start_time(pid).unwrap_or(0));
             (&raw mut (*id).created_unix_ns).write(created);
+            let mut deps = [0u32; SHM_V1_MAX_STAGES];
+            deps[..desc.deps.len()].copy_from_slice(&desc.deps);
+            (&raw mut (*id).stage_deps).write(deps);
             let ev = &raw mut (*header).event;
             (&raw mut (*ev).name)
                 .write(name_field(&desc.event.name).unwrap_or([0; SHM_NAME_BYTES]));
@@ -725,6 +754,13 @@ impl Region {
                     format!("`{found}`"),
                 ));
             }
+            if h.stage_deps[i] != desc.deps[i] {
+                return Err(geometry(
+                    &format!("stage {} dependencies", i + 1),
+                    format!("{:#x}", desc.deps[i]),
+                    format!("{:#x}", h.stage_deps[i]),
+                ));
+            }
         }
         Ok(())
     }
@@ -748,6 +784,7 @@ struct HeaderFields {
     event_size: u32,
     event_align: u32,
     stage_names: [[u8; SHM_NAME_BYTES]; SHM_V1_MAX_STAGES],
+    stage_deps: [u32; SHM_V1_MAX_STAGES],
 }
 
 impl HeaderFields {
@@ -772,6 +809,7 @@ impl HeaderFields {
                 event_size: addr_of!(header.event.size).read_volatile(),
                 event_align: addr_of!(header.event.align).read_volatile(),
                 stage_names: addr_of!(header.stage_names).read_volatile(),
+                stage_deps: addr_of!(id.stage_deps).read_volatile(),
             }
         }
     }
