@@ -11,6 +11,7 @@ mod crossbeam_impl;
 mod disruptor_impl;
 mod floor;
 mod idle;
+mod ipc;
 mod report;
 mod rtrb_impl;
 
@@ -25,7 +26,7 @@ use disruptor::{BusySpin, BusySpinWithSpinLoopHint};
 use common::{PingParams, Publish, RunParams, Samples, Throughput, Topology};
 use report::{Family, IdleResult, LatencyRuns, Outcome, Scenario, ThroughputRuns};
 
-const SCENARIOS: &str = "abcdefg";
+const SCENARIOS: &str = "abcdefghi";
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -52,7 +53,7 @@ fn env_num(name: &str) -> Result<Option<u64>, String> {
     }
 }
 
-const USAGE: &str = "usage: compare [--quick] [SCENARIO...]   (scenarios: a b c d e f g)
+const USAGE: &str = "usage: compare [--quick] [SCENARIO...]   (scenarios: a b c d e f g h i)
 environment: BYTEOR_BENCH_EVENTS, BYTEOR_BENCH_ROUNDS, BYTEOR_BENCH_PINGS,
              BYTEOR_BENCH_TIMEOUT_SECS, BYTEOR_BENCH_QUICK=1";
 
@@ -177,6 +178,7 @@ impl Contender {
     fn label(&self) -> String {
         match self.family {
             Family::Crossbeam => "crossbeam-channel".to_string(),
+            Family::InProcess => format!("byteor in-process ({})", self.variant),
             Family::Rtrb => format!("rtrb ({})", self.variant),
             f => format!("{} ({})", family_name(f), self.variant),
         }
@@ -190,6 +192,8 @@ fn family_name(f: Family) -> &'static str {
         Family::Crossbeam => "crossbeam-channel",
         Family::Rtrb => "rtrb",
         Family::Floor => "floor",
+        Family::InProcess => "byteor in-process",
+        Family::Iceoryx2 => "iceoryx2",
     }
 }
 
@@ -310,7 +314,6 @@ fn throughput_scenario(cfg: &Config, title: &str, contenders: Vec<Contender>) ->
 type PingFn = Arc<dyn Fn(PingParams) -> Result<Samples, String> + Send + Sync>;
 
 fn latency_scenario(cfg: &Config, title: &str) -> Scenario {
-    eprintln!("\n-- {title}");
     let contenders: Vec<(String, Family, PingFn)> = vec![
         (
             "byteor (busy_spin)".to_string(),
@@ -338,6 +341,11 @@ fn latency_scenario(cfg: &Config, title: &str) -> Scenario {
             Arc::new(floor::ping_pong),
         ),
     ];
+    ping_scenario(cfg, title, contenders)
+}
+
+fn ping_scenario(cfg: &Config, title: &str, contenders: Vec<(String, Family, PingFn)>) -> Scenario {
+    eprintln!("\n-- {title}");
     let mut rows: Vec<LatencyRuns> = contenders
         .iter()
         .map(|(label, family, _)| LatencyRuns {
@@ -449,7 +457,59 @@ fn timer_overhead_ns() -> u64 {
     v[v.len() / 2]
 }
 
+/// Scenario h's contenders: byteor on shared memory, the same in one process, iceoryx2.
+fn ipc_throughput_contenders() -> Vec<Contender> {
+    #[allow(unused_mut)]
+    let mut contenders = vec![
+        Contender {
+            family: Family::Byteor,
+            variant: "shm, busy_spin".to_string(),
+            run: Arc::new(ipc::shm_throughput),
+        },
+        Contender {
+            family: Family::InProcess,
+            variant: "busy_spin".to_string(),
+            run: Arc::new(ipc::in_process_throughput),
+        },
+    ];
+    #[cfg(feature = "iceoryx2")]
+    contenders.push(Contender {
+        family: Family::Iceoryx2,
+        variant: "publish-subscribe, spin".to_string(),
+        run: Arc::new(ipc::iceoryx::throughput),
+    });
+    contenders
+}
+
+/// Scenario i's contenders.
+fn ipc_ping_contenders() -> Vec<(String, Family, PingFn)> {
+    #[allow(unused_mut)]
+    let mut contenders: Vec<(String, Family, PingFn)> = vec![
+        (
+            "byteor (shm, busy_spin)".to_string(),
+            Family::Byteor,
+            Arc::new(ipc::shm_ping_pong),
+        ),
+        (
+            "byteor in-process (busy_spin)".to_string(),
+            Family::InProcess,
+            Arc::new(ipc::in_process_ping_pong),
+        ),
+    ];
+    #[cfg(feature = "iceoryx2")]
+    contenders.push((
+        "iceoryx2 (publish-subscribe, spin)".to_string(),
+        Family::Iceoryx2,
+        Arc::new(ipc::iceoryx::ping_pong),
+    ));
+    contenders
+}
+
 fn main() {
+    // A consumer process of the cross-process scenarios (this binary, started again).
+    if let Some(code) = ipc::child_main() {
+        std::process::exit(code);
+    }
     let cfg = match Config::load() {
         Ok(cfg) => cfg,
         Err(e) => {
@@ -560,6 +620,20 @@ fn main() {
     }
     if cfg.wants('g') {
         scenarios.push(idle_scenario(&cfg, "g. idle CPU, empty 3-stage pipeline"));
+    }
+    if cfg.wants('h') {
+        scenarios.push(throughput_scenario(
+            &cfg,
+            "h. cross-process 1P -> 1 stage (u64)",
+            ipc_throughput_contenders(),
+        ));
+    }
+    if cfg.wants('i') {
+        scenarios.push(ping_scenario(
+            &cfg,
+            "i. cross-process ping-pong round trip",
+            ipc_ping_contenders(),
+        ));
     }
 
     for s in &scenarios {

@@ -18,10 +18,27 @@ pub enum Family {
     Rtrb,
     /// Two atomics, no library.
     Floor,
+    /// byteor itself in one process: the reference of the cross-process scenarios.
+    InProcess,
+    /// iceoryx2 0.10 (with `--features iceoryx2`).
+    Iceoryx2,
 }
 
 /// The peer columns of the summary, in order.
 pub const PEERS: [Family; 3] = [Family::Disruptor, Family::Crossbeam, Family::Rtrb];
+
+/// Families compared in the ratios only (the cross-process scenarios).
+pub const OTHERS: [Family; 2] = [Family::InProcess, Family::Iceoryx2];
+
+/// Every family byteor's latency is compared with.
+const LATENCY_PEERS: [Family; 6] = [
+    Family::Floor,
+    Family::Disruptor,
+    Family::Crossbeam,
+    Family::Rtrb,
+    Family::InProcess,
+    Family::Iceoryx2,
+];
 
 impl Family {
     fn short(self) -> &'static str {
@@ -31,6 +48,8 @@ impl Family {
             Family::Crossbeam => "crossbeam",
             Family::Rtrb => "rtrb",
             Family::Floor => "floor",
+            Family::InProcess => "in-process",
+            Family::Iceoryx2 => "iceoryx2",
         }
     }
 }
@@ -339,12 +358,7 @@ pub fn detail(s: &Scenario) -> String {
             };
             if let Some((bl, b)) = p50(Family::Byteor) {
                 let _ = writeln!(out, "byteor's p50 relative to each (> 1 = byteor slower):");
-                for f in [
-                    Family::Floor,
-                    Family::Disruptor,
-                    Family::Crossbeam,
-                    Family::Rtrb,
-                ] {
+                for f in LATENCY_PEERS {
                     if let Some((pl, p)) = p50(f) {
                         let _ = writeln!(out, "  {bl} / {pl} = {:.2}x", b as f64 / p as f64);
                     }
@@ -409,6 +423,13 @@ pub fn summary(scenarios: &[Scenario]) -> String {
                             None => line.push_str(" n/a |"),
                         }
                     }
+                    for f in OTHERS {
+                        if let Some(p) = best(f) {
+                            if let Some((r, note)) = ratio(b, p) {
+                                ratios.push(format!("{r:.2}x {}{note}", f.short()));
+                            }
+                        }
+                    }
                     let _ = writeln!(out, "{line} {} |", ratios.join(", "));
                 }
             }
@@ -430,12 +451,7 @@ pub fn summary(scenarios: &[Scenario]) -> String {
                 };
                 let mut ratios = Vec::new();
                 if let Some(b) = p50(Family::Byteor) {
-                    for f in [
-                        Family::Floor,
-                        Family::Disruptor,
-                        Family::Crossbeam,
-                        Family::Rtrb,
-                    ] {
+                    for f in LATENCY_PEERS {
                         if let Some(p) = p50(f) {
                             let note = if f == Family::Floor {
                                 format!(" (floor p50 {p} ns)")
