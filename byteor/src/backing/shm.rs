@@ -45,8 +45,9 @@ pub struct ShmRing<E> {
     stages: usize,
     cursor_at: usize,
     slots_at: usize,
-    /// A stage process that is down, as the shared-memory watcher last saw it.
-    down: Mutex<Option<PeerDown>>,
+    /// A stage process that is down, as the shared-memory watcher last saw it: the stage,
+    /// what was seen, and the heartbeat timeout it was judged by.
+    down: Mutex<Option<(usize, PeerDown, std::time::Duration)>>,
     _events: PhantomData<E>,
 }
 
@@ -112,10 +113,17 @@ impl<E> ShmRing<E> {
         &mut self.region
     }
 
-    /// Records which stage process is down (or that none is): what
-    /// [`RingStorage::peer_down`] reports to a producer waiting for room.
-    pub fn set_peer_down(&self, down: Option<PeerDown>) {
-        *self.down.lock().unwrap_or_else(|e| e.into_inner()) = down;
+    /// Records that stage `stage` is down as `down` says (judged with `heartbeat_timeout`), or
+    /// that no stage is (`None`): what [`RingStorage::peer_down`] reports to a producer
+    /// waiting for room — after checking again, so a stage that came back in the meantime is
+    /// not reported.
+    pub fn set_peer_down(
+        &self,
+        down: Option<(usize, PeerDown)>,
+        heartbeat_timeout: std::time::Duration,
+    ) {
+        *self.down.lock().unwrap_or_else(|e| e.into_inner()) =
+            down.map(|(stage, d)| (stage, d, heartbeat_timeout));
     }
 }
 
@@ -159,7 +167,17 @@ unsafe impl<E: ShmEvent + Send + Sync> RingStorage for ShmRing<E> {
     }
 
     fn peer_down(&self) -> Option<PeerDown> {
-        self.down.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        let (stage, seen, timeout) = down.as_ref()?;
+        // The watcher looks once per tick; the stage may have (re)attached since.
+        let peer = crate::transport::shm::Peer::Stage(*stage);
+        if let crate::transport::shm::PeerState::Alive { .. } =
+            self.region.peer_state(peer, *timeout)
+        {
+            *down = None;
+            return None;
+        }
+        Some(seen.clone())
     }
 
     #[inline(always)]

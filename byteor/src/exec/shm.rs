@@ -271,14 +271,14 @@ fn watch_stages<E: ShmEvent + Send + Sync>(
                             fail_regions(rt);
                             return Err(failure);
                         }
-                        first_down.get_or_insert(down);
+                        first_down.get_or_insert((stage, down));
                     }
                     StageSeen::Fine => {
                         down_since[shard * rt.stage_names.len() + stage] = None;
                     }
                 }
             }
-            ring.set_peer_down(first_down);
+            ring.set_peer_down(first_down, options.heartbeat_timeout);
             if state == CLOSING {
                 match rt.drain_target(shard) {
                     Some(target) => {
