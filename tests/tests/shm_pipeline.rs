@@ -52,19 +52,19 @@ impl Stage<Ev> for InOrder {
     }
 }
 
-/// The pipeline every process of a test builds: one stage, `check`.
+/// The pipeline every process of a test builds: one stage, `check` — a `#[pipeline]` function,
+/// which runs in one process (`spawn`) or split over processes (`create_shm`/`attach_shm`)
+/// alike.
+#[byteor::pipeline(name = "split", capacity = 64, wait_strategy = WaitStrategy::Yielding)]
+fn split(check: InOrder) -> SingleRing<Ev> {
+    ingress("in");
+    egress("out");
+    let check = stage(check);
+}
+
 macro_rules! pipeline {
     ($stage:expr) => {
-        SingleRing::<Ev>::build("split", |ring| {
-            let ring = ring
-                .capacity(64)
-                .ingress("in")
-                .egress("out")
-                .wait_strategy(WaitStrategy::Yielding);
-            let (ring, _) = ring.stage("check", $stage);
-            ring.build()
-        })
-        .unwrap()
+        split($stage).unwrap()
     };
 }
 
@@ -119,8 +119,8 @@ fn run_stage_process() {
 }
 
 /// Publishes `i` (retrying while a stage process has not attached yet).
-fn publish(
-    producer: &mut Producer<Ev, byteor::exec::Unsharded, byteor::backing::ShmRing<Ev>>,
+fn publish<K: byteor::exec::Router<Ev>>(
+    producer: &mut Producer<Ev, K, byteor::backing::ShmRing<Ev>>,
     i: u64,
 ) {
     let deadline = Instant::now() + TIMEOUT;

@@ -429,3 +429,21 @@ fn a_plan_document_runs_over_caller_storage() {
         );
     });
 }
+
+#[test]
+fn a_boxed_pipeline_refuses_storage_other_than_mem_rings() {
+    let boxed = SingleRing::<Ev>::build("boxed", |ring| {
+        let ring = ring.capacity(64).ingress("in").egress("out");
+        let (ring, _) = ring.stage("s", from_fn(|_: &Ev, _: &EventContext| Ok(())));
+        ring.build()
+    })
+    .unwrap()
+    .boxed();
+    match boxed.spawn_on(|want| InBuffer.make(want)) {
+        Err(SpawnError::Storage { problem, .. }) => {
+            assert!(problem.contains("runs over `MemRing` only"), "{problem}")
+        }
+        Err(other) => panic!("expected a storage error, got {other}"),
+        Ok(_) => panic!("a boxed pipeline started over buffer rings"),
+    }
+}

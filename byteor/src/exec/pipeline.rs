@@ -40,7 +40,8 @@ impl<E, L, K> std::fmt::Debug for SingleRingPipeline<E, L, K> {
 pub type BoxedPipeline<E, K = super::Unsharded> = SingleRingPipeline<E, BoxedStages<E>, K>;
 
 /// A stage list whose concrete type is erased (see [`SingleRingPipeline::boxed`]). It runs over
-/// [`MemRing`] storage.
+/// [`MemRing`] storage only: over other storage its pipeline refuses to start
+/// ([`SpawnError::Storage`]); keep the concrete pipeline type for `spawn_on` or shared memory.
 pub struct BoxedStages<E: Send + Sync + 'static> {
     stages: Box<dyn ErasedStages<E>>,
     mutates: Vec<bool>,
@@ -79,8 +80,22 @@ impl<E: Send + Sync + 'static> StageList<E> for BoxedStages<E> {
         self.mutates.clone()
     }
 
-    fn spawn_all(self, spawner: &mut Spawner<MemRing<E>>) -> Result<(), SpawnError> {
-        self.stages.spawn_boxed(spawner)
+    fn spawn_all<R: RingStorage<Event = E>>(
+        self,
+        spawner: &mut Spawner<R>,
+    ) -> Result<(), SpawnError> {
+        let any: &mut dyn std::any::Any = spawner;
+        match any.downcast_mut::<Spawner<MemRing<E>>>() {
+            Some(spawner) => self.stages.spawn_boxed(spawner),
+            None => Err(SpawnError::Storage {
+                shard: 0,
+                problem: format!(
+                    "a boxed pipeline runs over `MemRing` only, not `{}`; start the pipeline \
+                     before boxing it",
+                    std::any::type_name::<R>()
+                ),
+            }),
+        }
     }
 }
 
@@ -211,7 +226,6 @@ where
     pub fn spawn_on<R, F>(self, make: F) -> Result<(Producer<E, K, R>, Control<E, R>), SpawnError>
     where
         R: RingStorage<Event = E>,
-        L: StageList<E, R>,
         F: FnMut(RingRequest) -> Result<R, BackingError>,
     {
         let rings = provided_rings(&self.spec, make)?;

@@ -78,7 +78,7 @@ impl<E, L, K> SingleRingPipeline<E, L, K>
 where
     E: ShmEvent + Default + Send + Sync,
     K: Router<E>,
-    L: StageList<E, ShmRing<E>>,
+    L: StageList<E>,
 {
     fn descriptor(&self, capacity: u64) -> Result<RingDescriptor, ShmError> {
         let stages: Vec<&str> = self.spec.stages.iter().map(|s| s.name.as_str()).collect();

@@ -23,26 +23,32 @@ use super::topology::single_ring_of;
     label = "`build` needs at least one stage",
     note = "add one with `.stage(\"name\", stage)` before `.build()`"
 )]
-pub trait StageList<E, R: RingStorage<Event = E> = MemRing<E>>: Send + 'static {
+///
+/// The list starts over any ring storage (`spawn_all` is generic over it), so one pipeline —
+/// including the `impl StageList<E>` a `#[pipeline]` function returns — runs in process memory
+/// or on shared memory alike.
+pub trait StageList<E>: Send + 'static {
     /// For each stage, whether it mutates events.
     fn mutates(&self) -> Vec<bool>;
     /// Starts one thread per stage and shard over rings of type `R`.
     #[doc(hidden)]
-    fn spawn_all(self, spawner: &mut Spawner<R>) -> Result<(), SpawnError>;
+    fn spawn_all<R: RingStorage<Event = E>>(
+        self,
+        spawner: &mut Spawner<R>,
+    ) -> Result<(), SpawnError>;
 }
 
 macro_rules! impl_stage_list {
     ($len:expr; $($name:ident : $s:ident : $m:ident),+) => {
-        impl<E, R, $($s, $m),+> StageList<E, R> for ($(StageEntry<$s, $m>,)+)
+        impl<E, $($s, $m),+> StageList<E> for ($(StageEntry<$s, $m>,)+)
         where
             E: Default + Send + Sync + 'static,
-            R: RingStorage<Event = E>,
             $($s: StageImpl<E, $m>, $m: 'static,)+
         {
             fn mutates(&self) -> Vec<bool> {
                 vec![$(<$s as StageImpl<E, $m>>::MUTATES),+]
             }
-            fn spawn_all(
+            fn spawn_all<R: RingStorage<Event = E>>(
                 self,
                 spawner: &mut Spawner<R>,
             ) -> Result<(), SpawnError> {
