@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use byteor::abi::region::{IdentityBlockV1, REGION_HEADER_BYTES, REGION_MAGIC};
 use byteor::abi::ShmEvent;
 use byteor::transport::shm::{
-    list, remove_stale, DeathReason, Peer, PeerState, Region, RingDescriptor, ShmError, ShmOptions,
+    inspect, list, remove_stale, DeathReason, Peer, PeerState, PeerStatus, Region, RingDescriptor,
+    ShmError, ShmOptions, StreamState,
 };
 use tests::shm::{child_role, spawn_test_child, ShmDir};
 use tests::{Ev, TIMEOUT};
@@ -528,4 +529,98 @@ fn a_creator_killed_mid_initialisation_leaves_a_stale_region() {
     ));
     assert!(remove_stale(&path).unwrap(), "the creator is gone");
     assert!(!path.exists());
+}
+
+#[test]
+fn inspect_reports_what_a_region_holds_and_who_is_alive() {
+    if child_role().is_some() {
+        return;
+    }
+    let dir = ShmDir::new("inspect");
+    let path = dir.region("ring");
+    let d = desc(9, 64, &["parse", "risk"]).with_deps(&[0, 1]).unwrap();
+    let producer = Region::create(&path, &d, &ShmOptions::default()).unwrap();
+    let mut stage = Region::open(&path, &d, &ShmOptions::default()).unwrap();
+    stage.claim(Peer::Stage(0)).unwrap();
+    producer.close_stream(0);
+    let info = inspect(&path, Duration::from_secs(5)).unwrap();
+    assert_eq!(info.ring, d);
+    assert_eq!(
+        (info.published, info.stage_sequences.clone()),
+        (0, vec![0, 0])
+    );
+    let me = std::process::id();
+    assert!(
+        matches!(info.producer, PeerState::Alive { pid, .. } if pid == me),
+        "{info:?}"
+    );
+    assert!(
+        matches!(
+            info.stages[0],
+            (PeerState::Alive { .. }, PeerStatus::Running)
+        ),
+        "{info:?}"
+    );
+    assert_eq!(info.stages[1], (PeerState::Absent, PeerStatus::Running));
+    assert_eq!(info.stream, StreamState::Closed { drain_target: 0 });
+    // A file that is not a region is the error that says why.
+    let other = dir.region("other");
+    std::fs::write(&other, [1u8; 2000]).unwrap();
+    assert!(matches!(
+        inspect(&other, Duration::from_secs(1)),
+        Err(ShmError::ForeignMagic { .. })
+    ));
+}
+
+/// Child role: hold stage 0 of the region at `BYTEOR_TEST_REGION`, heartbeating, until killed.
+fn heartbeat_forever() {
+    hold_stage_place()
+}
+
+#[test]
+fn a_stopped_stage_process_is_dead_once_its_heartbeat_is_stale() {
+    match child_role().as_deref() {
+        Some("heartbeat") => return heartbeat_forever(),
+        Some(_) => return,
+        None => {}
+    }
+    let dir = ShmDir::new("stopped");
+    let path = dir.region("ring");
+    let producer = Region::create(&path, &desc(1, 64, &["a"]), &ShmOptions::default()).unwrap();
+    let mut child = spawn_test_child(
+        "a_stopped_stage_process_is_dead_once_its_heartbeat_is_stale",
+        "heartbeat",
+        &[("BYTEOR_TEST_REGION", path.to_str().unwrap())],
+    );
+    let timeout = Duration::from_millis(300);
+    eventually(|| match producer.peer_state(Peer::Stage(0), timeout) {
+        PeerState::Alive { .. } => Ok(()),
+        other => Err(other),
+    });
+    // SIGSTOP: the process exists and holds its lock, but stops ticking.
+    // SAFETY: plain system call on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) },
+        0
+    );
+    let stopped = Instant::now();
+    let state = loop {
+        match producer.peer_state(Peer::Stage(0), timeout) {
+            PeerState::Alive { .. } => assert!(stopped.elapsed() < TIMEOUT, "never stale"),
+            state => break state,
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(
+        matches!(
+            state,
+            PeerState::Dead {
+                reason: DeathReason::HeartbeatStale { .. },
+                ..
+            }
+        ),
+        "{state:?}"
+    );
+    assert!(stopped.elapsed() >= timeout - Duration::from_millis(20));
+    child.kill();
 }

@@ -18,9 +18,9 @@
 //! * **Liveness** ([`Region::peer_state`]): a peer is dead when its lock is free, when no
 //!   process with its pid and start time exists, or when its heartbeat is older than the
 //!   caller's timeout.
-//! * **Housekeeping**: [`list`] the regions of a directory with their owners' state, and
-//!   [`remove_stale`] a region whose producer place is not held — never one whose owner is
-//!   alive.
+//! * **Housekeeping**: [`list`] the regions of a directory with their owners' state,
+//!   [`inspect`] one (what it holds, every sequence, every peer), and [`remove_stale`] a region
+//!   whose producer place is not held — never one whose owner is alive.
 //!
 //! Locks are Linux open-file-description locks (`F_OFD_SETLK`): released by the kernel when
 //! the holding process dies however it dies, not dropped when the process closes another
@@ -123,6 +123,56 @@ fn open_for_locks(path: &Path) -> Result<std::fs::File, ShmError> {
         .write(true)
         .open(path)
         .map_err(|e| ShmError::io(path, "open", e))
+}
+
+/// What [`inspect`] sees in a region: what it holds and how far everyone got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// What the header says the region holds.
+    pub ring: RingDescriptor,
+    /// Events the producer published (its cursor).
+    pub published: u64,
+    /// Each stage's sequence: events it finished, in stage order.
+    pub stage_sequences: Vec<u64>,
+    /// The producer's state.
+    pub producer: PeerState,
+    /// Each stage process's state and what it says, in stage order.
+    pub stages: Vec<(PeerState, PeerStatus)>,
+    /// What the producer told the stages.
+    pub stream: StreamState,
+}
+
+/// Opens any ring region read-only in spirit (it takes no place and writes nothing) and reports
+/// what it holds, every sequence, and whether each peer is alive (judged with
+/// `heartbeat_timeout`). A region that is not a consistent byteor region is the [`ShmError`]
+/// that says why.
+pub fn inspect(
+    path: impl AsRef<Path>,
+    heartbeat_timeout: std::time::Duration,
+) -> Result<RegionInfo, ShmError> {
+    let (region, ring) = Region::open_any(path, &ShmOptions::default())?;
+    let stages = (0..ring.stages().len())
+        .map(|i| {
+            let peer = Peer::Stage(i);
+            (
+                region.peer_state(peer, heartbeat_timeout),
+                region.status(peer),
+            )
+        })
+        .collect();
+    Ok(RegionInfo {
+        path: region.path().to_path_buf(),
+        published: region.sequence(0),
+        stage_sequences: (0..ring.stages().len())
+            .map(|i| region.sequence(1 + i))
+            .collect(),
+        producer: region.peer_state(Peer::Producer, heartbeat_timeout),
+        stages,
+        stream: region.stream_state(),
+        ring,
+    })
 }
 
 /// Removes the region at `path` if it is stale — nobody holds its producer's place (the
