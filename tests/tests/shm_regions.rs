@@ -598,11 +598,11 @@ fn a_stopped_stage_process_is_dead_once_its_heartbeat_is_stale() {
         other => Err(other),
     });
     // SIGSTOP: the process exists and holds its lock, but stops ticking.
-    // SAFETY: plain system call on our own child's pid.
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) },
-        0
-    );
+    let stop = || {
+        // SAFETY: a plain system call on our own child's pid; no memory is involved.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGSTOP) }
+    };
+    assert_eq!(stop(), 0);
     let stopped = Instant::now();
     let state = loop {
         match producer.peer_state(Peer::Stage(0), timeout) {
