@@ -172,6 +172,7 @@ impl<E, R: RingStorage<Event = E>> Control<E, R> {
         Control { rt, threads }
     }
 
+    #[cfg(all(target_os = "linux", not(loom)))]
     pub(crate) fn runtime(&self) -> &Arc<Runtime<R>> {
         &self.rt
     }

@@ -132,6 +132,7 @@ impl<R: RingStorage> Runtime<R> {
         self.notify_all();
     }
 
+    #[cfg(all(target_os = "linux", not(loom)))]
     /// The stream of shard `shard` ends at `target` (said by a producer in another process):
     /// the stages drain to it and stop.
     pub(crate) fn close_shard_at(&self, shard: usize, target: u64) {
@@ -140,6 +141,7 @@ impl<R: RingStorage> Runtime<R> {
         self.notify_all();
     }
 
+    #[cfg(all(target_os = "linux", not(loom)))]
     /// A peer process died: drain what the rings hold now, and report `error` at the end.
     pub(crate) fn peer_gone(&self, error: PipelineError) {
         {
@@ -159,6 +161,7 @@ impl<R: RingStorage> Runtime<R> {
             .clone()
     }
 
+    #[cfg(all(target_os = "linux", not(loom)))]
     /// Wakes every parked thread of every shard (helpers polling shared memory use it: a
     /// process cannot wake another's threads).
     pub(crate) fn wake_all(&self) {

@@ -75,6 +75,7 @@ pub struct Spawner<R: RingStorage> {
     selected: Vec<bool>,
 }
 
+    #[cfg(all(target_os = "linux", not(loom)))]
 impl<R: RingStorage> Spawner<R> {
     /// Runs only the stages marked in `selected` (by stage id) in this process; the others
     /// run elsewhere.
@@ -82,11 +83,13 @@ impl<R: RingStorage> Spawner<R> {
         self.selected = selected;
     }
 
+    #[cfg(all(target_os = "linux", not(loom)))]
     /// The runtime the threads share.
     pub(crate) fn runtime(&self) -> &Arc<Runtime<R>> {
         &self.rt
     }
 
+    #[cfg(all(target_os = "linux", not(loom)))]
     /// Starts a helper thread (not a stage) that the control handle joins with the stages.
     pub(crate) fn spawn_helper(
         &mut self,

@@ -85,7 +85,7 @@ pub(crate) fn peer_state(
     own: bool,
     heartbeat_timeout: Duration,
 ) -> PeerState {
-    let pid = slot.pid.load(Ordering::Acquire);
+    let (pid, start_time) = notice::read(&slot.pid, &slot.start_time);
     if pid == 0 {
         return PeerState::Absent;
     }
@@ -93,7 +93,7 @@ pub(crate) fn peer_state(
     if !own && matches!(os::byte_locked(file, byte as u64), Ok(false)) {
         return dead(DeathReason::LockReleased);
     }
-    if !os::process_alive(pid, slot.start_time.load(Ordering::Relaxed)) {
+    if !os::process_alive(pid, start_time) {
         return dead(DeathReason::ProcessGone);
     }
     let age = Duration::from_nanos(

@@ -14,9 +14,11 @@ use super::os;
 use crate::abi::region::{
     name_field, name_of, PeerSlotV1, RegionGeometry, RegionHeaderV1, PEER_DONE, PEER_FAILED,
     PEER_RUNNING, REGION_ABI_VERSION, REGION_CLOSED, REGION_FAILED, REGION_HEADER_BYTES,
-    REGION_MAGIC, REGION_SEQUENCE_STRIDE, SHM_NAME_BYTES, SHM_V1_MAX_PEERS, SHM_V1_MAX_STAGES,
+    REGION_MAGIC, REGION_RUNNING, REGION_SEQUENCE_STRIDE, SHM_NAME_BYTES, SHM_V1_MAX_PEERS,
+    SHM_V1_MAX_STAGES,
 };
 use crate::abi::{layout_fingerprint, EventLayout};
+use crate::kernel::notice;
 
 mod descriptor;
 mod liveness;
@@ -103,11 +105,7 @@ impl Region {
         };
         region.write_header(desc);
         region.record_claim(Peer::Producer);
-        region
-            .header()
-            .identity
-            .abi_version
-            .store(REGION_ABI_VERSION, Ordering::Release);
+        notice::publish(&region.header().identity.abi_version, REGION_ABI_VERSION);
         cleanup.0 = None;
         Ok(region)
     }
@@ -253,7 +251,7 @@ impl Region {
         let taken = !os::try_lock_byte(&self.file, peer.index() as u64)
             .map_err(|e| ShmError::io(&self.path, "lock", e))?;
         if taken {
-            let pid = self.peer_slot(peer).pid.load(Ordering::Acquire);
+            let pid = self.peer_pid(peer);
             let path = self.path.clone();
             return Err(match peer {
                 Peer::Producer => ShmError::ProducerTaken { path, pid },
@@ -272,13 +270,17 @@ impl Region {
     fn record_claim(&mut self, peer: Peer) {
         let pid = os::current_pid();
         let slot = self.peer_slot(peer);
-        slot.start_time
-            .store(os::start_time(pid).unwrap_or(0), Ordering::Relaxed);
         slot.heartbeat_ns
             .store(os::monotonic_ns(), Ordering::Relaxed);
         slot.attachments.fetch_add(1, Ordering::Relaxed);
-        slot.status.store(PEER_RUNNING, Ordering::Relaxed);
-        slot.pid.store(pid, Ordering::Release);
+        notice::post(&slot.status, PEER_RUNNING, &slot.failed_at, u64::MAX);
+        // Last: a reader that sees the pid sees its start time (and the record above).
+        notice::post(
+            &slot.pid,
+            pid,
+            &slot.start_time,
+            os::start_time(pid).unwrap_or(0),
+        );
         self.held.push(peer);
     }
 
@@ -320,31 +322,26 @@ impl Region {
     /// A stream that failed stays failed.
     pub fn close_stream(&self, drain_target: u64) {
         let control = &self.header().control;
-        control.drain_target.store(drain_target, Ordering::Relaxed);
-        let _ = control.state.compare_exchange(
-            crate::abi::region::REGION_RUNNING,
+        notice::post_if(
+            &control.state,
+            REGION_RUNNING,
             REGION_CLOSED,
-            Ordering::Release,
-            Ordering::Relaxed,
+            &control.drain_target,
+            drain_target,
         );
     }
 
     /// The pipeline failed: every stage process stops at once.
     pub fn fail_stream(&self) {
-        self.header()
-            .control
-            .state
-            .store(REGION_FAILED, Ordering::Release);
+        notice::publish(&self.header().control.state, REGION_FAILED);
     }
 
     /// What the producer last said.
     pub fn stream_state(&self) -> StreamState {
         let control = &self.header().control;
-        match control.state.load(Ordering::Acquire) {
-            REGION_CLOSED => StreamState::Closed {
-                drain_target: control.drain_target.load(Ordering::Relaxed),
-            },
-            REGION_FAILED => StreamState::Failed,
+        match notice::read(&control.state, &control.drain_target) {
+            (REGION_CLOSED, drain_target) => StreamState::Closed { drain_target },
+            (REGION_FAILED, _) => StreamState::Failed,
             _ => StreamState::Running,
         }
     }
@@ -357,17 +354,16 @@ impl Region {
             PeerStatus::Done => (PEER_DONE, u64::MAX),
             PeerStatus::Failed { sequence } => (PEER_FAILED, sequence.unwrap_or(u64::MAX)),
         };
-        slot.failed_at.store(at, Ordering::Relaxed);
-        slot.status.store(word, Ordering::Release);
+        notice::post(&slot.status, word, &slot.failed_at, at);
     }
 
     /// How `peer` says it is doing.
     pub fn status(&self, peer: Peer) -> PeerStatus {
         let slot = self.peer_slot(peer);
-        match slot.status.load(Ordering::Acquire) {
-            PEER_DONE => PeerStatus::Done,
-            PEER_FAILED => PeerStatus::Failed {
-                sequence: Some(slot.failed_at.load(Ordering::Relaxed)).filter(|&s| s != u64::MAX),
+        match notice::read(&slot.status, &slot.failed_at) {
+            (PEER_DONE, _) => PeerStatus::Done,
+            (PEER_FAILED, at) => PeerStatus::Failed {
+                sequence: Some(at).filter(|&s| s != u64::MAX),
             },
             _ => PeerStatus::Running,
         }
@@ -375,7 +371,7 @@ impl Region {
 
     /// The process id recorded for `peer` (0: never attached).
     pub fn peer_pid(&self, peer: Peer) -> u32 {
-        self.peer_slot(peer).pid.load(Ordering::Acquire)
+        notice::read(&self.peer_slot(peer).pid, &self.peer_slot(peer).start_time).0
     }
 
     /// Removes the region file (mapped regions stay valid until dropped). Only the owner

@@ -17,7 +17,7 @@ impl Region {
                     found: magic,
                 });
             }
-            if identity.abi_version.load(Ordering::Acquire) != 0 {
+            if notice::published(&identity.abi_version) != 0 {
                 return Ok(());
             }
             let waited = start.elapsed();
@@ -269,7 +269,7 @@ impl HeaderFields {
         // accept every bit pattern; volatile reads copy whatever a peer left there.
         unsafe {
             HeaderFields {
-                abi_version: id.abi_version.load(Ordering::Acquire),
+                abi_version: notice::published(&id.abi_version),
                 header_bytes: addr_of!(id.header_bytes).read_volatile(),
                 region_bytes: addr_of!(id.region_bytes).read_volatile(),
                 layout_fingerprint: addr_of!(id.layout_fingerprint).read_volatile(),
