@@ -192,13 +192,13 @@ impl Region {
             return 0;
         }
         let at = self.geometry.sequences_offset as usize + k * REGION_SEQUENCE_STRIDE as usize;
-        // SAFETY: the geometry was checked against the mapping's length, so the sequence at
-        // `at` (one of `1 + stage_count`, each 128 bytes from `sequences_offset`) is inside
-        // the mapping and 8-aligned (offsets are multiples of 128 from a page-aligned base);
-        // `AtomicU64` accepts every bit pattern, and shared words are only accessed atomically.
-        unsafe {
-            (*self.base().add(at).cast::<std::sync::atomic::AtomicU64>()).load(Ordering::Acquire)
-        }
+        // SAFETY: the geometry was checked against the mapping's length, so the 128-byte
+        // sequence at `at` (one of `1 + stage_count`, each 128 bytes from `sequences_offset`)
+        // is inside the mapping and 128-aligned (offsets are multiples of 128 from a
+        // page-aligned base); every bit pattern is a valid `Sequence`, which is only accessed
+        // atomically.
+        let sequence = unsafe { &*self.base().add(at).cast::<crate::kernel::Sequence>() };
+        sequence.load()
     }
 
     /// The region file.
