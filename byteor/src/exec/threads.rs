@@ -75,7 +75,8 @@ pub struct Spawner<R: RingStorage> {
     selected: Vec<bool>,
 }
 
-    #[cfg(all(target_os = "linux", not(loom)))]
+/// What pipelines split over processes (`exec::shm`) need of a spawner.
+#[cfg(all(target_os = "linux", not(loom)))]
 impl<R: RingStorage> Spawner<R> {
     /// Runs only the stages marked in `selected` (by stage id) in this process; the others
     /// run elsewhere.
@@ -83,13 +84,11 @@ impl<R: RingStorage> Spawner<R> {
         self.selected = selected;
     }
 
-    #[cfg(all(target_os = "linux", not(loom)))]
     /// The runtime the threads share.
     pub(crate) fn runtime(&self) -> &Arc<Runtime<R>> {
         &self.rt
     }
 
-    #[cfg(all(target_os = "linux", not(loom)))]
     /// Starts a helper thread (not a stage) that the control handle joins with the stages.
     pub(crate) fn spawn_helper(
         &mut self,
