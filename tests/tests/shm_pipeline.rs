@@ -211,6 +211,10 @@ fn a_killed_stage_process_is_named_and_a_restarted_one_resumes() {
     eprintln!("stage process killed: publish named it after {detected:?}: {down}");
     assert_eq!(down.stage, "check");
     assert!(down.reason.contains("died"), "{down}");
+    match producer.try_publish(|e| *e = event(i)) {
+        Err(byteor::exec::TryPublishError::PeerDown(d)) => assert_eq!(d.stage, "check"),
+        other => panic!("expected TryPublishError::PeerDown, got {other:?}"),
+    }
     assert!(detected < Duration::from_secs(5), "{detected:?}");
     let resume_from = control.metrics().processed("check");
 
@@ -312,4 +316,118 @@ fn when_the_producer_process_dies_the_stage_drains_and_names_it() {
         killed.elapsed()
     );
     assert_eq!(seen.load(Ordering::Relaxed), count);
+}
+
+/// Per key, values must increase (each shard's clone sees its keys only); counts every event.
+#[derive(Clone, Default)]
+struct PerKey {
+    last: [u64; 8],
+    seen: Arc<AtomicU64>,
+}
+
+impl Stage<Ev> for PerKey {
+    fn on_event(&mut self, e: &Ev, _: &EventContext) -> Result<(), StageError> {
+        let last = &mut self.last[e.key as usize % 8];
+        if e.value <= *last {
+            return Err(StageError::msg(format!(
+                "key {}: {} after {}",
+                e.key, e.value, last
+            )));
+        }
+        *last = e.value;
+        self.seen.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// A sharded pipeline split over processes: one region per shard.
+#[byteor::pipeline(name = "keyed", capacity = 64, shards = 2, wait_strategy = WaitStrategy::Yielding)]
+fn keyed(check: PerKey) -> SingleRing<Ev> {
+    ingress("in");
+    egress("out");
+    shard_key("key", |e: &Ev| e.key);
+    let check = stage(check);
+}
+
+/// Child role: run `check` of the sharded pipeline in `BYTEOR_TEST_DIR` on both shards.
+fn run_keyed_stage_process() {
+    let dir = std::env::var("BYTEOR_TEST_DIR").unwrap();
+    let expected: u64 = std::env::var("BYTEOR_TEST_EXPECT")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stage = PerKey::default();
+    let seen = Arc::clone(&stage.seen);
+    let deadline = Instant::now() + TIMEOUT;
+    let control = loop {
+        match keyed(stage.clone())
+            .unwrap()
+            .attach_shm(&dir, &["check"], &options())
+        {
+            Ok(control) => break control,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "could not attach: {e}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    };
+    let report = tests::finished(control.join_timeout(TIMEOUT)).expect("clean end");
+    assert_eq!(report.processed("check"), expected);
+    assert_eq!(seen.load(Ordering::Relaxed), expected);
+}
+
+#[test]
+fn a_sharded_pipeline_splits_over_processes_one_region_per_shard() {
+    match child_role().as_deref() {
+        Some("keyed") => return run_keyed_stage_process(),
+        Some(_) => return,
+        None => {}
+    }
+    const N: u64 = 20_000;
+    let dir = ShmDir::new("keyed");
+    let (mut producer, control) = keyed(PerKey::default())
+        .unwrap()
+        .create_shm(dir.path(), &options())
+        .unwrap();
+    for shard in 0..2 {
+        assert!(byteor::exec::shm_region_path(dir.path(), "keyed", shard).exists());
+    }
+    let expect = N.to_string();
+    let mut child = spawn_test_child(
+        "a_sharded_pipeline_splits_over_processes_one_region_per_shard",
+        "keyed",
+        &[
+            ("BYTEOR_TEST_DIR", dir.path().to_str().unwrap()),
+            ("BYTEOR_TEST_EXPECT", &expect),
+        ],
+    );
+    let deadline = Instant::now() + TIMEOUT;
+    let mut next = [0u64; 8];
+    for id in 0..N {
+        let key = id % 8;
+        next[key as usize] += 1;
+        let value = next[key as usize];
+        loop {
+            match producer.publish(|e| {
+                *e = Ev {
+                    key,
+                    value,
+                    id,
+                    stamp: 0,
+                }
+            }) {
+                Ok(_) => break,
+                Err(PublishError::PeerDown(_)) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => panic!("publish {id}: {e}"),
+            }
+        }
+    }
+    producer.close();
+    let report = tests::finished(control.join_timeout(TIMEOUT)).expect("clean end");
+    assert_eq!(report.total_published(), N);
+    assert_eq!(report.processed("check"), N);
+    let status = child.wait_timeout(TIMEOUT);
+    assert!(status.success(), "the stage process failed: {status}");
 }

@@ -86,6 +86,7 @@ pub enum PublishError {
 
 /// A `try_publish` that did not publish.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TryPublishError {
     /// The ring (of shard `shard`) is full; nothing was written. Retry later.
     #[error("ring of shard {shard} is full")]
@@ -93,6 +94,10 @@ pub enum TryPublishError {
         /// The shard whose ring is full.
         shard: u32,
     },
+    /// The ring is full and a stage it waits on runs in another process that is down (shared
+    /// memory); nothing was written. See [`PublishError::PeerDown`].
+    #[error("ring is full and {0}")]
+    PeerDown(crate::backing::PeerDown),
     /// The pipeline stopped (shut down or failed).
     #[error("cannot publish: {0}")]
     Stopped(PipelineError),

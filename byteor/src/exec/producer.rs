@@ -185,13 +185,23 @@ where
         let shard = self.route(&mut fill);
         let seq = self.shards[shard].next;
         if !self.room(shard, seq + 1) {
-            return Err(TryPublishError::Full {
-                shard: shard as u32,
-            });
+            return Err(self.full(shard));
         }
         self.put(shard, seq, fill);
         Ok(seq)
     }
+    /// Why shard `shard` has no room: full, or full and waiting on a stage whose process is
+    /// down (shared memory).
+    #[cold]
+    fn full(&self, shard: usize) -> TryPublishError {
+        match self.rt.shards[shard].ring.peer_down() {
+            Some(down) => TryPublishError::PeerDown(down),
+            None => TryPublishError::Full {
+                shard: shard as u32,
+            },
+        }
+    }
+
     /// The shard of the next event. On a sharded ring the shard is known only once the event is
     /// written, so `fill` is taken and run on the staging event; unsharded, it is left for
     /// [`commit`](Self::commit) to run in place.
