@@ -1,7 +1,7 @@
 //! The lock-free core: sequences, barriers, the producer's final-stage gate, wait strategies,
 //! the pipeline's lifecycle word and drain targets ([`lifecycle`](Lifecycle)), the SPSC
-//! queue under the egress ([`spsc`]), and the notices processes post to each other through a
-//! shared-memory region ([`notice`]).
+//! queue under the egress ([`spsc`]), the lanes between LaneGraph roles ([`lane`]), and the
+//! notices processes post to each other through a shared-memory region ([`notice`]).
 //!
 //! This is the only module with lock-free protocol code; every protocol has a loom model next
 //! to it, and everything it uses comes from one `std`/loom facade chosen once for the crate. It works over plain
@@ -28,6 +28,7 @@
 
 mod barrier;
 mod cell;
+pub mod lane;
 mod lifecycle;
 pub mod notice;
 mod sequence;

@@ -1,0 +1,472 @@
+//! Lanes: the channels between the roles of a LaneGraph. One shape serves the in-memory lane
+//! kinds — one writer, one or more readers, `capacity` slots (any number above zero), events
+//! written and read in place:
+//!
+//! * `Events`: one reader;
+//! * `SequencedSlots`: any capacity (not only powers of two), a slot reusable once every reader
+//!   released it (the v1 gating, `all_readers`);
+//! * `FanoutBroadcast` under `Block`: up to [`LANE_MAX_READERS`] readers, each seeing every
+//!   event, the writer held back by the slowest.
+//!
+//! # Protocol
+//! * The writer writes event `n` into slot `n % capacity` only while `n < min(readers) +
+//!   capacity` — every reader has released the event that used the slot before — then stores
+//!   `cursor = n + 1` (`Release`).
+//! * Reader `r` reads the events below `cursor` (`Acquire`) in place, then stores its sequence
+//!   (`Release`), which releases them.
+//! * The writer keeps the gate (`min(readers) + capacity`) cached and reloads the readers'
+//!   sequences only when the cache says full.
+//! * Under `Drop` a writer that finds no room does not write the event: it counts it in
+//!   `dropped` and goes on. Every reader misses that event, so for every reader, once it has
+//!   read everything written: `published = delivered + dropped`, where `published` is every
+//!   event the writer was given ([`LaneCounts`]).
+//!
+//! A writer never waits here: waiting (with a wait strategy) is the runtime's. The loom model
+//! (`kernel::lane::loom_tests`) checks that no reader sees a slot the writer is writing, that
+//! every reader sees every written event in order, and that the counts add up, on lanes of
+//! capacity 1 and 3 with two readers.
+
+use super::{Padded, Sequence, SlotCell};
+use crate::sync::{Arc, AtomicU64, Ordering};
+
+/// Most readers one lane has: [`FANOUT_V1_MAX_CONSUMERS`](crate::FANOUT_V1_MAX_CONSUMERS).
+pub const LANE_MAX_READERS: usize = crate::FANOUT_V1_MAX_CONSUMERS;
+
+/// Why a lane could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LaneError {
+    /// Capacity 0.
+    #[error("a lane needs at least one slot")]
+    ZeroCapacity,
+    /// No reader, or more than [`LANE_MAX_READERS`].
+    #[error("a lane has 1 to {max} readers, {readers} were asked for")]
+    Readers {
+        /// Readers asked for.
+        readers: usize,
+        /// [`LANE_MAX_READERS`].
+        max: usize,
+    },
+}
+
+/// The state a lane's writer and readers share.
+pub struct Lane<T> {
+    /// Events written; stored by the writer only.
+    cursor: Sequence,
+    /// Events each reader released.
+    readers: Box<[Sequence]>,
+    slots: Box<[SlotCell<T>]>,
+    capacity: u64,
+    /// `capacity - 1` when the capacity is a power of two (index by mask), else 0 (index by `%`).
+    mask: u64,
+    /// Events the writer dropped (a counter: written by the writer only, read by anyone).
+    dropped: Padded<AtomicU64>,
+}
+
+impl<T> std::fmt::Debug for Lane<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("capacity", &self.capacity)
+            .field("readers", &self.readers.len())
+            .field("counts", &self.counts())
+            .finish()
+    }
+}
+
+// SAFETY: the slots are accessed only through the protocol above: the writer writes a slot only
+// while no reader may read it (every reader released the event that used it before, and the
+// event being written is not yet below the cursor), and readers only read. Moving events between
+// threads needs `T: Send`; several readers reading one event at once needs `T: Sync`.
+unsafe impl<T: Send + Sync> Sync for Lane<T> {}
+// SAFETY: as above; the lane owns its events.
+unsafe impl<T: Send> Send for Lane<T> {}
+
+/// A lane's accounting at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneCounts {
+    /// Events the writer was given: written + dropped.
+    pub published: u64,
+    /// Events written into the lane.
+    pub written: u64,
+    /// Events the writer dropped for want of room (every reader misses them).
+    pub dropped: u64,
+    /// Events each reader released, in reader order.
+    pub delivered: Vec<u64>,
+}
+
+impl LaneCounts {
+    /// Whether `published = delivered + dropped` holds for every reader — true once every
+    /// reader has read everything written (a quiescent lane).
+    pub fn adds_up(&self) -> bool {
+        self.delivered
+            .iter()
+            .all(|&d| d + self.dropped == self.published)
+    }
+}
+
+impl<T> Lane<T> {
+    /// Slots.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The counts now (relaxed reads: exact once the lane is quiescent).
+    pub fn counts(&self) -> LaneCounts {
+        let written = self.cursor.load_relaxed();
+        let dropped = self.dropped.0.load(Ordering::Relaxed);
+        LaneCounts {
+            published: written + dropped,
+            written,
+            dropped,
+            delivered: self.readers.iter().map(Sequence::load_relaxed).collect(),
+        }
+    }
+
+    #[inline(always)]
+    fn slot(&self, seq: u64) -> &SlotCell<T> {
+        let index = if self.mask != 0 || self.capacity == 1 {
+            seq & self.mask
+        } else {
+            seq % self.capacity
+        };
+        &self.slots[index as usize]
+    }
+
+    /// `min(readers)`: the oldest event some reader still holds.
+    #[inline]
+    fn released(&self) -> u64 {
+        self.readers
+            .iter()
+            .map(Sequence::load)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// A lane of `capacity` slots (any number above zero) read by `readers` readers, every slot
+/// starting as `T::default()`, split into its writer and readers (in reader order).
+///
+/// ```
+/// use byteor::kernel::lane::lane;
+///
+/// let (mut writer, mut readers) = lane::<u64>(3, 2)?;
+/// for v in 1..=3 {
+///     assert!(writer.try_write(|e| *e = v));
+/// }
+/// assert!(!writer.try_write(|e| *e = 4), "full: every reader holds 3 events");
+/// let mut seen = Vec::new();
+/// readers[0].read(|_, e| seen.push(*e));
+/// assert_eq!(seen, [1, 2, 3]);
+/// assert!(!writer.write_or_drop(|e| *e = 4), "reader 1 still holds slot 0: dropped");
+/// readers[1].read(|_, _| {});
+/// assert!(writer.try_write(|e| *e = 5));
+/// let counts = writer.lane().counts();
+/// assert_eq!((counts.published, counts.written, counts.dropped), (5, 4, 1));
+/// # Ok::<(), byteor::kernel::lane::LaneError>(())
+/// ```
+pub fn lane<T: Default + Send + Sync>(
+    capacity: u64,
+    readers: usize,
+) -> Result<(LaneWriter<T>, Vec<LaneReader<T>>), LaneError> {
+    if capacity == 0 {
+        return Err(LaneError::ZeroCapacity);
+    }
+    if readers == 0 || readers > LANE_MAX_READERS {
+        return Err(LaneError::Readers {
+            readers,
+            max: LANE_MAX_READERS,
+        });
+    }
+    let lane = Arc::new(Lane {
+        cursor: Sequence::new(0),
+        readers: (0..readers).map(|_| Sequence::new(0)).collect(),
+        slots: (0..capacity).map(|_| SlotCell::new(T::default())).collect(),
+        capacity,
+        mask: if capacity.is_power_of_two() {
+            capacity - 1
+        } else {
+            0
+        },
+        dropped: Padded(AtomicU64::new(0)),
+    });
+    let writer = LaneWriter {
+        lane: Arc::clone(&lane),
+        next: 0,
+        limit: capacity,
+    };
+    let readers = (0..readers)
+        .map(|id| LaneReader {
+            lane: Arc::clone(&lane),
+            id,
+            next: 0,
+        })
+        .collect();
+    Ok((writer, readers))
+}
+
+/// The writing end of a lane (one per lane).
+#[derive(Debug)]
+pub struct LaneWriter<T> {
+    lane: Arc<Lane<T>>,
+    /// The next event's sequence (events written so far).
+    next: u64,
+    /// Cached `min(readers) + capacity`: events below it may be written.
+    limit: u64,
+}
+
+impl<T> LaneWriter<T> {
+    /// The lane.
+    pub fn lane(&self) -> &Lane<T> {
+        &self.lane
+    }
+
+    /// Whether the next event has room (reloads the readers' sequences only when the cached
+    /// gate says full).
+    #[inline]
+    pub fn has_room(&mut self) -> bool {
+        if self.next < self.limit {
+            return true;
+        }
+        self.limit = self.lane.released().saturating_add(self.lane.capacity);
+        self.next < self.limit
+    }
+
+    /// Writes one event in place with `fill` if there is room, and publishes it; returns
+    /// whether it did (nothing is counted when it did not: the caller may wait and retry).
+    #[inline]
+    pub fn try_write(&mut self, fill: impl FnOnce(&mut T)) -> bool {
+        if !self.has_room() {
+            return false;
+        }
+        let seq = self.next;
+        // SAFETY: `seq < min(readers) + capacity`, so every reader released the event that
+        // used this slot before, and `seq` is not below the cursor yet, so no reader reads the
+        // slot until the store below: this writer has it alone.
+        self.lane.slot(seq).with_mut(|p| fill(unsafe { &mut *p }));
+        self.next = seq + 1;
+        self.lane.cursor.store(self.next);
+        true
+    }
+
+    /// `Drop` policy: writes the event if there is room; otherwise drops it (counted in
+    /// [`LaneCounts::dropped`]) without waiting. Returns whether it was written.
+    #[inline]
+    pub fn write_or_drop(&mut self, fill: impl FnOnce(&mut T)) -> bool {
+        if self.try_write(fill) {
+            return true;
+        }
+        let dropped = &self.lane.dropped.0;
+        // The writer is the only one to change the counter: a load and a store suffice.
+        dropped.store(dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        false
+    }
+
+    /// Events written so far.
+    pub fn written(&self) -> u64 {
+        self.next
+    }
+}
+
+/// One reading end of a lane.
+#[derive(Debug)]
+pub struct LaneReader<T> {
+    lane: Arc<Lane<T>>,
+    id: usize,
+    /// Events this reader released.
+    next: u64,
+}
+
+impl<T> LaneReader<T> {
+    /// The lane.
+    pub fn lane(&self) -> &Lane<T> {
+        &self.lane
+    }
+
+    /// Which reader this is (0-based).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Events written that this reader has not read yet.
+    #[inline]
+    pub fn available(&self) -> u64 {
+        self.lane.cursor.load() - self.next
+    }
+
+    /// Reads every event written so far, in order, calling `f(sequence, &event)` on each in
+    /// place, then releases them all at once. Returns how many it read.
+    #[inline]
+    pub fn read(&mut self, mut f: impl FnMut(u64, &T)) -> u64 {
+        let end = self.lane.cursor.load();
+        let start = self.next;
+        for seq in start..end {
+            // SAFETY: `seq < cursor` (acquire): the writer finished the event and will not
+            // write its slot again until this reader stores a sequence above `seq`, which
+            // happens only after this loop.
+            self.lane.slot(seq).with(|p| f(seq, unsafe { &*p }));
+        }
+        if end > start {
+            self.next = end;
+            self.lane.readers[self.id].store(end);
+        }
+        end - start
+    }
+
+    /// Events this reader released.
+    pub fn delivered(&self) -> u64 {
+        self.next
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_capacity_indexes_every_slot_in_turn() {
+        for capacity in [1u64, 2, 3, 5, 8, 12] {
+            let (mut w, mut r) = lane::<u64>(capacity, 1).unwrap();
+            let mut seen = Vec::new();
+            for v in 0..50u64 {
+                assert!(w.try_write(|e| *e = v), "capacity {capacity}");
+                r[0].read(|seq, e| {
+                    assert_eq!(seq, *e);
+                    seen.push(*e)
+                });
+            }
+            assert_eq!(seen, (0..50).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn the_slowest_reader_gates_the_writer_and_drops_add_up() {
+        let (mut w, mut r) = lane::<u64>(4, 3).unwrap();
+        for v in 0..4 {
+            assert!(w.try_write(|e| *e = v));
+        }
+        r[0].read(|_, _| {});
+        r[1].read(|_, _| {});
+        assert!(!w.has_room(), "reader 2 holds every slot");
+        for v in 4..10 {
+            assert!(!w.write_or_drop(|e| *e = v));
+        }
+        r[2].read(|_, _| {});
+        assert!(w.write_or_drop(|e| *e = 10));
+        for reader in r.iter_mut() {
+            reader.read(|_, _| {});
+        }
+        let counts = w.lane().counts();
+        assert_eq!(counts.published, 11);
+        assert_eq!((counts.written, counts.dropped), (5, 6));
+        assert!(counts.adds_up(), "{counts:?}");
+    }
+
+    #[test]
+    fn bad_shapes_are_refused() {
+        assert_eq!(lane::<u8>(0, 1).unwrap_err(), LaneError::ZeroCapacity);
+        assert!(matches!(
+            lane::<u8>(4, 0),
+            Err(LaneError::Readers { readers: 0, .. })
+        ));
+        assert!(matches!(
+            lane::<u8>(4, LANE_MAX_READERS + 1),
+            Err(LaneError::Readers { .. })
+        ));
+    }
+
+    #[test]
+    fn two_threads_per_reader_see_every_event_in_order() {
+        const N: u64 = 200_000;
+        let (mut w, readers) = lane::<u64>(7, 2).unwrap();
+        let handles: Vec<_> = readers
+            .into_iter()
+            .map(|mut r| {
+                std::thread::spawn(move || {
+                    let mut expect = 0;
+                    while expect < N {
+                        if r.read(|seq, e| {
+                            assert_eq!((seq, *e), (expect, expect * 3));
+                            expect += 1;
+                        }) == 0
+                        {
+                            std::thread::yield_now();
+                        }
+                    }
+                    r.delivered()
+                })
+            })
+            .collect();
+        for v in 0..N {
+            while !w.try_write(|e| *e = v * 3) {
+                std::thread::yield_now();
+            }
+        }
+        for h in handles {
+            assert_eq!(h.join().unwrap(), N);
+        }
+        assert!(w.lane().counts().adds_up());
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    /// A writer and two readers; bounded attempts keep the state space finite (see
+    /// `kernel::loom_tests`). Every slot access is loom-tracked, so a reader reading a slot the
+    /// writer writes is a reported race; values check order and staleness.
+    fn model(capacity: u64, events: u64, drop: bool) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(move || {
+            let (mut w, readers) = lane::<u64>(capacity, 2).unwrap();
+            let handles: Vec<_> = readers
+                .into_iter()
+                .map(|mut r| {
+                    thread::spawn(move || {
+                        let mut last = 0;
+                        for _ in 0..3 {
+                            r.read(|seq, e| {
+                                assert!(*e > last, "event {seq}: {} after {last}", *e);
+                                last = *e;
+                            });
+                        }
+                        r
+                    })
+                })
+                .collect();
+            for v in 1..=events {
+                for _ in 0..3 {
+                    let written = if drop {
+                        w.write_or_drop(|e| *e = v)
+                    } else {
+                        w.try_write(|e| *e = v)
+                    };
+                    if written || drop {
+                        break;
+                    }
+                    thread::yield_now();
+                }
+            }
+            let mut readers: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            for r in readers.iter_mut() {
+                r.read(|_, _| {});
+            }
+            let counts = w.lane().counts();
+            if drop {
+                assert_eq!(counts.published, events);
+                assert!(counts.adds_up(), "{counts:?}");
+            }
+        });
+    }
+
+    #[test]
+    fn block_two_readers_capacity_one() {
+        model(1, 3, false);
+    }
+
+    #[test]
+    fn drop_two_readers_capacity_three_counts_add_up() {
+        model(3, 4, true);
+    }
+}
