@@ -5,7 +5,7 @@
 
 #[cfg(not(loom))]
 mod imp {
-    pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
     pub(crate) use std::sync::Arc;
 
     /// Hint to the CPU that this is a spin loop.
@@ -63,7 +63,7 @@ mod imp {
 
 #[cfg(loom)]
 mod imp {
-    pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
     pub(crate) use loom::sync::Arc;
 
     /// Under loom a spin is a yield, so the model explores the other threads.

@@ -1,7 +1,8 @@
 //! The lock-free core: sequences, barriers, the producer's final-stage gate, wait strategies,
 //! the pipeline's lifecycle word and drain targets ([`lifecycle`](Lifecycle)), the SPSC
-//! queue under the egress ([`spsc`]), the lanes between LaneGraph roles ([`lane`]), and the
-//! notices processes post to each other through a shared-memory region ([`notice`]).
+//! queue under the egress ([`spsc`]), the lanes between LaneGraph roles ([`lane`], and
+//! [`broadcast`] for a lossy fan-out), and the notices processes post to each other through a
+//! shared-memory region ([`notice`]).
 //!
 //! This is the only module with lock-free protocol code; every protocol has a loom model next
 //! to it, and everything it uses comes from one `std`/loom facade chosen once for the crate. It works over plain
@@ -27,6 +28,7 @@
 //! two cores).
 
 mod barrier;
+pub mod broadcast;
 mod cell;
 pub mod lane;
 mod lifecycle;
