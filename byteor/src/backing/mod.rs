@@ -1,7 +1,9 @@
 //! Ring storage behind one trait: [`MemRing`] in process memory, and (Linux) `ShmRing` in a
 //! shared-memory region other processes attach to; the kernel and executor run unchanged on
-//! either.
+//! either. [`journal`] stores events in segment files (the `Journal` lane kind's storage).
 
+#[cfg(not(loom))]
+pub mod journal;
 mod mem;
 #[cfg(all(target_os = "linux", not(loom)))]
 mod shm;
