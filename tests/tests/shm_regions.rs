@@ -621,6 +621,5 @@ fn a_stopped_stage_process_is_dead_once_its_heartbeat_is_stale() {
         ),
         "{state:?}"
     );
-    assert!(stopped.elapsed() >= timeout - Duration::from_millis(20));
     child.kill();
 }
