@@ -18,6 +18,8 @@
 //!   skips to the oldest event still in the lane (`cursor - capacity`) and counts what it
 //!   skipped as dropped.
 //! * Per reader, once it has read everything written: `published = delivered + dropped`.
+//! * The writer closes the lane after its last event (`closed`, `Release`, when the writer is
+//!   dropped); a reader that sees it (`Acquire`) and is at the cursor is finished.
 //!
 //! The loom model (`kernel::broadcast::loom_tests`) runs a writer lapping a reader on a
 //! two-slot lane and checks that every event delivered is one the writer wrote, in order,
@@ -27,7 +29,7 @@ use core::mem::{size_of, MaybeUninit};
 
 use super::lane::LaneError;
 use super::{Padded, Sequence};
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering};
 
 /// Plain data a lossy broadcast lane can carry: `Copy`, and no padding bytes (every byte of a
 /// value is initialised, so a value can be copied as words).
@@ -63,6 +65,8 @@ pub struct Broadcast<T> {
     /// Per reader: events delivered and dropped (counters each reader alone changes).
     delivered: Box<[Padded<AtomicU64>]>,
     dropped: Box<[Padded<AtomicU64>]>,
+    /// 1 once the writer closed the lane.
+    closed: AtomicU32,
     _events: core::marker::PhantomData<T>,
 }
 
@@ -179,6 +183,7 @@ pub fn broadcast<T: Pod>(
         capacity,
         delivered: (0..readers).map(|_| Padded(AtomicU64::new(0))).collect(),
         dropped: (0..readers).map(|_| Padded(AtomicU64::new(0))).collect(),
+        closed: AtomicU32::new(0),
         _events: core::marker::PhantomData,
     });
     let writer = BroadcastWriter {
@@ -250,6 +255,18 @@ impl<T: Pod> BroadcastWriter<T> {
     }
 }
 
+impl<T> BroadcastWriter<T> {
+    /// Ends the stream (dropping the writer does too).
+    pub fn close(self) {}
+}
+
+impl<T> Drop for BroadcastWriter<T> {
+    fn drop(&mut self) {
+        // After the last cursor store (program order), published with release.
+        self.lane.closed.store(1, Ordering::Release);
+    }
+}
+
 /// One reading end of a lossy broadcast lane.
 #[derive(Debug)]
 pub struct BroadcastReader<T> {
@@ -299,6 +316,12 @@ impl<T: Pod> BroadcastReader<T> {
     pub fn counts(&self) -> (u64, u64) {
         self.lane.reader_counts(self.id)
     }
+
+    /// Whether the writer closed the lane and this reader has read (or lost) everything it
+    /// wrote.
+    pub fn is_finished(&self) -> bool {
+        self.lane.closed.load(Ordering::Acquire) == 1 && self.lane.cursor.load() == self.next
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -339,6 +362,9 @@ mod tests {
         );
         assert_eq!(r[1].counts(), (4, 6));
         assert!(w.lane().adds_up());
+        assert!(!r[0].is_finished(), "open");
+        w.close();
+        assert!(r[0].is_finished() && r[1].is_finished());
     }
 
     #[test]
@@ -408,9 +434,12 @@ mod loom_tests {
             for v in 1..=3u64 {
                 w.write([v, v * 10]);
             }
+            let lane = Arc::clone(&w.lane);
+            w.close();
             let mut r = reader.join().unwrap();
             r.read(|_, _| {});
-            assert!(w.lane().adds_up(), "{:?}", w.lane().reader_counts(0));
+            assert!(r.is_finished());
+            assert!(lane.adds_up(), "{:?}", lane.reader_counts(0));
         });
     }
 }

@@ -16,6 +16,9 @@
 //!   (`Release`), which releases them.
 //! * The writer keeps the gate (`min(readers) + capacity`) cached and reloads the readers'
 //!   sequences only when the cache says full.
+//! * The writer closes the lane after its last event: `closed = 1` (`Release`, after the last
+//!   cursor store). A reader that sees it closed (`Acquire`) and has read up to the cursor has
+//!   read everything the lane will ever hold ([`LaneReader::is_finished`]).
 //! * Under `Drop` a writer that finds no room does not write the event: it counts it in
 //!   `dropped` and goes on. Every reader misses that event, so for every reader, once it has
 //!   read everything written: `published = delivered + dropped`, where `published` is every
@@ -27,7 +30,7 @@
 //! capacity 1 and 3 with two readers.
 
 use super::{Padded, Sequence, SlotCell};
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering};
 
 /// Most readers one lane has: [`FANOUT_V1_MAX_CONSUMERS`](crate::FANOUT_V1_MAX_CONSUMERS).
 pub const LANE_MAX_READERS: usize = crate::FANOUT_V1_MAX_CONSUMERS;
@@ -60,6 +63,8 @@ pub struct Lane<T> {
     mask: u64,
     /// Events the writer dropped (a counter: written by the writer only, read by anyone).
     dropped: Padded<AtomicU64>,
+    /// 1 once the writer closed the lane.
+    closed: AtomicU32,
 }
 
 impl<T> std::fmt::Debug for Lane<T> {
@@ -187,6 +192,7 @@ pub fn lane<T: Default + Send + Sync>(
             0
         },
         dropped: Padded(AtomicU64::new(0)),
+        closed: AtomicU32::new(0),
     });
     let writer = LaneWriter {
         lane: Arc::clone(&lane),
@@ -264,6 +270,17 @@ impl<T> LaneWriter<T> {
     pub fn written(&self) -> u64 {
         self.next
     }
+
+    /// Ends the stream: once they have read everything written, readers see the lane
+    /// finished. (Dropping the writer closes the lane too.)
+    pub fn close(self) {}
+}
+
+impl<T> Drop for LaneWriter<T> {
+    fn drop(&mut self) {
+        // After the last cursor store (program order), published with release.
+        self.lane.closed.store(1, Ordering::Release);
+    }
 }
 
 /// One reading end of a lane.
@@ -315,6 +332,13 @@ impl<T> LaneReader<T> {
     pub fn delivered(&self) -> u64 {
         self.next
     }
+
+    /// Whether the writer closed the lane and this reader has read everything it wrote.
+    #[inline]
+    pub fn is_finished(&self) -> bool {
+        // Closed first (acquire): every cursor store before the close is then visible.
+        self.lane.closed.load(Ordering::Acquire) == 1 && self.lane.cursor.load() == self.next
+    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -358,6 +382,17 @@ mod tests {
         assert_eq!(counts.published, 11);
         assert_eq!((counts.written, counts.dropped), (5, 6));
         assert!(counts.adds_up(), "{counts:?}");
+    }
+
+    #[test]
+    fn a_reader_is_finished_once_the_writer_closed_and_it_read_everything() {
+        let (mut w, mut r) = lane::<u64>(4, 1).unwrap();
+        w.try_write(|e| *e = 1);
+        assert!(!r[0].is_finished());
+        w.close();
+        assert!(!r[0].is_finished(), "one event left");
+        assert_eq!(r[0].read(|_, _| {}), 1);
+        assert!(r[0].is_finished());
     }
 
     #[test]
@@ -457,6 +492,29 @@ mod loom_tests {
                 assert_eq!(counts.published, events);
                 assert!(counts.adds_up(), "{counts:?}");
             }
+        });
+    }
+
+    #[test]
+    fn a_finished_reader_has_read_every_event() {
+        loom::model(|| {
+            let (mut w, mut readers) = lane::<u64>(2, 1).unwrap();
+            let mut r = readers.pop().unwrap();
+            let writer = thread::spawn(move || {
+                assert!(w.try_write(|e| *e = 1));
+                assert!(w.try_write(|e| *e = 2));
+                w.close();
+            });
+            let mut seen = 0;
+            for _ in 0..3 {
+                r.read(|_, _| seen += 1);
+                if r.is_finished() {
+                    assert_eq!(seen, 2, "finished before reading everything");
+                    break;
+                }
+                thread::yield_now();
+            }
+            writer.join().unwrap();
         });
     }
 
