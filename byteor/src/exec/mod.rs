@@ -42,6 +42,7 @@ mod control;
 mod descriptor;
 pub mod egress;
 mod error;
+pub mod lane_graph;
 mod pipeline;
 mod producer;
 mod registry;

@@ -114,6 +114,13 @@ impl<T> Lane<T> {
         self.capacity
     }
 
+    /// Closes the lane from outside its writer (a runtime shutting a graph down while a
+    /// producer handle is still held): readers finish once they have read what was written.
+    /// The writer must not write afterwards; a write racing this close may go unread.
+    pub fn close(&self) {
+        self.closed.store(1, Ordering::Release);
+    }
+
     /// The counts now (relaxed reads: exact once the lane is quiescent).
     pub fn counts(&self) -> LaneCounts {
         let written = self.cursor.load_relaxed();
@@ -219,10 +226,32 @@ pub struct LaneWriter<T> {
     limit: u64,
 }
 
+/// A handle on a lane that is neither its writer nor a reader: for metrics and shutdown.
+#[derive(Debug)]
+pub struct LaneHandle<T>(Arc<Lane<T>>);
+
+impl<T> Clone for LaneHandle<T> {
+    fn clone(&self) -> Self {
+        LaneHandle(Arc::clone(&self.0))
+    }
+}
+
+impl<T> LaneHandle<T> {
+    /// The lane.
+    pub fn lane(&self) -> &Lane<T> {
+        &self.0
+    }
+}
+
 impl<T> LaneWriter<T> {
     /// The lane.
     pub fn lane(&self) -> &Lane<T> {
         &self.lane
+    }
+
+    /// A handle on this writer's lane (for metrics and shutdown).
+    pub fn handle(&self) -> LaneHandle<T> {
+        LaneHandle(Arc::clone(&self.lane))
     }
 
     /// Whether the next event has room (reloads the readers' sequences only when the cached
@@ -319,6 +348,22 @@ impl<T> LaneReader<T> {
             // SAFETY: `seq < cursor` (acquire): the writer finished the event and will not
             // write its slot again until this reader stores a sequence above `seq`, which
             // happens only after this loop.
+            self.lane.slot(seq).with(|p| f(seq, unsafe { &*p }));
+        }
+        if end > start {
+            self.next = end;
+            self.lane.readers[self.id].store(end);
+        }
+        end - start
+    }
+
+    /// Like [`read`](Self::read), but at most `max` events.
+    #[inline]
+    pub fn read_some(&mut self, max: u64, mut f: impl FnMut(u64, &T)) -> u64 {
+        let end = self.lane.cursor.load().min(self.next.saturating_add(max));
+        let start = self.next;
+        for seq in start..end {
+            // SAFETY: as in `read`: `seq` is below the cursor and not yet released.
             self.lane.slot(seq).with(|p| f(seq, unsafe { &*p }));
         }
         if end > start {

@@ -1,0 +1,100 @@
+//! What a LaneGraph stage is: it reads events of its input type and emits zero or more events of
+//! its output type, written in place into the output lane through an [`Emitter`].
+
+use std::marker::PhantomData;
+
+use crate::exec::StageError;
+use crate::kernel::lane::LaneWriter;
+use crate::vocab::OnFull;
+
+use super::runtime::{GraphRuntime, LaneWait};
+
+/// A LaneGraph stage: for each event of its input lane, emits zero or more events into its
+/// output lane. Called on the stage's own thread, one event at a time, in order.
+pub trait LaneStage<In, Out>: Send + 'static {
+    /// Handles one event. Emitting writes into the output lane in place (waiting for room
+    /// under `Block`, dropping — counted — under `Drop`); an error stops the graph and names
+    /// this stage.
+    fn on_event(&mut self, event: &In, out: &mut Emitter<'_, Out>) -> Result<(), StageError>;
+}
+
+/// A [`LaneStage`] from a closure; see [`lane_fn`].
+pub struct LaneFn<F, In, Out>(F, PhantomData<fn(&In) -> Out>);
+
+impl<F, In, Out> std::fmt::Debug for LaneFn<F, In, Out> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LaneFn")
+    }
+}
+
+/// A [`LaneStage`] from a closure `FnMut(&In, &mut Emitter<Out>) -> Result<(), StageError>`.
+///
+/// ```
+/// use byteor::exec::lane_graph::{lane_fn, Emitter};
+///
+/// // Doubles each number and emits it; emits nothing for zero.
+/// let double = lane_fn(|n: &u64, out: &mut Emitter<'_, u64>| {
+///     if *n != 0 {
+///         out.emit(|slot| *slot = n * 2)?;
+///     }
+///     Ok(())
+/// });
+/// # let _ = double;
+/// ```
+pub fn lane_fn<In, Out, F>(f: F) -> LaneFn<F, In, Out>
+where
+    F: FnMut(&In, &mut Emitter<'_, Out>) -> Result<(), StageError> + Send + 'static,
+{
+    LaneFn(f, PhantomData)
+}
+
+impl<In: 'static, Out: 'static, F> LaneStage<In, Out> for LaneFn<F, In, Out>
+where
+    F: FnMut(&In, &mut Emitter<'_, Out>) -> Result<(), StageError> + Send + 'static,
+{
+    #[inline]
+    fn on_event(&mut self, event: &In, out: &mut Emitter<'_, Out>) -> Result<(), StageError> {
+        (self.0)(event, out)
+    }
+}
+
+/// Writes a stage's output events in place into its output lane.
+#[derive(Debug)]
+pub struct Emitter<'a, Out> {
+    pub(super) writer: &'a mut LaneWriter<Out>,
+    pub(super) on_full: OnFull,
+    pub(super) wait: &'a mut LaneWait,
+    pub(super) rt: &'a GraphRuntime,
+}
+
+impl<Out> Emitter<'_, Out> {
+    /// Emits one event, written in place by `fill`. Under `Block` waits for room (and fails if
+    /// the graph stops meanwhile); under `Drop` a full lane drops the event and counts it.
+    #[inline]
+    pub fn emit(&mut self, fill: impl FnOnce(&mut Out)) -> Result<(), StageError> {
+        let mut fill = Some(fill);
+        match self.on_full {
+            OnFull::Drop => {
+                if let Some(f) = fill.take() {
+                    self.writer.write_or_drop(f);
+                }
+                Ok(())
+            }
+            OnFull::Block => {
+                while let Some(f) = fill.take() {
+                    if self.writer.has_room() {
+                        self.writer.try_write(f);
+                        self.wait.reset();
+                        break;
+                    }
+                    fill = Some(f);
+                    if self.rt.stopped() {
+                        return Err(StageError::msg("the graph stopped while emitting"));
+                    }
+                    self.wait.idle();
+                }
+                Ok(())
+            }
+        }
+    }
+}
