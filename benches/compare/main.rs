@@ -12,6 +12,7 @@ mod disruptor_impl;
 mod floor;
 mod idle;
 mod ipc;
+mod lanegraph_impl;
 mod report;
 mod rtrb_impl;
 
@@ -26,7 +27,7 @@ use disruptor::{BusySpin, BusySpinWithSpinLoopHint};
 use common::{PingParams, Publish, RunParams, Samples, Throughput, Topology};
 use report::{Family, IdleResult, LatencyRuns, Outcome, Scenario, ThroughputRuns};
 
-const SCENARIOS: &str = "abcdefghi";
+const SCENARIOS: &str = "abcdefghijk";
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -53,7 +54,7 @@ fn env_num(name: &str) -> Result<Option<u64>, String> {
     }
 }
 
-const USAGE: &str = "usage: compare [--quick] [SCENARIO...]   (scenarios: a b c d e f g h i)
+const USAGE: &str = "usage: compare [--quick] [SCENARIO...]   (scenarios: a b c d e f g h i j k)
 environment: BYTEOR_BENCH_EVENTS, BYTEOR_BENCH_ROUNDS, BYTEOR_BENCH_PINGS,
              BYTEOR_BENCH_TIMEOUT_SECS, BYTEOR_BENCH_QUICK=1";
 
@@ -179,6 +180,7 @@ impl Contender {
         match self.family {
             Family::Crossbeam => "crossbeam-channel".to_string(),
             Family::InProcess => format!("byteor in-process ({})", self.variant),
+            Family::SingleRing => format!("byteor SingleRing ({})", self.variant),
             Family::Rtrb => format!("rtrb ({})", self.variant),
             f => format!("{} ({})", family_name(f), self.variant),
         }
@@ -194,6 +196,7 @@ fn family_name(f: Family) -> &'static str {
         Family::Floor => "floor",
         Family::InProcess => "byteor in-process",
         Family::Iceoryx2 => "iceoryx2",
+        Family::SingleRing => "byteor SingleRing",
     }
 }
 
@@ -626,6 +629,59 @@ fn main() {
             &cfg,
             "h. cross-process 1P -> 1 stage (u64)",
             ipc_throughput_contenders(),
+        ));
+    }
+    if cfg.wants('j') {
+        scenarios.push(throughput_scenario(
+            &cfg,
+            "j. LaneGraph fan-out 1 -> 3",
+            vec![
+                Contender {
+                    family: Family::Byteor,
+                    variant: "lanegraph, events lanes + router".to_string(),
+                    run: Arc::new(|p| lanegraph_impl::fan_out(false, p)),
+                },
+                Contender {
+                    family: Family::Byteor,
+                    variant: "lanegraph, broadcast lane".to_string(),
+                    run: Arc::new(|p| lanegraph_impl::fan_out(true, p)),
+                },
+                Contender {
+                    family: Family::Crossbeam,
+                    variant: "router thread".to_string(),
+                    run: Arc::new(lanegraph_impl::crossbeam_fan_out),
+                },
+                Contender {
+                    family: Family::SingleRing,
+                    variant: "multicast, parking".to_string(),
+                    run: Arc::new(|p| {
+                        byteor_impl::throughput(
+                            Topology::Multicast3,
+                            WaitStrategy::Parking,
+                            Publish::Single,
+                            p,
+                        )
+                    }),
+                },
+            ],
+        ));
+    }
+    if cfg.wants('k') {
+        scenarios.push(throughput_scenario(
+            &cfg,
+            "k. LaneGraph fan-in 3 -> 1",
+            vec![
+                Contender {
+                    family: Family::Byteor,
+                    variant: "lanegraph, merge".to_string(),
+                    run: Arc::new(lanegraph_impl::fan_in),
+                },
+                Contender {
+                    family: Family::Crossbeam,
+                    variant: "merge thread".to_string(),
+                    run: Arc::new(lanegraph_impl::crossbeam_fan_in),
+                },
+            ],
         ));
     }
     if cfg.wants('i') {

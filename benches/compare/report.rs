@@ -22,13 +22,15 @@ pub enum Family {
     InProcess,
     /// iceoryx2 0.10 (with `--features iceoryx2`).
     Iceoryx2,
+    /// byteor's SingleRing: the reference of the LaneGraph fan-out scenario.
+    SingleRing,
 }
 
 /// The peer columns of the summary, in order.
 pub const PEERS: [Family; 3] = [Family::Disruptor, Family::Crossbeam, Family::Rtrb];
 
-/// Families compared in the ratios only (the cross-process scenarios).
-pub const OTHERS: [Family; 2] = [Family::InProcess, Family::Iceoryx2];
+/// Families compared in the ratios only (the cross-process and LaneGraph scenarios).
+pub const OTHERS: [Family; 3] = [Family::InProcess, Family::Iceoryx2, Family::SingleRing];
 
 /// Every family byteor's latency is compared with.
 const LATENCY_PEERS: [Family; 6] = [
@@ -50,6 +52,7 @@ impl Family {
             Family::Floor => "floor",
             Family::InProcess => "in-process",
             Family::Iceoryx2 => "iceoryx2",
+            Family::SingleRing => "single-ring",
         }
     }
 }
