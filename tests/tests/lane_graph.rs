@@ -174,7 +174,15 @@ fn shutdown_drains_every_lane_while_a_producer_is_still_held() {
         });
         let report = control.shutdown().unwrap();
         assert_eq!(collect.join().unwrap(), 500);
-        assert!(report.lanes.iter().all(|l| l.counts.adds_up()));
+        // Every lane carried all 500; the roles' lanes were drained by the time the roles
+        // ended (the egress lane's reader is the receiver thread, counted above).
+        for lane in &report.lanes {
+            assert_eq!(lane.counts.published, 500, "{lane:?}");
+            if lane.lane.ends_with("->out") {
+                continue;
+            }
+            assert!(lane.counts.adds_up(), "{lane:?}");
+        }
         assert_eq!(producer.publish(|s| *s = 1), Err(GraphError::Closed));
     });
 }
@@ -254,4 +262,58 @@ fn a_graph_built_in_code_is_the_plan_a_document_would_give() {
     assert_eq!(&reread, pipeline.plan());
     let spec = byteor::lower::lower_v2(&reread).unwrap();
     assert_eq!(spec.fingerprint(), pipeline.spec().fingerprint());
+}
+
+#[test]
+fn handles_from_another_builder_and_cycles_are_refused_at_build() {
+    let mut other = LaneGraph::builder("other");
+    let foreign = other.ingress::<u64>("in");
+    let mut g = LaneGraph::builder("mine");
+    let _input = g.ingress::<u64>("in");
+    let (a_in, a_out) = g.stage(
+        "a",
+        lane_fn(|v: &u64, out: &mut Emitter<'_, u64>| out.emit(|s| *s = *v)),
+    );
+    let output = g.egress::<u64>("out");
+    g.connect(&foreign, &a_in);
+    g.connect(&a_out, &output);
+    match g.build() {
+        Err(byteor::exec::BuildError::ForeignHandle { from, to }) => {
+            assert_eq!((from.as_str(), to.as_str()), ("in", "a"))
+        }
+        other => panic!("expected ForeignHandle, got {other:?}"),
+    }
+
+    // a -> b -> a: the model's cycle rule, every violation reported.
+    let mut g = LaneGraph::builder("loop");
+    let input = g.ingress::<u64>("in");
+    let pass = || lane_fn(|v: &u64, out: &mut Emitter<'_, u64>| out.emit(|s| *s = *v));
+    let (a_in, a_out) = g.stage("a", pass());
+    let (b_in, b_out) = g.stage("b", pass());
+    let output = g.egress::<u64>("out");
+    g.connect(&input, &a_in);
+    g.connect(&a_out, &b_in);
+    g.connect(&b_out, &a_in);
+    g.connect(&b_out, &output);
+    match g.build() {
+        Err(byteor::exec::BuildError::InvalidPlan(errors)) => {
+            assert!(
+                errors.to_string().contains("cycle: a -> b -> a"),
+                "{errors}"
+            )
+        }
+        other => panic!("expected the cycle, got {other:?}"),
+    }
+
+    // A producer for another graph's handle is not handed out.
+    let mut g = LaneGraph::builder("ok");
+    let input = g.ingress::<u64>("in");
+    let (a_in, a_out) = g.stage("a", pass());
+    let output = g.egress::<u64>("out");
+    g.connect(&input, &a_in);
+    g.connect(&a_out, &output);
+    let (mut ends, control) = g.build().unwrap().spawn().unwrap();
+    assert!(ends.producer(&foreign).is_none());
+    drop(ends);
+    control.shutdown().unwrap();
 }

@@ -128,6 +128,14 @@ pub enum BuildError {
         /// A stage that may run on the same event at the same time.
         other: String,
     },
+    /// A LaneGraph connection names a handle made by another builder.
+    #[error("connection `{from} -> {to}` uses a handle from another LaneGraph builder")]
+    ForeignHandle {
+        /// The connection's source.
+        from: String,
+        /// The connection's destination.
+        to: String,
+    },
 }
 
 /// `lower_v2` checks every plan rule once: its `Invalid` is the builder's `InvalidPlan`.

@@ -76,9 +76,12 @@ pub struct LaneGraph;
 impl LaneGraph {
     /// A builder for a graph named `name`, with `on_full = Block`.
     pub fn builder(name: impl Into<String>) -> GraphBuilder {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         GraphBuilder {
             plan: PipelinePlanV2::lane_graph(name),
             nodes: HashMap::new(),
+            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            foreign: Vec::new(),
         }
     }
 }
@@ -88,6 +91,7 @@ impl LaneGraph {
 #[derive(Debug)]
 pub struct Output<T> {
     name: String,
+    graph: u64,
     _events: PhantomData<fn() -> T>,
 }
 
@@ -95,6 +99,7 @@ pub struct Output<T> {
 #[derive(Debug)]
 pub struct Input<T> {
     name: String,
+    graph: u64,
     _events: PhantomData<fn(T)>,
 }
 
@@ -121,6 +126,10 @@ struct Node {
 pub struct GraphBuilder {
     plan: PipelinePlanV2,
     nodes: HashMap<String, Node>,
+    /// This builder's id: its handles carry it, so a handle from another builder is caught.
+    id: u64,
+    /// Connections that used another builder's handle: `(from, to)`.
+    foreign: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for GraphBuilder {
@@ -152,6 +161,7 @@ impl GraphBuilder {
         );
         Output {
             name: name.to_owned(),
+            graph: self.id,
             _events: PhantomData,
         }
     }
@@ -161,6 +171,7 @@ impl GraphBuilder {
         self.plan.egress.push(crate::plan::BoundaryDecl::new(name));
         Input {
             name: name.to_owned(),
+            graph: self.id,
             _events: PhantomData,
         }
     }
@@ -191,10 +202,12 @@ impl GraphBuilder {
         (
             Input {
                 name: name.to_owned(),
+                graph: self.id,
                 _events: PhantomData,
             },
             Output {
                 name: name.to_owned(),
+                graph: self.id,
                 _events: PhantomData,
             },
         )
@@ -205,13 +218,18 @@ impl GraphBuilder {
         self.connect_with(from, to, LaneIntent::events())
     }
 
-    /// Connects `from` to `to` over the lane `lane` asks for.
+    /// Connects `from` to `to` over the lane `lane` asks for. Both handles must come from this
+    /// builder (a handle from another one is reported by [`build`](Self::build)).
     pub fn connect_with<T>(
         &mut self,
         from: &Output<T>,
         to: &Input<T>,
         lane: LaneIntent,
     ) -> &mut Self {
+        if from.graph != self.id || to.graph != self.id {
+            self.foreign.push((from.name.clone(), to.name.clone()));
+            return self;
+        }
         self.plan
             .lane_graph
             .get_or_insert_with(Default::default)
@@ -228,11 +246,15 @@ impl GraphBuilder {
     /// Validates and lowers the plan (every violation reported), keeping the stages for
     /// [`LaneGraphPipeline::spawn`].
     pub fn build(self) -> Result<LaneGraphPipeline, BuildError> {
+        if let Some((from, to)) = self.foreign.into_iter().next() {
+            return Err(BuildError::ForeignHandle { from, to });
+        }
         let spec = lower_v2(&self.plan)?;
         Ok(LaneGraphPipeline {
             plan: self.plan,
             spec,
             nodes: self.nodes,
+            id: self.id,
         })
     }
 }
@@ -242,6 +264,7 @@ pub struct LaneGraphPipeline {
     plan: PipelinePlanV2,
     spec: PipelineSpecV1,
     nodes: HashMap<String, Node>,
+    id: u64,
 }
 
 impl std::fmt::Debug for LaneGraphPipeline {
@@ -420,6 +443,7 @@ impl LaneGraphPipeline {
             }
         }
         let mut endpoints = GraphEndpoints {
+            graph: self.id,
             writers: HashMap::new(),
             readers: HashMap::new(),
             rt: Arc::clone(&rt),
@@ -517,6 +541,7 @@ fn panic_text(payload: &(dyn Any + Send)) -> String {
 /// The producers and receivers of a started graph, taken one at a time by their builder
 /// handles.
 pub struct GraphEndpoints {
+    graph: u64,
     writers: HashMap<String, (Box<dyn Any + Send>, OnFull)>,
     readers: HashMap<String, Box<dyn Any + Send>>,
     rt: Arc<GraphRuntime>,
@@ -532,8 +557,12 @@ impl std::fmt::Debug for GraphEndpoints {
 }
 
 impl GraphEndpoints {
-    /// The producer of ingress `ingress` (once; `None` when already taken).
+    /// The producer of ingress `ingress` (once; `None` when already taken, or when the handle
+    /// comes from another graph's builder).
     pub fn producer<T: LaneEvent>(&mut self, ingress: &Output<T>) -> Option<GraphProducer<T>> {
+        if ingress.graph != self.graph {
+            return None;
+        }
         let (writer, on_full) = self.writers.remove(&ingress.name)?;
         let writer = end::<LaneWriter<T>>(writer, &ingress.name).ok()?;
         Some(GraphProducer {
@@ -545,8 +574,12 @@ impl GraphEndpoints {
         })
     }
 
-    /// The receiver of egress `egress` (once; `None` when already taken).
+    /// The receiver of egress `egress` (once; `None` when already taken, or when the handle
+    /// comes from another graph's builder).
     pub fn receiver<T: LaneEvent>(&mut self, egress: &Input<T>) -> Option<GraphReceiver<T>> {
+        if egress.graph != self.graph {
+            return None;
+        }
         let reader = self.readers.remove(&egress.name)?;
         let reader = end::<LaneReader<T>>(reader, &egress.name).ok()?;
         Some(GraphReceiver {
