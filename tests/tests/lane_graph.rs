@@ -317,3 +317,39 @@ fn handles_from_another_builder_and_cycles_are_refused_at_build() {
     drop(ends);
     control.shutdown().unwrap();
 }
+
+#[test]
+fn a_receiver_dropped_mid_stream_does_not_hold_the_graph_back() {
+    bounded("dropped receiver", TIMEOUT, || {
+        let mut g = LaneGraph::builder("walkaway");
+        let input = g.ingress::<u64>("in");
+        let (a_in, a_out) = g.stage(
+            "a",
+            lane_fn(|v: &u64, out: &mut Emitter<'_, u64>| out.emit(|s| *s = *v)),
+        );
+        let output = g.egress::<u64>("out");
+        g.connect_with(&input, &a_in, LaneIntent::events().capacity(8));
+        g.connect_with(&a_out, &output, LaneIntent::events().capacity(8));
+        let (mut ends, control) = g.build().unwrap().spawn().unwrap();
+        let mut producer = ends.producer(&input).unwrap();
+        let mut receiver = ends.receiver(&output).unwrap();
+        for v in 0..4 {
+            producer.publish(|s| *s = v).unwrap();
+        }
+        assert_eq!(receiver.recv_timeout(TIMEOUT).unwrap(), Some(0));
+        drop(receiver); // walks away: the egress lane no longer waits for it
+        for v in 4..10_000 {
+            producer.publish(|s| *s = v).unwrap();
+        }
+        drop(producer);
+        let report = control.join().unwrap();
+        let out = report
+            .lanes
+            .iter()
+            .find(|l| l.lane.ends_with("->out"))
+            .unwrap();
+        assert_eq!(out.counts.published, 10_000);
+        assert_eq!(out.counts.detached, [true]);
+        assert!(report.lanes.iter().all(|l| l.counts.adds_up()));
+    });
+}

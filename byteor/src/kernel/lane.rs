@@ -16,6 +16,9 @@
 //!   (`Release`), which releases them.
 //! * The writer keeps the gate (`min(readers) + capacity`) cached and reloads the readers'
 //!   sequences only when the cache says full.
+//! * A reader that leaves (is dropped) marks itself detached (`Release`, after its last
+//!   release of events): the writer stops waiting for it (`Acquire` when it reloads the
+//!   readers' sequences), and its slots are reused without it.
 //! * The writer closes the lane after its last event: `closed = 1` (`Release`, after the last
 //!   cursor store). A reader that sees it closed (`Acquire`) and has read up to the cursor has
 //!   read everything the lane will ever hold ([`LaneReader::is_finished`]).
@@ -65,6 +68,8 @@ pub struct Lane<T> {
     dropped: Padded<AtomicU64>,
     /// 1 once the writer closed the lane.
     closed: AtomicU32,
+    /// Per reader: 1 once it left (it no longer gates the writer).
+    detached: Box<[AtomicU32]>,
 }
 
 impl<T> std::fmt::Debug for Lane<T> {
@@ -96,15 +101,19 @@ pub struct LaneCounts {
     pub dropped: u64,
     /// Events each reader released, in reader order.
     pub delivered: Vec<u64>,
+    /// Readers that left before the end (their `delivered` stops where they left).
+    pub detached: Vec<bool>,
 }
 
 impl LaneCounts {
-    /// Whether `published = delivered + dropped` holds for every reader — true once every
-    /// reader has read everything written (a quiescent lane).
+    /// Whether `published = delivered + dropped` holds for every reader still attached — true
+    /// once each of them has read everything written (a quiescent lane). A reader that left
+    /// early is not held to it.
     pub fn adds_up(&self) -> bool {
         self.delivered
             .iter()
-            .all(|&d| d + self.dropped == self.published)
+            .zip(&self.detached)
+            .all(|(&d, &gone)| gone || d + self.dropped == self.published)
     }
 }
 
@@ -130,6 +139,11 @@ impl<T> Lane<T> {
             written,
             dropped,
             delivered: self.readers.iter().map(Sequence::load_relaxed).collect(),
+            detached: self
+                .detached
+                .iter()
+                .map(|d| d.load(Ordering::Relaxed) == 1)
+                .collect(),
         }
     }
 
@@ -148,7 +162,9 @@ impl<T> Lane<T> {
     fn released(&self) -> u64 {
         self.readers
             .iter()
-            .map(Sequence::load)
+            .zip(self.detached.iter())
+            .filter(|(_, gone)| gone.load(Ordering::Acquire) == 0)
+            .map(|(seq, _)| seq.load())
             .min()
             .unwrap_or(u64::MAX)
     }
@@ -200,6 +216,7 @@ pub fn lane<T: Default + Send + Sync>(
         },
         dropped: Padded(AtomicU64::new(0)),
         closed: AtomicU32::new(0),
+        detached: (0..readers).map(|_| AtomicU32::new(0)).collect(),
     });
     let writer = LaneWriter {
         lane: Arc::clone(&lane),
@@ -319,6 +336,14 @@ pub struct LaneReader<T> {
     id: usize,
     /// Events this reader released.
     next: u64,
+}
+
+impl<T> Drop for LaneReader<T> {
+    fn drop(&mut self) {
+        // After this reader's last release (program order), published with release: the
+        // writer no longer waits for it.
+        self.lane.detached[self.id].store(1, Ordering::Release);
+    }
 }
 
 impl<T> LaneReader<T> {
@@ -441,6 +466,21 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_that_leaves_no_longer_holds_the_writer_back() {
+        let (mut w, mut r) = lane::<u64>(2, 2).unwrap();
+        assert!(w.try_write(|e| *e = 1) && w.try_write(|e| *e = 2));
+        r[0].read(|_, _| {});
+        assert!(!w.has_room(), "reader 1 holds both slots");
+        let gone = r.pop().unwrap();
+        drop(gone);
+        assert!(w.try_write(|e| *e = 3), "reader 1 left");
+        r[0].read(|_, _| {});
+        let counts = w.lane().counts();
+        assert_eq!(counts.detached, [false, true]);
+        assert!(counts.adds_up(), "{counts:?}");
+    }
+
+    #[test]
     fn bad_shapes_are_refused() {
         assert_eq!(lane::<u8>(0, 1).unwrap_err(), LaneError::ZeroCapacity);
         assert!(matches!(
@@ -560,6 +600,31 @@ mod loom_tests {
                 thread::yield_now();
             }
             writer.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn a_reader_that_leaves_never_races_the_writer() {
+        loom::model(|| {
+            let (mut w, mut readers) = lane::<u64>(1, 2).unwrap();
+            let stays = readers.pop().unwrap();
+            let mut leaves = readers.pop().unwrap();
+            assert!(w.try_write(|e| *e = 1));
+            let leaver = thread::spawn(move || {
+                leaves.read(|_, e| assert_eq!(*e, 1));
+                drop(leaves);
+            });
+            let mut stays = stays;
+            stays.read(|_, _| {});
+            // Once both are past event 1 (one by leaving), the writer reuses the slot: a race
+            // with the leaving reader's read would be reported.
+            for _ in 0..3 {
+                if w.try_write(|e| *e = 2) {
+                    break;
+                }
+                thread::yield_now();
+            }
+            leaver.join().unwrap();
         });
     }
 

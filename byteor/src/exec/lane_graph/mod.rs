@@ -465,27 +465,16 @@ impl LaneGraphPipeline {
                 }
             }
         }
-        let metrics: Vec<(String, Box<dyn Fn() -> LaneCounts + Send + Sync>)> = graph
-            .lanes
-            .iter()
-            .zip(lanes.iter_mut())
-            .map(|(spec, lane)| {
-                let counts = std::mem::replace(
-                    &mut lane.counts,
-                    Box::new(|| LaneCounts {
-                        published: 0,
-                        written: 0,
-                        dropped: 0,
-                        delivered: Vec::new(),
-                    }),
-                );
-                (spec.name.clone(), counts)
-            })
-            .collect();
-        let closers: Vec<Box<dyn Fn() + Send + Sync>> = ingress_closers
-            .into_iter()
-            .map(|l| std::mem::replace(&mut lanes[l as usize].close, Box::new(|| {})))
-            .collect();
+        // What the control handle keeps of each lane: its counts, and for ingress lanes how to
+        // close them on shutdown.
+        let mut metrics: Vec<(String, Box<dyn Fn() -> LaneCounts + Send + Sync>)> = Vec::new();
+        let mut closers: Vec<Box<dyn Fn() + Send + Sync>> = Vec::new();
+        for (spec, lane) in graph.lanes.iter().zip(lanes) {
+            if ingress_closers.contains(&spec.id) {
+                closers.push(lane.close);
+            }
+            metrics.push((spec.name.clone(), lane.counts));
+        }
         let mut threads = Vec::with_capacity(bodies.len());
         for (name, body) in bodies {
             let rt_thread = Arc::clone(&rt);
@@ -657,9 +646,10 @@ impl<T> GraphProducer<T> {
 
 /// Receives from one egress lane, on the caller's thread.
 ///
-/// Keep receiving until the stream ends: under `Block` an egress nobody reads fills up and
-/// holds the graph back (shutdown then waits for it too); give a consumer that may stop a
-/// `Drop` lane.
+/// Keep receiving until the stream ends, or drop the receiver: under `Block` an egress a live
+/// receiver does not read fills up and holds the graph back (shutdown then waits for it too),
+/// while a dropped receiver no longer holds anything back (its lane's counts mark it
+/// detached).
 #[derive(Debug)]
 pub struct GraphReceiver<T> {
     name: String,
