@@ -156,7 +156,9 @@ pub enum ResolveError {
     #[error("lowering failed: {0}")]
     Lower(LowerError),
     /// The plan targets an execution model this executor does not run yet.
-    #[error("plan `{plan}` targets `{target}`; the in-process executor runs `single_ring` plans")]
+    #[error(
+        "plan `{plan}` targets `{target}`; a StageRegistry resolves `single_ring` plans (`lane_graph` plans: `lane_graph::GraphRegistry`)"
+    )]
     UnsupportedTarget {
         /// The plan.
         plan: String,

@@ -7,7 +7,10 @@
 //! builder writes the same [`PipelinePlanV2`] a plan document would; `build` validates and
 //! lowers it, so `describe`, `dot`, kv and the fingerprint work on graphs built in code.
 //! [`LaneGraphPipeline::spawn`] starts one thread per role and hands back a typed producer per
-//! ingress and receiver per egress, and the [`GraphControl`].
+//! ingress and receiver per egress, and the [`GraphControl`]. Plans authored as documents are
+//! resolved by a [`GraphRegistry`] (stage kinds registered with their input and output event
+//! types; every connection's types are checked); their endpoints are taken by name
+//! ([`GraphEndpoints::producer_named`]).
 //!
 //! Lanes are the in-place [`kernel::lane`](crate::kernel::lane) shape: `Events`,
 //! `SequencedSlots` and `FanoutBroadcast`. Under `Block` nothing is lost; under `Drop` a full
@@ -46,9 +49,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod registry;
 mod runtime;
 mod stage;
 
+pub use registry::{GraphKindInfo, GraphRegistry, GraphResolveError, TypeMismatch};
 pub use runtime::{LaneEvent, LaneWait, RoleFailure};
 pub use stage::{lane_fn, Emitter, LaneFn, LaneStage};
 
@@ -60,7 +65,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::exec::BuildError;
+use crate::exec::{BuildError, StageInfo};
 use crate::kernel::lane::{LaneCounts, LaneReader, LaneWriter};
 use crate::lower::lower_v2;
 use crate::plan::{Connection, LaneIntent, PipelinePlanV2, StageDecl};
@@ -76,14 +81,19 @@ pub struct LaneGraph;
 impl LaneGraph {
     /// A builder for a graph named `name`, with `on_full = Block`.
     pub fn builder(name: impl Into<String>) -> GraphBuilder {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         GraphBuilder {
             plan: PipelinePlanV2::lane_graph(name),
             nodes: HashMap::new(),
-            id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id: next_graph_id(),
             foreign: Vec::new(),
         }
     }
+}
+
+/// A process-unique id for a graph: builder handles and endpoints carry it.
+fn next_graph_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Where events leave a node: an ingress, or a stage's output. Connect it to an [`Input`] of
@@ -103,10 +113,11 @@ pub struct Input<T> {
     _events: PhantomData<fn(T)>,
 }
 
-/// Starts a stage's role given its input reader and output writer (erased), the output
-/// lane's `on_full`, and the runtime.
+/// Starts a stage's role given what it learns at start, its input reader and output writer
+/// (erased), the output lane's `on_full`, and the runtime.
 type StageStarter = Box<
     dyn FnOnce(
+            StageInfo,
             Box<dyn Any + Send>,
             Box<dyn Any + Send>,
             OnFull,
@@ -120,6 +131,32 @@ type StageStarter = Box<
 struct Node {
     output: Option<Arc<dyn LaneOps>>,
     stage: Option<StageStarter>,
+}
+
+impl Node {
+    /// A stage node reading `In` and emitting `Out`.
+    fn stage<In: LaneEvent, Out: LaneEvent, S: LaneStage<In, Out>>(stage: S) -> Node {
+        let starter: StageStarter = Box::new(move |info, input, output, on_full, rt| {
+            let input = end::<LaneReader<In>>(input, &info.stage)?;
+            let output = end::<LaneWriter<Out>>(output, &info.stage)?;
+            Ok(
+                Box::new(move || runtime::run_stage(info, stage, input, output, on_full, &rt))
+                    as RoleBody,
+            )
+        });
+        Node {
+            output: Some(Arc::new(TypedOps::<Out>::new())),
+            stage: Some(starter),
+        }
+    }
+
+    /// An ingress node emitting what `ops` carries.
+    fn ingress(ops: Arc<dyn LaneOps>) -> Node {
+        Node {
+            output: Some(ops),
+            stage: None,
+        }
+    }
 }
 
 /// Builds a LaneGraph: see the [module docs](self).
@@ -154,10 +191,7 @@ impl GraphBuilder {
         self.plan.ingress.push(crate::plan::BoundaryDecl::new(name));
         self.nodes.insert(
             name.to_owned(),
-            Node {
-                output: Some(Arc::new(TypedOps::<T>::new())),
-                stage: None,
-            },
+            Node::ingress(Arc::new(TypedOps::<T>::new())),
         );
         Output {
             name: name.to_owned(),
@@ -183,22 +217,7 @@ impl GraphBuilder {
         stage: S,
     ) -> (Input<In>, Output<Out>) {
         self.plan.stages.push(StageDecl::new(name));
-        let role = name.to_owned();
-        let starter: StageStarter = Box::new(move |input, output, on_full, rt| {
-            let input = end::<LaneReader<In>>(input, &role)?;
-            let output = end::<LaneWriter<Out>>(output, &role)?;
-            Ok(
-                Box::new(move || runtime::run_stage(&role, stage, input, output, on_full, &rt))
-                    as RoleBody,
-            )
-        });
-        self.nodes.insert(
-            name.to_owned(),
-            Node {
-                output: Some(Arc::new(TypedOps::<Out>::new())),
-                stage: Some(starter),
-            },
-        );
+        self.nodes.insert(name.to_owned(), Node::stage(stage));
         (
             Input {
                 name: name.to_owned(),
@@ -317,6 +336,20 @@ fn shape(what: &str, problem: impl Into<String>) -> GraphSpawnError {
 }
 
 impl LaneGraphPipeline {
+    /// A pipeline from a lowered plan and the nodes that implement it.
+    fn from_parts(
+        plan: PipelinePlanV2,
+        spec: PipelineSpecV1,
+        nodes: HashMap<String, Node>,
+    ) -> Self {
+        LaneGraphPipeline {
+            plan,
+            spec,
+            nodes,
+            id: next_graph_id(),
+        }
+    }
+
     /// The plan the builder wrote.
     pub fn plan(&self) -> &PipelinePlanV2 {
         &self.plan
@@ -416,7 +449,14 @@ impl LaneGraphPipeline {
                     let reader = take_reader(&mut lanes, *input, me)?;
                     let writer = take_writer(&mut lanes, *output)?;
                     let on_full = graph.lanes[*output as usize].on_full;
-                    let body = starter(reader, writer, on_full, Arc::clone(&rt))
+                    let info = StageInfo {
+                        pipeline: self.plan.name.clone(),
+                        stage: role.name.clone(),
+                        id: role.id,
+                        shard: 0,
+                        shards: 1,
+                    };
+                    let body = starter(info, reader, writer, on_full, Arc::clone(&rt))
                         .map_err(|e| shape(&role.name, e))?;
                     bodies.push((role.name.clone(), body));
                 }
@@ -446,22 +486,39 @@ impl LaneGraphPipeline {
             graph: self.id,
             writers: HashMap::new(),
             readers: HashMap::new(),
+            taken_producers: Vec::new(),
+            taken_receivers: Vec::new(),
             rt: Arc::clone(&rt),
         };
         let mut ingress_closers = Vec::new();
         for ep in &graph.endpoints {
             let spec = &graph.lanes[ep.lane as usize];
+            let event_type = ops[ep.lane as usize]
+                .as_ref()
+                .map_or("?", |o| o.event_type());
             match ep.direction {
                 EndpointDirection::Ingress => {
                     let writer = take_writer(&mut lanes, ep.lane)?;
-                    endpoints
-                        .writers
-                        .insert(ep.name.clone(), (writer, spec.on_full));
+                    endpoints.writers.insert(
+                        ep.name.clone(),
+                        ErasedEnd {
+                            end: writer,
+                            on_full: spec.on_full,
+                            event_type,
+                        },
+                    );
                     ingress_closers.push(ep.lane);
                 }
                 EndpointDirection::Egress => {
                     let reader = take_reader(&mut lanes, ep.lane, LaneEnd::Endpoint(ep.id))?;
-                    endpoints.readers.insert(ep.name.clone(), reader);
+                    endpoints.readers.insert(
+                        ep.name.clone(),
+                        ErasedEnd {
+                            end: reader,
+                            on_full: spec.on_full,
+                            event_type,
+                        },
+                    );
                 }
             }
         }
@@ -527,12 +584,23 @@ fn panic_text(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// The producers and receivers of a started graph, taken one at a time by their builder
-/// handles.
+/// One endpoint's lane end before it is handed out, with what it carries.
+struct ErasedEnd {
+    end: Box<dyn Any + Send>,
+    on_full: OnFull,
+    event_type: &'static str,
+}
+
+/// The producers and receivers of a started graph, taken one at a time: by their builder
+/// handles ([`producer`](Self::producer), [`receiver`](Self::receiver)), or by name and event
+/// type for graphs resolved from documents ([`producer_named`](Self::producer_named),
+/// [`receiver_named`](Self::receiver_named)).
 pub struct GraphEndpoints {
     graph: u64,
-    writers: HashMap<String, (Box<dyn Any + Send>, OnFull)>,
-    readers: HashMap<String, Box<dyn Any + Send>>,
+    writers: HashMap<String, ErasedEnd>,
+    readers: HashMap<String, ErasedEnd>,
+    taken_producers: Vec<String>,
+    taken_receivers: Vec<String>,
     rt: Arc<GraphRuntime>,
 }
 
@@ -545,6 +613,90 @@ impl std::fmt::Debug for GraphEndpoints {
     }
 }
 
+/// Why [`GraphEndpoints`] did not hand out a producer or receiver by name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// The graph has no ingress (for a producer) or egress (for a receiver) of that name.
+    #[error("the graph has no {direction} `{name}` (its {direction}es: {})", known.join(", "))]
+    Unknown {
+        /// `ingress` or `egress`.
+        direction: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names it has, sorted.
+        known: Vec<String>,
+    },
+    /// Its producer or receiver was already taken.
+    #[error("the {direction} `{name}` was already taken")]
+    Taken {
+        /// `ingress` or `egress`.
+        direction: &'static str,
+        /// The endpoint.
+        name: String,
+    },
+    /// The endpoint carries another event type.
+    #[error("the {direction} `{name}` carries {carries}, not {asked}")]
+    WrongType {
+        /// `ingress` or `egress`.
+        direction: &'static str,
+        /// The endpoint.
+        name: String,
+        /// The event type its lane carries.
+        carries: &'static str,
+        /// The event type asked for.
+        asked: &'static str,
+    },
+}
+
+/// Takes the end named `name` out of `ends` as an `E` (a lane end of event type `T`), leaving
+/// it in place when the type is wrong.
+fn take_end<T: 'static, E: 'static>(
+    ends: &mut HashMap<String, ErasedEnd>,
+    taken: &mut Vec<String>,
+    direction: &'static str,
+    name: &str,
+) -> Result<(E, OnFull), EndpointError> {
+    let Some(erased) = ends.remove(name) else {
+        if taken.iter().any(|t| t == name) {
+            return Err(EndpointError::Taken {
+                direction,
+                name: name.to_owned(),
+            });
+        }
+        let mut known: Vec<String> = ends.keys().chain(taken.iter()).cloned().collect();
+        known.sort();
+        return Err(EndpointError::Unknown {
+            direction,
+            name: name.to_owned(),
+            known,
+        });
+    };
+    match erased.end.downcast::<E>() {
+        Ok(end) => {
+            taken.push(name.to_owned());
+            Ok((*end, erased.on_full))
+        }
+        Err(end) => {
+            let carries = erased.event_type;
+            ends.insert(
+                name.to_owned(),
+                ErasedEnd {
+                    end,
+                    on_full: erased.on_full,
+                    event_type: carries,
+                },
+            );
+            Err(EndpointError::WrongType {
+                direction,
+                name: name.to_owned(),
+                carries,
+                asked: std::any::type_name::<T>(),
+            })
+        }
+    }
+}
+
 impl GraphEndpoints {
     /// The producer of ingress `ingress` (once; `None` when already taken, or when the handle
     /// comes from another graph's builder).
@@ -552,15 +704,7 @@ impl GraphEndpoints {
         if ingress.graph != self.graph {
             return None;
         }
-        let (writer, on_full) = self.writers.remove(&ingress.name)?;
-        let writer = end::<LaneWriter<T>>(writer, &ingress.name).ok()?;
-        Some(GraphProducer {
-            name: ingress.name.clone(),
-            writer,
-            on_full,
-            rt: Arc::clone(&self.rt),
-            wait: LaneWait::default(),
-        })
+        self.producer_named(&ingress.name).ok()
     }
 
     /// The receiver of egress `egress` (once; `None` when already taken, or when the handle
@@ -569,10 +713,44 @@ impl GraphEndpoints {
         if egress.graph != self.graph {
             return None;
         }
-        let reader = self.readers.remove(&egress.name)?;
-        let reader = end::<LaneReader<T>>(reader, &egress.name).ok()?;
-        Some(GraphReceiver {
-            name: egress.name.clone(),
+        self.receiver_named(&egress.name).ok()
+    }
+
+    /// The producer of the ingress named `name`, publishing events of type `T` (once). The
+    /// type is checked against what the ingress's lane carries.
+    pub fn producer_named<T: LaneEvent>(
+        &mut self,
+        name: &str,
+    ) -> Result<GraphProducer<T>, EndpointError> {
+        let (writer, on_full) = take_end::<T, LaneWriter<T>>(
+            &mut self.writers,
+            &mut self.taken_producers,
+            "ingress",
+            name,
+        )?;
+        Ok(GraphProducer {
+            name: name.to_owned(),
+            writer,
+            on_full,
+            rt: Arc::clone(&self.rt),
+            wait: LaneWait::default(),
+        })
+    }
+
+    /// The receiver of the egress named `name`, receiving events of type `T` (once). The type
+    /// is checked against what the egress's lane carries.
+    pub fn receiver_named<T: LaneEvent>(
+        &mut self,
+        name: &str,
+    ) -> Result<GraphReceiver<T>, EndpointError> {
+        let (reader, _) = take_end::<T, LaneReader<T>>(
+            &mut self.readers,
+            &mut self.taken_receivers,
+            "egress",
+            name,
+        )?;
+        Ok(GraphReceiver {
+            name: name.to_owned(),
             reader,
             rt: Arc::clone(&self.rt),
         })

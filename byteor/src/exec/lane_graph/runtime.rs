@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::exec::{StageError, StageInfo};
 use crate::kernel::lane::{lane, LaneCounts, LaneReader, LaneWriter};
 use crate::kernel::{Lifecycle, FAILED, RUNNING};
 use crate::spec::LaneSpec;
@@ -123,6 +124,8 @@ pub(super) type RoleBody = Box<dyn FnOnce() -> Result<u64, RoleFailure> + Send>;
 /// What the runtime can do with lanes of one event type without naming it: make them, and run
 /// the inserted roles over them.
 pub(super) trait LaneOps: Send + Sync {
+    /// The event type's name, for messages.
+    fn event_type(&self) -> &'static str;
     /// A lane for `spec`.
     fn make(&self, spec: &LaneSpec) -> Result<ErasedLane, String>;
     /// A router or bridge (one input, every event copied into each output) or a merge (several
@@ -157,6 +160,10 @@ pub(super) fn end<E: 'static>(end: Box<dyn Any + Send>, what: &str) -> Result<E,
 }
 
 impl<T: LaneEvent> LaneOps for TypedOps<T> {
+    fn event_type(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
     fn make(&self, spec: &LaneSpec) -> Result<ErasedLane, String> {
         let (writer, readers) = lane::<T>(u64::from(spec.capacity), spec.readers.len().max(1))
             .map_err(|e| format!("lane `{}`: {e}", spec.name))?;
@@ -245,15 +252,25 @@ fn copy_events<T: LaneEvent>(
 }
 
 /// Runs `stage` from `input` to `output` until the input finishes (then closes the output) or
-/// the graph stops. Returns the events handled.
+/// the graph stops: `on_start` first, `on_batch_end` after each batch it read, `on_shutdown`
+/// after a clean end. Returns the events handled.
 pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
-    name: &str,
+    info: StageInfo,
     mut stage: S,
     mut input: LaneReader<In>,
     mut output: LaneWriter<Out>,
     on_full: OnFull,
     rt: &GraphRuntime,
 ) -> Result<u64, RoleFailure> {
+    let fail = |e: StageError| {
+        let failure = RoleFailure {
+            role: info.stage.clone(),
+            reason: e.to_string(),
+        };
+        rt.fail(failure.clone());
+        failure
+    };
+    stage.on_start(&info).map_err(fail)?;
     let mut wait = LaneWait::default();
     let mut emit_wait = LaneWait::default();
     let mut handled = 0u64;
@@ -278,18 +295,21 @@ pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
             }
         });
         if let Some(e) = failed {
-            let failure = RoleFailure {
-                role: name.to_owned(),
-                reason: e.to_string(),
-            };
-            rt.fail(failure.clone());
-            return Err(failure);
+            return Err(fail(e));
         }
         if n > 0 {
+            let mut out = Emitter {
+                writer: &mut output,
+                on_full,
+                wait: &mut emit_wait,
+                rt,
+            };
+            stage.on_batch_end(&mut out).map_err(fail)?;
             wait.reset();
             continue;
         }
         if input.is_finished() {
+            stage.on_shutdown();
             output.close();
             return Ok(handled);
         }

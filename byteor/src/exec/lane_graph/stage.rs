@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use crate::exec::StageError;
+use crate::exec::{StageError, StageInfo};
 use crate::kernel::lane::LaneWriter;
 use crate::vocab::OnFull;
 
@@ -11,11 +11,32 @@ use super::runtime::{GraphRuntime, LaneWait};
 
 /// A LaneGraph stage: for each event of its input lane, emits zero or more events into its
 /// output lane. Called on the stage's own thread, one event at a time, in order.
+///
+/// The hooks are those of a SingleRing [`Stage`](crate::exec::Stage): `on_start` once before
+/// the first event, `on_batch_end` after each batch of events read (a stage that buffers can
+/// emit there), `on_shutdown` once after the last event when the input ends cleanly. An error
+/// from any hook stops the graph and names this stage.
 pub trait LaneStage<In, Out>: Send + 'static {
     /// Handles one event. Emitting writes into the output lane in place (waiting for room
     /// under `Block`, dropping — counted — under `Drop`); an error stops the graph and names
     /// this stage.
     fn on_event(&mut self, event: &In, out: &mut Emitter<'_, Out>) -> Result<(), StageError>;
+
+    /// Called once on the stage's thread before the first event (`shard` 0 of 1; `id` is the
+    /// role's id in the lowered graph).
+    fn on_start(&mut self, info: &StageInfo) -> Result<(), StageError> {
+        let _ = info;
+        Ok(())
+    }
+
+    /// Called after each batch of events read from the input lane.
+    fn on_batch_end(&mut self, out: &mut Emitter<'_, Out>) -> Result<(), StageError> {
+        let _ = out;
+        Ok(())
+    }
+
+    /// Called once after the last event when the input ends cleanly (not after a failure).
+    fn on_shutdown(&mut self) {}
 }
 
 /// A [`LaneStage`] from a closure; see [`lane_fn`].
