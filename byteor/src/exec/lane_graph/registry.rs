@@ -10,8 +10,11 @@ use crate::exec::{DuplicateKind, StageResolveError};
 use crate::lower::{lower_v2, LowerError};
 use crate::plan::{ExecutionTargetV1, ParamValue, PipelinePlanV2, ValidationErrors};
 
+use super::node::Node;
+use super::pipeline::LaneGraphPipeline;
 use super::runtime::{LaneOps, TypedOps};
-use super::{LaneEvent, LaneGraphPipeline, LaneStage, Node};
+use super::stage::LaneStage;
+use super::state::LaneEvent;
 
 /// An event type as the registry compares it: its `TypeId` and its name for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

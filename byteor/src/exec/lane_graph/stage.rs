@@ -7,7 +7,7 @@ use crate::exec::{StageError, StageInfo};
 use crate::kernel::lane::LaneWriter;
 use crate::vocab::OnFull;
 
-use super::runtime::{GraphRuntime, LaneWait};
+use super::state::{GraphRuntime, LaneWait};
 
 /// A LaneGraph stage: for each event of its input lane, emits zero or more events into its
 /// output lane. Called on the stage's own thread, one event at a time, in order.

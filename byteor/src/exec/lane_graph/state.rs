@@ -1,0 +1,122 @@
+//! What every role of a running graph shares: its lifecycle and first failure, how roles wait,
+//! and the bound on the event types lanes carry.
+
+use std::any::Any;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::kernel::{Lifecycle, FAILED, RUNNING};
+
+/// What every thread of a running graph shares: its lifecycle and its first failure.
+#[derive(Debug)]
+pub(super) struct GraphRuntime {
+    lifecycle: Lifecycle,
+    failure: Mutex<Option<RoleFailure>>,
+}
+
+/// A role that stopped the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleFailure {
+    /// The role (a stage's name, or an inserted role's generated name).
+    pub role: String,
+    /// The error text or panic message.
+    pub reason: String,
+}
+
+impl std::fmt::Display for RoleFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "role `{}` failed: {}", self.role, self.reason)
+    }
+}
+
+impl GraphRuntime {
+    pub(super) fn new() -> Self {
+        GraphRuntime {
+            lifecycle: Lifecycle::new(),
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// Whether the graph failed.
+    #[inline]
+    pub(super) fn stopped(&self) -> bool {
+        self.lifecycle.state() == FAILED
+    }
+
+    /// Whether the graph accepts new events.
+    #[inline]
+    pub(super) fn running(&self) -> bool {
+        self.lifecycle.state() == RUNNING
+    }
+
+    /// Stops accepting events (the drain follows from closed lanes).
+    pub(super) fn close(&self) {
+        self.lifecycle.close();
+    }
+
+    /// Records the first failure and stops everything.
+    pub(super) fn fail(&self, failure: RoleFailure) {
+        let mut slot = self.failure.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(failure);
+        }
+        drop(slot);
+        self.lifecycle.fail();
+    }
+
+    /// The first failure, if any.
+    pub(super) fn failure(&self) -> Option<RoleFailure> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Waiting for a lane: a few spins, then yields, then sleeps that grow to 1 ms. (A role cannot
+/// wake another role's thread, so sleeps are bounded instead: an idle role wakes at most about
+/// a thousand times a second.)
+#[derive(Debug, Default)]
+pub struct LaneWait {
+    tries: u32,
+}
+
+impl LaneWait {
+    /// Progress was made.
+    #[inline]
+    pub fn reset(&mut self) {
+        self.tries = 0;
+    }
+
+    /// Nothing to do yet.
+    #[inline]
+    pub fn idle(&mut self) {
+        self.tries = self.tries.saturating_add(1);
+        match self.tries {
+            0..=63 => std::hint::spin_loop(),
+            64..=127 => std::thread::yield_now(),
+            n => std::thread::sleep(Duration::from_micros(u64::from((n - 127).min(1000)))),
+        }
+    }
+}
+
+/// The event types lanes carry: routers copy events, slots start as `Default`.
+pub trait LaneEvent: Clone + Default + Send + Sync + 'static {}
+impl<T: Clone + Default + Send + Sync + 'static> LaneEvent for T {}
+
+/// The text of a panic payload.
+pub(super) fn panic_text(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// A process-unique id for a graph: builder handles and endpoints carry it.
+pub(super) fn next_graph_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
