@@ -238,6 +238,8 @@ pub struct JournalWriter<T> {
     /// Bytes in the open segment (header included).
     bytes: u64,
     next: u64,
+    /// Offsets at or after this must be kept whatever the size (readers still need them).
+    floor: u64,
     _events: PhantomData<T>,
 }
 
@@ -282,6 +284,7 @@ impl<T: Pod> JournalWriter<T> {
             out,
             bytes: bytes.max(HEADER_BYTES),
             next,
+            floor: u64::MAX,
             _events: PhantomData,
         };
         let recovery = Recovery {
@@ -386,6 +389,13 @@ impl<T: Pod> JournalWriter<T> {
         self.next
     }
 
+    /// Keeps every record at or after `floor` whatever the size: retention deletes a segment
+    /// only when all its records are older than both the size limit and `floor` (the oldest
+    /// record a reader still needs). `u64::MAX` (the default) is retention by size alone.
+    pub fn retain_floor(&mut self, floor: u64) {
+        self.floor = floor;
+    }
+
     /// Closes the open segment, starts the next, and applies retention.
     fn roll(&mut self) -> Result<(), JournalError> {
         self.flush()?;
@@ -398,14 +408,16 @@ impl<T: Pod> JournalWriter<T> {
     /// Deletes the oldest segments while the journal holds more than `retain_bytes`.
     fn retain(&mut self) -> Result<(), JournalError> {
         let segments = segments(&self.dir)?;
-        let mut sizes: Vec<(PathBuf, u64)> = Vec::with_capacity(segments.len());
-        for (_, path) in segments {
+        let mut sizes: Vec<(u64, PathBuf, u64)> = Vec::with_capacity(segments.len());
+        for (first, path) in segments {
             let len = std::fs::metadata(&path).map_err(io(&path, "stat"))?.len();
-            sizes.push((path, len));
+            sizes.push((first, path, len));
         }
-        let mut total: u64 = sizes.iter().map(|(_, l)| l).sum();
-        for (path, len) in &sizes {
-            if total <= self.options.retain_bytes || *path == self.path {
+        let mut total: u64 = sizes.iter().map(|(_, _, l)| l).sum();
+        for (k, (_, path, len)) in sizes.iter().enumerate() {
+            // A segment's records end where the next segment starts.
+            let end = sizes.get(k + 1).map_or(self.next, |(f, _, _)| *f);
+            if total <= self.options.retain_bytes || *path == self.path || end > self.floor {
                 break;
             }
             std::fs::remove_file(path).map_err(io(path, "remove"))?;
@@ -430,6 +442,8 @@ pub struct JournalReader<T> {
     segment: Option<(PathBuf, u64, File)>,
     next: u64,
     record: Vec<u8>,
+    /// Bytes of a batch read, reused.
+    batch: Vec<u8>,
     _events: PhantomData<T>,
 }
 
@@ -443,6 +457,7 @@ impl<T: Pod> JournalReader<T> {
             segment: None,
             next: from,
             record: vec![0u8; record_bytes::<T>() as usize],
+            batch: Vec::new(),
             _events: PhantomData,
         };
         reader.seek(from)?;
@@ -552,6 +567,82 @@ impl<T: Pod> JournalReader<T> {
     pub fn position(&self) -> u64 {
         self.next
     }
+
+    /// Reads events in order into `out` (appended), at most `max` of them and none at or
+    /// after offset `upto`, with one `read` per segment touched: the batch form of
+    /// [`next`](Self::next), for readers that know how far the writer has flushed. Returns how
+    /// many it read.
+    pub fn read_batch(
+        &mut self,
+        upto: u64,
+        max: usize,
+        out: &mut Vec<T>,
+    ) -> Result<usize, JournalError> {
+        let size = record_bytes::<T>();
+        let mut read = 0usize;
+        let mut bytes = std::mem::take(&mut self.batch);
+        let result = loop {
+            if read >= max || self.next >= upto {
+                break Ok(read);
+            }
+            let Some((path, first, file)) = self.segment.as_mut() else {
+                if segments(&self.dir)?.is_empty() {
+                    break Ok(read);
+                }
+                self.seek(self.next)?;
+                if self.segment.is_none() {
+                    break Ok(read);
+                }
+                continue;
+            };
+            let len = file.metadata().map_err(io(path, "stat"))?.len();
+            let held_end = *first + len.saturating_sub(HEADER_BYTES) / size;
+            if self.next >= held_end {
+                // At the end of this segment: move on if the writer has started the next one.
+                let next_path = self.dir.join(segment_name(self.next));
+                if next_path.exists() && next_path != *path {
+                    self.seek(self.next)?;
+                    continue;
+                }
+                break Ok(read);
+            }
+            let k = (held_end.min(upto) - self.next).min((max - read) as u64);
+            bytes.resize((k * size) as usize, 0);
+            file.read_exact(&mut bytes).map_err(io(path, "read"))?;
+            for (i, record) in bytes.chunks_exact(size as usize).enumerate() {
+                let offset = self.next + i as u64;
+                match decode::<T>(record, offset) {
+                    Ok(event) => out.push(event),
+                    Err(reason) => {
+                        return Err(JournalError::Corrupt {
+                            path: path.clone(),
+                            offset,
+                            reason,
+                        })
+                    }
+                }
+            }
+            self.next += k;
+            read += k as usize;
+        };
+        self.batch = bytes;
+        result
+    }
+}
+
+/// The offsets a journal holds: `(oldest retained, next to be written)` as far as its files
+/// show (records still in a writer's buffer are not counted).
+pub fn retained<T>(dir: impl AsRef<Path>) -> Result<(u64, u64), JournalError> {
+    let dir = dir.as_ref();
+    let segments = segments(dir)?;
+    let (Some((first, _)), Some((last, path))) = (segments.first(), segments.last()) else {
+        return Ok((0, 0));
+    };
+    let len = std::fs::metadata(path).map_err(io(path, "stat"))?.len();
+    Ok((
+        *first,
+        last + len.saturating_sub(HEADER_BYTES) / record_bytes::<T>(),
+    ))
 }
 
 #[cfg(all(test, not(loom)))]

@@ -2,7 +2,6 @@
 //! shared-memory region other processes attach to; the kernel and executor run unchanged on
 //! either. [`journal`] stores events in segment files (the `Journal` lane kind's storage).
 
-#[cfg(not(loom))]
 pub mod journal;
 mod mem;
 #[cfg(all(target_os = "linux", not(loom)))]

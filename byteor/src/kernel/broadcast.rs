@@ -126,6 +126,17 @@ impl<T: Pod> Broadcast<T> {
 }
 
 impl<T> Broadcast<T> {
+    /// Readers.
+    pub fn readers(&self) -> usize {
+        self.delivered.len()
+    }
+
+    /// Ends the stream from outside the writer (a shutdown): readers finish once they have
+    /// read what was written before. Dropping the writer does the same.
+    pub fn close(&self) {
+        self.closed.store(1, Ordering::Release);
+    }
+
     /// Events written.
     pub fn published(&self) -> u64 {
         self.cursor.load_relaxed()
@@ -211,6 +222,11 @@ impl<T: Pod> BroadcastWriter<T> {
     /// The lane.
     pub fn lane(&self) -> &Broadcast<T> {
         &self.lane
+    }
+
+    /// A shared handle on the lane (for counts and closing from elsewhere).
+    pub fn shared(&self) -> Arc<Broadcast<T>> {
+        Arc::clone(&self.lane)
     }
 
     /// Writes `value` as the next event, over the oldest one when the lane is full. Never

@@ -101,19 +101,28 @@ pub struct LaneCounts {
     pub dropped: u64,
     /// Events each reader released, in reader order.
     pub delivered: Vec<u64>,
+    /// Events each reader lost after they were written — lapped on a lossy broadcast lane, or
+    /// deleted by a journal's retention before it read them (always 0 on in-place lanes).
+    pub lost: Vec<u64>,
     /// Readers that left before the end (their `delivered` stops where they left).
     pub detached: Vec<bool>,
 }
 
 impl LaneCounts {
-    /// Whether `published = delivered + dropped` holds for every reader still attached — true
-    /// once each of them has read everything written (a quiescent lane). A reader that left
-    /// early is not held to it.
+    /// Whether `published = delivered + dropped + lost` holds for every reader still attached
+    /// — true once each of them has read everything written (a quiescent lane). A reader that
+    /// left early is not held to it.
     pub fn adds_up(&self) -> bool {
-        self.delivered
-            .iter()
-            .zip(&self.detached)
-            .all(|(&d, &gone)| gone || d + self.dropped == self.published)
+        (0..self.delivered.len()).all(|r| {
+            self.detached.get(r).copied().unwrap_or(false)
+                || self.delivered[r] + self.dropped + self.lost.get(r).copied().unwrap_or(0)
+                    == self.published
+        })
+    }
+
+    /// Events reader `r` missed: dropped by the writer, or lost after they were written.
+    pub fn missed(&self, r: usize) -> u64 {
+        self.dropped + self.lost.get(r).copied().unwrap_or(0)
     }
 }
 
@@ -139,6 +148,7 @@ impl<T> Lane<T> {
             written,
             dropped,
             delivered: self.readers.iter().map(Sequence::load_relaxed).collect(),
+            lost: vec![0; self.readers.len()],
             detached: self
                 .detached
                 .iter()

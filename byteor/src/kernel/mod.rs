@@ -1,7 +1,7 @@
 //! The lock-free core: sequences, barriers, the producer's final-stage gate, wait strategies,
 //! the pipeline's lifecycle word and drain targets ([`lifecycle`](Lifecycle)), the SPSC
 //! queue under the egress ([`spsc`]), the lanes between LaneGraph roles ([`lane`], and
-//! [`broadcast`] for a lossy fan-out), and the notices processes post to each other through a
+//! [`broadcast`] for a lossy fan-out, and the [`journal`] gate of a `Journal` lane), and the notices processes post to each other through a
 //! shared-memory region ([`notice`]).
 //!
 //! This is the only module with lock-free protocol code; every protocol has a loom model next
@@ -30,6 +30,7 @@
 mod barrier;
 pub mod broadcast;
 mod cell;
+pub mod journal;
 pub mod lane;
 mod lifecycle;
 pub mod notice;

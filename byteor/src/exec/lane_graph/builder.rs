@@ -6,12 +6,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::exec::BuildError;
+use crate::kernel::broadcast::Pod;
 use crate::lower::lower_v2;
 use crate::plan::{Connection, LaneIntent, PipelinePlanV2, StageDecl};
 use crate::vocab::OnFull;
 
 use super::node::Node;
 use super::pipeline::LaneGraphPipeline;
+use super::pod::PodOps;
 use super::ports::{Input, Output};
 use super::runtime::TypedOps;
 use super::stage::LaneStage;
@@ -91,7 +93,10 @@ impl GraphBuilder {
         stage: S,
     ) -> (Input<In>, Output<Out>) {
         self.plan.stages.push(StageDecl::new(name));
-        self.nodes.insert(name.to_owned(), Node::stage(stage));
+        self.nodes.insert(
+            name.to_owned(),
+            Node::stage(stage, Arc::new(TypedOps::<Out>::new())),
+        );
         (
             Input {
                 name: name.to_owned(),
@@ -128,6 +133,55 @@ impl GraphBuilder {
             .get_or_insert_with(Default::default)
             .connections
             .push(Connection::new(from.name.clone(), to.name.clone()).lane(lane));
+        self
+    }
+
+    /// Declares the events leaving `from` (an ingress or a stage's output) plain data, so its
+    /// lanes may be of every kind: `Journal` lanes, and `FanoutBroadcast` lanes under `Drop`,
+    /// store events as plain data and need it (without it `spawn` refuses them with
+    /// [`GraphSpawnError::NotPlainData`](super::GraphSpawnError::NotPlainData)). Inserted
+    /// routers, merges and bridges downstream carry the same type and inherit it.
+    ///
+    /// ```
+    /// use byteor::exec::lane_graph::{lane_fn, Emitter, LaneGraph};
+    /// use byteor::plan::LaneIntent;
+    /// use byteor::vocab::LaneKind;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("byteor-plain-data-doc-{}", std::process::id()));
+    /// let mut g = LaneGraph::builder("captured");
+    /// let input = g.ingress::<u64>("ticks");
+    /// let pass = |v: &u64, out: &mut Emitter<'_, u64>| out.emit(|s| *s = *v);
+    /// let (a_in, a_out) = g.stage("a", lane_fn(pass));
+    /// let (b_in, b_out) = g.stage("b", lane_fn(pass));
+    /// let output = g.egress::<u64>("ticks_out");
+    /// g.plain_data(&a_out); // u64 is plain data: `a` may write a journal lane
+    /// g.connect(&input, &a_in)
+    ///     .connect_with(&a_out, &b_in, LaneIntent::of(LaneKind::Journal))
+    ///     .connect(&b_out, &output);
+    /// let (mut ends, control) = g.build()?.journal_dir(&dir).spawn()?;
+    /// let mut producer = ends.producer(&input).unwrap();
+    /// let mut receiver = ends.receiver(&output).unwrap();
+    /// producer.publish_batch(3, |i, slot| *slot = i as u64 * 10)?;
+    /// drop(producer);
+    /// let mut got = Vec::new();
+    /// while let Some(v) = receiver.recv_timeout(std::time::Duration::from_secs(5))? {
+    ///     got.push(v);
+    /// }
+    /// assert_eq!(got, [0, 10, 20]);
+    /// control.join()?;
+    /// // The journal keeps the records: `dir/a->b/` holds its segment files.
+    /// assert!(dir.join("a->b").is_dir());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn plain_data<T: LaneEvent + Pod>(&mut self, from: &Output<T>) -> &mut Self {
+        if from.graph != self.id {
+            self.foreign.push((from.name.clone(), String::new()));
+            return self;
+        }
+        if let Some(node) = self.nodes.get_mut(&from.name) {
+            node.output = Some(Arc::new(PodOps::<T>::new()));
+        }
         self
     }
 

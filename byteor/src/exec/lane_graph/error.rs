@@ -1,22 +1,42 @@
 //! Why a LaneGraph could not start.
 
+use crate::backing::journal::JournalError;
 use crate::vocab::LaneKind;
 
 /// Why a LaneGraph could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GraphSpawnError {
-    /// A lane kind this runtime does not run yet.
+    /// A lane of a kind that stores events as plain data (`journal`, `fanout_broadcast` under
+    /// `drop`) carries an event type the graph does not know to be plain data.
     #[error(
-        "lane `{lane}`: {kind} lanes{detail} are not run by the in-process LaneGraph runtime yet"
+        "lane `{lane}`: {kind} lanes{detail} store events as plain data, but its writer's events ({event_type}) were not declared plain data: use `GraphBuilder::plain_data` on the writer's output (the type must implement `Pod`, as `#[derive(ShmEvent)]` types do), or `GraphRegistry::register_plain`"
     )]
-    LaneKind {
+    NotPlainData {
         /// The lane.
         lane: String,
         /// Its kind.
         kind: LaneKind,
         /// What about it (`` under `drop` ``, or nothing).
         detail: &'static str,
+        /// The event type.
+        event_type: &'static str,
+    },
+    /// A `Journal` lane, but no directory for journals was given.
+    #[error(
+        "lane `{lane}` is a journal lane: give the graph a directory for its segments with `LaneGraphPipeline::journal_dir`"
+    )]
+    NoJournalDir {
+        /// The lane.
+        lane: String,
+    },
+    /// A journal lane's segments could not be opened.
+    #[error("journal lane `{lane}`: {source}")]
+    Journal {
+        /// The lane.
+        lane: String,
+        /// What went wrong, naming the path.
+        source: JournalError,
     },
     /// The OS refused a role's thread.
     #[error("could not start the thread of role `{role}`: {source}")]

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::kernel::lane::{LaneCounts, LaneReader, LaneWriter};
+use crate::kernel::lane::LaneCounts;
 use crate::vocab::OnFull;
 
+use super::ends::{InEnd, OutEnd};
 use super::ports::{Input, Output};
 use super::state::{panic_text, GraphRuntime, LaneEvent, LaneWait, RoleFailure};
 
@@ -150,7 +151,7 @@ impl GraphEndpoints {
         &mut self,
         name: &str,
     ) -> Result<GraphProducer<T>, EndpointError> {
-        let (writer, on_full) = take_end::<T, LaneWriter<T>>(
+        let (writer, on_full) = take_end::<T, OutEnd<T>>(
             &mut self.writers,
             &mut self.taken_producers,
             "ingress",
@@ -171,12 +172,8 @@ impl GraphEndpoints {
         &mut self,
         name: &str,
     ) -> Result<GraphReceiver<T>, EndpointError> {
-        let (reader, _) = take_end::<T, LaneReader<T>>(
-            &mut self.readers,
-            &mut self.taken_receivers,
-            "egress",
-            name,
-        )?;
+        let (reader, _) =
+            take_end::<T, InEnd<T>>(&mut self.readers, &mut self.taken_receivers, "egress", name)?;
         Ok(GraphReceiver {
             name: name.to_owned(),
             reader,
@@ -201,7 +198,7 @@ pub enum GraphError {
 #[derive(Debug)]
 pub struct GraphProducer<T> {
     name: String,
-    writer: LaneWriter<T>,
+    writer: OutEnd<T>,
     on_full: OnFull,
     rt: Arc<GraphRuntime>,
     wait: LaneWait,
@@ -221,14 +218,36 @@ impl<T> GraphProducer<T> {
     }
 
     /// Publishes one event, written in place by `fill`: under `Block` waits for room; under
-    /// `Drop` a full lane drops it (counted). Fails once the graph stopped.
+    /// `Drop` a full lane drops it (counted). Fails once the graph stopped. On a journal lane
+    /// the event is written to the file before `publish` returns (use
+    /// [`publish_batch`](Self::publish_batch) to write many with one call).
     pub fn publish(&mut self, fill: impl FnOnce(&mut T)) -> Result<(), GraphError> {
+        self.write(fill)?;
+        self.flush()
+    }
+
+    /// Publishes `n` events, the `i`-th written in place by `fill(i, slot)`, as
+    /// [`publish`](Self::publish) would one by one, handing them on together.
+    pub fn publish_batch(
+        &mut self,
+        n: usize,
+        mut fill: impl FnMut(usize, &mut T),
+    ) -> Result<(), GraphError> {
+        for i in 0..n {
+            self.write(|slot| fill(i, slot))?;
+        }
+        self.flush()
+    }
+
+    fn write(&mut self, fill: impl FnOnce(&mut T)) -> Result<(), GraphError> {
         if !self.rt.running() {
             return Err(self.stopped_error());
         }
         if self.on_full == OnFull::Drop {
-            self.writer.write_or_drop(fill);
-            return Ok(());
+            return self
+                .writer
+                .write_or_drop(fill)
+                .map_err(|e| self.lane_failed(e));
         }
         while !self.writer.has_room() {
             if !self.rt.running() {
@@ -237,8 +256,24 @@ impl<T> GraphProducer<T> {
             self.wait.idle();
         }
         self.wait.reset();
-        self.writer.try_write(fill);
-        Ok(())
+        self.writer
+            .try_write(fill)
+            .map(drop)
+            .map_err(|e| self.lane_failed(e))
+    }
+
+    fn flush(&mut self) -> Result<(), GraphError> {
+        self.writer.flush().map_err(|e| self.lane_failed(e))
+    }
+
+    /// The ingress lane failed (a journal write): the graph stops, naming the ingress.
+    fn lane_failed(&self, reason: String) -> GraphError {
+        let failure = RoleFailure {
+            role: self.name.clone(),
+            reason,
+        };
+        self.rt.fail(failure.clone());
+        GraphError::RoleFailed(failure)
     }
 
     /// Publishes one event if there is room now; returns whether it did.
@@ -246,7 +281,12 @@ impl<T> GraphProducer<T> {
         if !self.rt.running() {
             return Err(self.stopped_error());
         }
-        Ok(self.writer.try_write(fill))
+        let written = self
+            .writer
+            .try_write(fill)
+            .map_err(|e| self.lane_failed(e))?;
+        self.flush()?;
+        Ok(written)
     }
 }
 
@@ -259,7 +299,7 @@ impl<T> GraphProducer<T> {
 #[derive(Debug)]
 pub struct GraphReceiver<T> {
     name: String,
-    reader: LaneReader<T>,
+    reader: InEnd<T>,
     rt: Arc<GraphRuntime>,
 }
 
@@ -272,8 +312,20 @@ impl<T: Clone> GraphReceiver<T> {
     /// The next event if one is there now.
     pub fn try_recv(&mut self) -> Option<T> {
         let mut out = None;
-        self.reader.read_some(1, |_, e| out = Some(e.clone()));
+        let read = self.reader.read(1, |e| out = Some(e.clone()));
+        self.check(read);
         out
+    }
+
+    /// A read that failed (a journal read error) stops the graph, naming the egress.
+    fn check(&self, read: Result<u64, String>) -> u64 {
+        read.unwrap_or_else(|reason| {
+            self.rt.fail(RoleFailure {
+                role: self.name.clone(),
+                reason,
+            });
+            0
+        })
     }
 
     /// The next event, waiting up to `timeout`; `Ok(None)` once the stream ended (every
@@ -304,7 +356,8 @@ impl<T: Clone> GraphReceiver<T> {
 
     /// Reads every event available now in place, calling `f` on each; returns how many.
     pub fn recv_all(&mut self, mut f: impl FnMut(&T)) -> u64 {
-        self.reader.read(|_, e| f(e))
+        let read = self.reader.read(u64::MAX, |e| f(e));
+        self.check(read)
     }
 }
 

@@ -12,12 +12,22 @@
 //! types; every connection's types are checked); their endpoints are taken by name
 //! ([`GraphEndpoints::producer_named`]).
 //!
-//! Lanes are the in-place [`kernel::lane`](crate::kernel::lane) shape: `Events`,
-//! `SequencedSlots` and `FanoutBroadcast`. Under `Block` nothing is lost; under `Drop` a full
-//! lane drops the new event and counts it, so for every lane and reader
-//! `published = delivered + dropped` ([`LaneMetrics`]). Not yet run by this runtime (refused
-//! at `spawn` with [`GraphSpawnError::LaneKind`]): `Journal` lanes, and `FanoutBroadcast` under
-//! `Drop` with lapping readers (the kernel has it: [`kernel::broadcast`](crate::kernel::broadcast)).
+//! Lanes, by kind:
+//! - `Events`, `SequencedSlots`, and `FanoutBroadcast` under `Block`: the in-place
+//!   [`kernel::lane`](crate::kernel::lane) (any event type). Under `Block` nothing is lost;
+//!   under `Drop` a full lane drops the new event and counts it.
+//! - `FanoutBroadcast` under `Drop`: the lossy [`kernel::broadcast`](crate::kernel::broadcast)
+//!   — the writer never waits; a reader a full lap behind loses the events written over it,
+//!   counted per reader.
+//! - `Journal`: segment files in `<journal_dir>/<lane>/`
+//!   ([`backing::journal`](crate::backing::journal)). Under `Block` retention never deletes
+//!   what an attached reader has not read; under `Drop` it is by size alone and a reader it
+//!   overtakes loses the deleted events, counted.
+//!
+//! The last two store events as plain data: declare the writer's event type with
+//! [`GraphBuilder::plain_data`] (or register the stage kind with
+//! [`GraphRegistry::register_plain`]). For every lane and reader,
+//! `published = delivered + dropped + lost` once the lane is quiescent ([`LaneMetrics`]).
 //!
 //! ```
 //! use byteor::exec::lane_graph::{lane_fn, Emitter, LaneGraph};
@@ -50,10 +60,12 @@
 //! ```
 
 mod builder;
+mod ends;
 mod error;
 mod handles;
 mod node;
 mod pipeline;
+mod pod;
 mod ports;
 mod registry;
 mod runtime;

@@ -5,10 +5,10 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::exec::StageInfo;
-use crate::kernel::lane::{LaneReader, LaneWriter};
 use crate::vocab::OnFull;
 
-use super::runtime::{end, run_stage, LaneOps, RoleBody, TypedOps};
+use super::ends::{InEnd, OutEnd};
+use super::runtime::{end, run_stage, LaneOps, RoleBody};
 use super::stage::LaneStage;
 use super::state::{GraphRuntime, LaneEvent};
 
@@ -33,15 +33,18 @@ pub(super) struct Node {
 }
 
 impl Node {
-    /// A stage node reading `In` and emitting `Out`.
-    pub(super) fn stage<In: LaneEvent, Out: LaneEvent, S: LaneStage<In, Out>>(stage: S) -> Node {
+    /// A stage node reading `In` and emitting `Out`, whose output lanes `ops` makes.
+    pub(super) fn stage<In: LaneEvent, Out: LaneEvent, S: LaneStage<In, Out>>(
+        stage: S,
+        ops: Arc<dyn LaneOps>,
+    ) -> Node {
         let starter: StageStarter = Box::new(move |info, input, output, on_full, rt| {
-            let input = end::<LaneReader<In>>(input, &info.stage)?;
-            let output = end::<LaneWriter<Out>>(output, &info.stage)?;
+            let input = end::<InEnd<In>>(input, &info.stage)?;
+            let output = end::<OutEnd<Out>>(output, &info.stage)?;
             Ok(Box::new(move || run_stage(info, stage, input, output, on_full, &rt)) as RoleBody)
         });
         Node {
-            output: Some(Arc::new(TypedOps::<Out>::new())),
+            output: Some(ops),
             stage: Some(starter),
         }
     }

@@ -5,16 +5,17 @@ use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
+use crate::backing::journal::JournalOptions;
 use crate::exec::StageInfo;
 use crate::kernel::lane::LaneCounts;
 use crate::plan::PipelinePlanV2;
 use crate::spec::{EndpointDirection, LaneEnd, PipelineSpecV1, TopologySpec};
-use crate::vocab::{LaneKind, OnFull, RoleKind};
+use crate::vocab::RoleKind;
 
 use super::error::{shape, GraphSpawnError};
 use super::handles::{ErasedEnd, GraphControl, GraphEndpoints};
 use super::node::Node;
-use super::runtime::{ErasedLane, LaneOps, RoleBody};
+use super::runtime::{ErasedLane, LaneContext, LaneOps, RoleBody};
 use super::state::{next_graph_id, panic_text, GraphRuntime, RoleFailure};
 
 /// A validated, lowered LaneGraph with its stages, ready to [`spawn`](Self::spawn).
@@ -23,6 +24,7 @@ pub struct LaneGraphPipeline {
     spec: PipelineSpecV1,
     nodes: HashMap<String, Node>,
     id: u64,
+    lanes: LaneContext,
 }
 
 impl std::fmt::Debug for LaneGraphPipeline {
@@ -47,6 +49,7 @@ impl LaneGraphPipeline {
             spec,
             nodes,
             id,
+            lanes: LaneContext::default(),
         }
     }
 
@@ -68,6 +71,26 @@ impl LaneGraphPipeline {
     /// The lowered spec.
     pub fn spec(&self) -> &PipelineSpecV1 {
         &self.spec
+    }
+
+    /// Where `Journal` lanes keep their segment files: each in `<dir>/<lane name>/`, created if
+    /// missing. A journal lane that finds segments there (a restart) goes on after the last
+    /// whole record — a torn tail is cut — and delivers what is written from then on; the
+    /// records before stay readable with
+    /// [`JournalReader`](crate::backing::journal::JournalReader). Required when the graph has
+    /// journal lanes.
+    pub fn journal_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.lanes.journal_root = Some(dir.into());
+        self
+    }
+
+    /// How journal lanes roll and retain segments (default [`JournalOptions::default`]). Under
+    /// `Block` a segment is never deleted before every attached reader has read it, whatever
+    /// the size; under `Drop` retention is by size alone and a reader that falls behind it
+    /// loses the deleted events (counted).
+    pub fn journal_options(mut self, options: JournalOptions) -> Self {
+        self.lanes.journal_options = options;
+        self
     }
 
     /// Creates every lane and starts one thread per role; returns the endpoints (take a
@@ -104,24 +127,10 @@ impl LaneGraphPipeline {
         }
         let mut lanes: Vec<ErasedLane> = Vec::with_capacity(graph.lanes.len());
         for lane in &graph.lanes {
-            if lane.kind == LaneKind::Journal {
-                return Err(GraphSpawnError::LaneKind {
-                    lane: lane.name.clone(),
-                    kind: lane.kind,
-                    detail: "",
-                });
-            }
-            if lane.kind == LaneKind::FanoutBroadcast && lane.on_full == OnFull::Drop {
-                return Err(GraphSpawnError::LaneKind {
-                    lane: lane.name.clone(),
-                    kind: lane.kind,
-                    detail: " under `drop`",
-                });
-            }
             let lane_ops = ops[lane.id as usize]
                 .clone()
                 .ok_or_else(|| shape(&lane.name, "its event type is unknown"))?;
-            lanes.push(lane_ops.make(lane).map_err(|e| shape(&lane.name, e))?);
+            lanes.push(lane_ops.make(lane, &self.lanes)?);
         }
         // Hands out lane ends: a role's inputs are reader ends, its outputs writer ends.
         let take_reader = |lanes: &mut Vec<ErasedLane>, lane: u32, me: LaneEnd| {

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use crate::exec::descriptor::{ParamError, ParamSpec, StageDescriptor};
 use crate::exec::{DuplicateKind, StageResolveError};
+use crate::kernel::broadcast::Pod;
 use crate::lower::{lower_v2, LowerError};
 use crate::plan::{ExecutionTargetV1, ParamValue, PipelinePlanV2, ValidationErrors};
 
 use super::node::Node;
 use super::pipeline::LaneGraphPipeline;
+use super::pod::PodOps;
 use super::runtime::{LaneOps, TypedOps};
 use super::stage::LaneStage;
 use super::state::LaneEvent;
@@ -202,7 +204,39 @@ impl GraphRegistry {
                 input: EventType::of::<In>(),
                 output: EventType::of::<Out>(),
                 input_ops: || Arc::new(TypedOps::<In>::new()),
-                make: |params| Ok(Node::stage::<In, Out, S>(S::from_params(params)?)),
+                make: |params| {
+                    let ops = Arc::new(TypedOps::<Out>::new());
+                    Ok(Node::stage::<In, Out, S>(S::from_params(params)?, ops))
+                },
+            },
+        );
+        Ok(self)
+    }
+
+    /// Registers `S` like [`register`](Self::register), with its input and output events
+    /// declared plain data: the lanes it reads and writes may be of every kind, `Journal` and
+    /// lossy `FanoutBroadcast` included (see `GraphBuilder::plain_data`).
+    pub fn register_plain<S, In, Out>(&mut self) -> Result<&mut Self, DuplicateKind>
+    where
+        S: StageDescriptor + LaneStage<In, Out>,
+        In: LaneEvent + Pod,
+        Out: LaneEvent + Pod,
+    {
+        if self.kinds.contains_key(S::NAME) {
+            return Err(DuplicateKind { kind: S::NAME });
+        }
+        self.kinds.insert(
+            S::NAME,
+            GraphKind {
+                side_effects: S::SIDE_EFFECTS,
+                params: S::PARAMS,
+                input: EventType::of::<In>(),
+                output: EventType::of::<Out>(),
+                input_ops: || Arc::new(PodOps::<In>::new()),
+                make: |params| {
+                    let ops = Arc::new(PodOps::<Out>::new());
+                    Ok(Node::stage::<In, Out, S>(S::from_params(params)?, ops))
+                },
             },
         );
         Ok(self)

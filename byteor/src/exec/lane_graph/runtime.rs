@@ -5,18 +5,22 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::backing::journal::JournalOptions;
 use crate::exec::{StageError, StageInfo};
-use crate::kernel::lane::{lane, LaneCounts, LaneReader, LaneWriter};
+use crate::kernel::lane::{lane, LaneCounts};
 use crate::spec::LaneSpec;
-use crate::vocab::OnFull;
+use crate::vocab::{LaneKind, OnFull};
 
+use super::ends::{InEnd, OutEnd};
+use super::error::GraphSpawnError;
 use super::stage::{Emitter, LaneStage};
 use super::state::{GraphRuntime, LaneEvent, LaneWait, RoleFailure};
 
-/// The ends of one lane, type-erased: the writer, one reader per reader end, and what the
-/// runtime keeps to read counts and close it.
+/// The ends of one lane, type-erased: the writer (an [`OutEnd`]), one reader per reader end
+/// (each an [`InEnd`]), and what the runtime keeps to read counts and close it.
 pub(super) struct ErasedLane {
     pub(super) writer: Option<Box<dyn Any + Send>>,
     pub(super) readers: Vec<Option<Box<dyn Any + Send>>>,
@@ -27,13 +31,22 @@ pub(super) struct ErasedLane {
 /// A role body ready to run on its thread: returns the events it handled.
 pub(super) type RoleBody = Box<dyn FnOnce() -> Result<u64, RoleFailure> + Send>;
 
+/// What lanes are made with beyond their spec.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LaneContext {
+    /// Where `Journal` lanes keep their segments: `<root>/<lane name>/`.
+    pub(super) journal_root: Option<PathBuf>,
+    /// How journal lanes roll and retain segments.
+    pub(super) journal_options: JournalOptions,
+}
+
 /// What the runtime can do with lanes of one event type without naming it: make them, and run
 /// the inserted roles over them.
 pub(super) trait LaneOps: Send + Sync {
     /// The event type's name, for messages.
     fn event_type(&self) -> &'static str;
     /// A lane for `spec`.
-    fn make(&self, spec: &LaneSpec) -> Result<ErasedLane, String>;
+    fn make(&self, spec: &LaneSpec, ctx: &LaneContext) -> Result<ErasedLane, GraphSpawnError>;
     /// A router or bridge (one input, every event copied into each output) or a merge (several
     /// inputs interleaved, each in order, into one output), run until its inputs finish.
     fn copier(
@@ -45,7 +58,8 @@ pub(super) trait LaneOps: Send + Sync {
     ) -> Result<RoleBody, String>;
 }
 
-/// [`LaneOps`] for events of type `T`.
+/// [`LaneOps`] for events of type `T`: in-place lanes (`Events`, `SequencedSlots`,
+/// `FanoutBroadcast` under `Block`).
 pub(super) struct TypedOps<T>(PhantomData<fn() -> T>);
 
 impl<T> TypedOps<T> {
@@ -61,25 +75,67 @@ pub(super) fn end<E: 'static>(end: Box<dyn Any + Send>, what: &str) -> Result<E,
         .map_err(|_| format!("{what}: a lane of another event type"))
 }
 
+/// Whether a lane of `spec` stores its events as plain data (and so needs `T: Pod`).
+pub(super) fn needs_plain_data(spec: &LaneSpec) -> Option<&'static str> {
+    match (spec.kind, spec.on_full) {
+        (LaneKind::Journal, _) => Some(""),
+        (LaneKind::FanoutBroadcast, OnFull::Drop) => Some(" under `drop`"),
+        _ => None,
+    }
+}
+
+impl<T: LaneEvent> TypedOps<T> {
+    /// An in-place lane for `spec`.
+    pub(super) fn make_in_place(spec: &LaneSpec) -> Result<ErasedLane, GraphSpawnError> {
+        let (writer, readers) = lane::<T>(u64::from(spec.capacity), spec.readers.len().max(1))
+            .map_err(|e| super::error::shape(&spec.name, e.to_string()))?;
+        let handle = writer.handle();
+        let closer = writer.handle();
+        Ok(ErasedLane {
+            writer: Some(Box::new(OutEnd::Lane(writer))),
+            readers: readers
+                .into_iter()
+                .map(|r| Some(Box::new(InEnd::Lane(r)) as Box<dyn Any + Send>))
+                .collect(),
+            counts: Box::new(move || handle.lane().counts()),
+            close: Box::new(move || closer.lane().close()),
+        })
+    }
+
+    /// The role body of a router, bridge or merge over boxed ends of `T`.
+    pub(super) fn copier_of(
+        name: String,
+        inputs: Vec<Box<dyn Any + Send>>,
+        outputs: Vec<(Box<dyn Any + Send>, OnFull)>,
+        rt: Arc<GraphRuntime>,
+    ) -> Result<RoleBody, String> {
+        let mut readers = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            readers.push(end::<InEnd<T>>(input, &name)?);
+        }
+        let mut writers = Vec::with_capacity(outputs.len());
+        for (output, on_full) in outputs {
+            writers.push((end::<OutEnd<T>>(output, &name)?, on_full));
+        }
+        Ok(Box::new(move || copy_events(&name, readers, writers, &rt)))
+    }
+}
+
 impl<T: LaneEvent> LaneOps for TypedOps<T> {
     fn event_type(&self) -> &'static str {
         std::any::type_name::<T>()
     }
 
-    fn make(&self, spec: &LaneSpec) -> Result<ErasedLane, String> {
-        let (writer, readers) = lane::<T>(u64::from(spec.capacity), spec.readers.len().max(1))
-            .map_err(|e| format!("lane `{}`: {e}", spec.name))?;
-        let handle = writer.handle();
-        let closer = writer.handle();
-        Ok(ErasedLane {
-            writer: Some(Box::new(writer)),
-            readers: readers
-                .into_iter()
-                .map(|r| Some(Box::new(r) as Box<dyn Any + Send>))
-                .collect(),
-            counts: Box::new(move || handle.lane().counts()),
-            close: Box::new(move || closer.lane().close()),
-        })
+    fn make(&self, spec: &LaneSpec, _: &LaneContext) -> Result<ErasedLane, GraphSpawnError> {
+        if let Some(detail) = needs_plain_data(spec) {
+            return Err(GraphSpawnError::NotPlainData {
+                lane: spec.name.clone(),
+                kind: spec.kind,
+                detail,
+                event_type: std::any::type_name::<T>(),
+            });
+        }
+        Self::make_in_place(spec)
     }
 
     fn copier(
@@ -89,16 +145,22 @@ impl<T: LaneEvent> LaneOps for TypedOps<T> {
         outputs: Vec<(Box<dyn Any + Send>, OnFull)>,
         rt: Arc<GraphRuntime>,
     ) -> Result<RoleBody, String> {
-        let mut readers = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            readers.push(end::<LaneReader<T>>(input, &name)?);
-        }
-        let mut writers = Vec::with_capacity(outputs.len());
-        for (output, on_full) in outputs {
-            writers.push((end::<LaneWriter<T>>(output, &name)?, on_full));
-        }
-        Ok(Box::new(move || copy_events(&name, readers, writers, &rt)))
+        Self::copier_of(name, inputs, outputs, rt)
     }
+}
+
+/// Records `reason` as role `name`'s failure (unless the graph already stopped: then the
+/// role just ends) and returns the outcome the role's thread reports.
+fn failed(name: &str, reason: String, rt: &GraphRuntime, done: u64) -> Result<u64, RoleFailure> {
+    if rt.stopped() {
+        return Ok(done);
+    }
+    let failure = RoleFailure {
+        role: name.to_owned(),
+        reason,
+    };
+    rt.fail(failure.clone());
+    Err(failure)
 }
 
 /// The loop of routers, bridges and merges: reads each input in turn (a merge takes one
@@ -106,9 +168,9 @@ impl<T: LaneEvent> LaneOps for TypedOps<T> {
 /// and writes a copy of every event into every output; closes the outputs once every input is
 /// finished.
 fn copy_events<T: LaneEvent>(
-    _name: &str,
-    mut inputs: Vec<LaneReader<T>>,
-    mut outputs: Vec<(LaneWriter<T>, OnFull)>,
+    name: &str,
+    mut inputs: Vec<InEnd<T>>,
+    mut outputs: Vec<(OutEnd<T>, OnFull)>,
     rt: &GraphRuntime,
 ) -> Result<u64, RoleFailure> {
     let mut wait = LaneWait::default();
@@ -119,9 +181,9 @@ fn copy_events<T: LaneEvent>(
             return Ok(copied);
         }
         let mut moved = 0;
-        let mut stopped = false;
+        let mut error = None;
         for input in inputs.iter_mut() {
-            moved += input.read(|_, event| {
+            let read = input.read(u64::MAX, |event| {
                 for (writer, on_full) in outputs.iter_mut() {
                     let mut out = Emitter {
                         writer,
@@ -129,23 +191,36 @@ fn copy_events<T: LaneEvent>(
                         wait: &mut emit_wait,
                         rt,
                     };
-                    if out.emit(|slot| slot.clone_from(event)).is_err() {
-                        stopped = true;
+                    if let Err(e) = out.emit(|slot| slot.clone_from(event)) {
+                        error.get_or_insert(e.to_string());
                     }
                 }
             });
+            match read {
+                Ok(n) => moved += n,
+                Err(e) => {
+                    error.get_or_insert(e);
+                }
+            }
         }
-        if stopped {
-            return Ok(copied);
+        for (writer, _) in outputs.iter_mut() {
+            if let Err(e) = writer.flush() {
+                error.get_or_insert(e);
+            }
+        }
+        if let Some(reason) = error {
+            return failed(name, reason, rt, copied);
         }
         copied += moved;
         if moved > 0 {
             wait.reset();
             continue;
         }
-        if inputs.iter().all(LaneReader::is_finished) {
+        if inputs.iter().all(InEnd::is_finished) {
             for (writer, _) in outputs {
-                writer.close();
+                if let Err(reason) = writer.close() {
+                    return failed(name, reason, rt, copied);
+                }
             }
             return Ok(copied);
         }
@@ -159,8 +234,8 @@ fn copy_events<T: LaneEvent>(
 pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
     info: StageInfo,
     mut stage: S,
-    mut input: LaneReader<In>,
-    mut output: LaneWriter<Out>,
+    mut input: InEnd<In>,
+    mut output: OutEnd<Out>,
     on_full: OnFull,
     rt: &GraphRuntime,
 ) -> Result<u64, RoleFailure> {
@@ -181,21 +256,23 @@ pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
             return Ok(handled);
         }
         let mut failed = None;
-        let n = input.read(|_, event| {
-            if failed.is_some() {
-                return;
-            }
-            let mut out = Emitter {
-                writer: &mut output,
-                on_full,
-                wait: &mut emit_wait,
-                rt,
-            };
-            match stage.on_event(event, &mut out) {
-                Ok(()) => handled += 1,
-                Err(e) => failed = Some(e),
-            }
-        });
+        let n = input
+            .read(u64::MAX, |event| {
+                if failed.is_some() {
+                    return;
+                }
+                let mut out = Emitter {
+                    writer: &mut output,
+                    on_full,
+                    wait: &mut emit_wait,
+                    rt,
+                };
+                match stage.on_event(event, &mut out) {
+                    Ok(()) => handled += 1,
+                    Err(e) => failed = Some(e),
+                }
+            })
+            .map_err(|e| fail(StageError::msg(e)))?;
         if let Some(e) = failed {
             return Err(fail(e));
         }
@@ -207,12 +284,13 @@ pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
                 rt,
             };
             stage.on_batch_end(&mut out).map_err(fail)?;
+            output.flush().map_err(|e| fail(StageError::msg(e)))?;
             wait.reset();
             continue;
         }
         if input.is_finished() {
             stage.on_shutdown();
-            output.close();
+            output.close().map_err(|e| fail(StageError::msg(e)))?;
             return Ok(handled);
         }
         wait.idle();

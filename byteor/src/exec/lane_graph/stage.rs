@@ -4,9 +4,9 @@
 use std::marker::PhantomData;
 
 use crate::exec::{StageError, StageInfo};
-use crate::kernel::lane::LaneWriter;
 use crate::vocab::OnFull;
 
+use super::ends::OutEnd;
 use super::state::{GraphRuntime, LaneWait};
 
 /// A LaneGraph stage: for each event of its input lane, emits zero or more events into its
@@ -82,7 +82,7 @@ where
 /// Writes a stage's output events in place into its output lane.
 #[derive(Debug)]
 pub struct Emitter<'a, Out> {
-    pub(super) writer: &'a mut LaneWriter<Out>,
+    pub(super) writer: &'a mut OutEnd<Out>,
     pub(super) on_full: OnFull,
     pub(super) wait: &'a mut LaneWait,
     pub(super) rt: &'a GraphRuntime,
@@ -93,27 +93,17 @@ impl<Out> Emitter<'_, Out> {
     /// the graph stops meanwhile); under `Drop` a full lane drops the event and counts it.
     #[inline]
     pub fn emit(&mut self, fill: impl FnOnce(&mut Out)) -> Result<(), StageError> {
-        let mut fill = Some(fill);
         match self.on_full {
-            OnFull::Drop => {
-                if let Some(f) = fill.take() {
-                    self.writer.write_or_drop(f);
-                }
-                Ok(())
-            }
+            OnFull::Drop => self.writer.write_or_drop(fill).map_err(StageError::msg),
             OnFull::Block => {
-                while let Some(f) = fill.take() {
-                    if self.writer.has_room() {
-                        self.writer.try_write(f);
-                        self.wait.reset();
-                        break;
-                    }
-                    fill = Some(f);
+                while !self.writer.has_room() {
                     if self.rt.stopped() {
                         return Err(StageError::msg("the graph stopped while emitting"));
                     }
                     self.wait.idle();
                 }
+                self.wait.reset();
+                self.writer.try_write(fill).map_err(StageError::msg)?;
                 Ok(())
             }
         }
