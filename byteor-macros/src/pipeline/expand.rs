@@ -25,11 +25,16 @@ use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
 use super::parse::{PipelineDef, SettingArg, Value};
-use super::syntax::Choice;
+use super::syntax::{Choice, Target};
 use byteor_model::vocab::OrderingMode;
+
+mod lane_graph;
 
 /// The function for a pipeline that passed every check.
 pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
+    if def.target == Target::LaneGraph {
+        return lane_graph::expand(def);
+    }
     let (Some(event), Some(ring_path)) = (&def.event, &def.ring_path) else {
         // `parse` reports a return type it cannot read; stay total regardless.
         return expand_with_errors(def, TokenStream::new());
@@ -133,10 +138,10 @@ pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
 /// that callers and IDEs still type-check. Stage values are kept in a closure that is never
 /// called, so completion and type errors inside them keep working.
 pub(crate) fn expand_with_errors(def: &PipelineDef, errors: TokenStream) -> TokenStream {
-    let values = def.stages.iter().map(|s| &s.value);
-    let keep_values = quote! {
-        let _ = || { #(let _ = #values;)* };
-    };
+    let keep_values = keep_values(def);
+    if def.target == Target::LaneGraph {
+        return lane_graph::expand_with_errors(def, errors, keep_values);
+    }
     let (Some(event), Some(ring_path)) = (&def.event, &def.ring_path) else {
         let signature = signature(def, None);
         return quote! {
@@ -166,6 +171,15 @@ pub(crate) fn expand_with_errors(def: &PipelineDef, errors: TokenStream) -> Toke
     }
 }
 
+/// Stage values in a closure that is never called: completion and type errors inside them
+/// keep working when the function has errors.
+fn keep_values(def: &PipelineDef) -> TokenStream {
+    let values = def.stages.iter().map(|s| &s.value);
+    quote! {
+        let _ = || { #(let _ = #values;)* };
+    }
+}
+
 /// The builder variable: mixed-site hygiene keeps it apart from every user identifier.
 fn ring_ident() -> Ident {
     Ident::new("ring", Span::mixed_site())
@@ -185,15 +199,6 @@ fn pipeline_name(def: &PipelineDef) -> Literal {
 
 /// `attrs vis fn name<generics>(inputs) -> Result<SingleRingPipeline<E, ..>, BuildError> where ..`
 fn signature(def: &PipelineDef, event: Option<&Type>) -> TokenStream {
-    let PipelineDef {
-        attrs,
-        vis,
-        ident,
-        generics,
-        inputs,
-        ..
-    } = def;
-    let where_clause = &generics.where_clause;
     let output = event.map(|event| {
         let span = event.span();
         quote_spanned! {span=>
@@ -207,6 +212,20 @@ fn signature(def: &PipelineDef, event: Option<&Type>) -> TokenStream {
             >
         }
     });
+    signature_with(def, output)
+}
+
+/// `attrs vis fn name<generics>(inputs) output where ..`
+fn signature_with(def: &PipelineDef, output: Option<TokenStream>) -> TokenStream {
+    let PipelineDef {
+        attrs,
+        vis,
+        ident,
+        generics,
+        inputs,
+        ..
+    } = def;
+    let where_clause = &generics.where_clause;
     quote! {
         #(#attrs)*
         #vis fn #ident #generics (#inputs) #output #where_clause

@@ -13,8 +13,13 @@ use byteor_model::plan::{DeclRole, NameItem, PlanViolation, ValidationErrors};
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
-use super::parse::{ident_name, PipelineDef, SettingArg, StageDef};
-use super::syntax::{STAGE_EXAMPLE, STATEMENTS};
+use byteor_model::plan::LaneKind;
+
+use super::parse::{ident_name, ConnectDef, Node, PipelineDef, SettingArg, StageDef};
+use super::syntax::{
+    Target, GRAPH_EGRESS_EXAMPLE, GRAPH_INGRESS_EXAMPLE, GRAPH_STAGE_EXAMPLE, STAGE_EXAMPLE,
+    STATEMENTS,
+};
 use crate::diagnostic::Diagnostics;
 
 /// Reports every violation, each on the token it names.
@@ -75,7 +80,10 @@ fn place(
             }
             vec![(
                 def.span,
-                format!("{message}; add `{}` to the body", example(statement)),
+                format!(
+                    "{message}; add `{}` to the body",
+                    example(def.target, statement)
+                ),
             )]
         }
         PlanViolation::NoStages { .. } => {
@@ -84,7 +92,10 @@ fn place(
             }
             vec![(
                 def.span,
-                format!("{message}; declare one: `{STAGE_EXAMPLE}`"),
+                format!(
+                    "{message}; declare one: `{}`",
+                    example(def.target, "stage")
+                ),
             )]
         }
         PlanViolation::TooManyStages { extra, .. } => {
@@ -106,6 +117,9 @@ fn place(
             at(dependency_span(def, stage, dependency, 1))
         }
         PlanViolation::SelfDependency { stage } => at(dependency_span(def, stage, stage, 0)),
+        PlanViolation::Cycle { path, .. } if def.target == Target::LaneGraph => {
+            graph_cycle(def, path, message)
+        }
         PlanViolation::Cycle { path, .. } => cycle(def, path, message),
         PlanViolation::RingCapacity { .. } | PlanViolation::RingCapacityTooLarge { .. } => {
             at(def.option_span("capacity"))
@@ -122,14 +136,212 @@ fn place(
             }
             vec![(
                 def.option_span("shards").unwrap_or(def.span),
-                format!("{message}: add `{}` to the body", example("shard_key")),
+                format!(
+                    "{message}: add `{}` to the body",
+                    example(def.target, "shard_key")
+                ),
             )]
         }
         PlanViolation::MultiProducerNotSupported => at(def.option_span("producer")),
         PlanViolation::WorkQueueNotSupported => at(def.option_span("scheduling")),
-        // Whole-plan violations, and LaneGraph rules a SingleRing function cannot break.
+        other => place_graph(def, other, message, occurrence),
+    }
+}
+
+/// Where to report a LaneGraph violation: on the `connect` it is about, the lane it asks
+/// for, or the declaration it names.
+fn place_graph(
+    def: &PipelineDef,
+    violation: &PlanViolation,
+    message: &str,
+    occurrence: usize,
+) -> Vec<(Span, String)> {
+    let at = |span: Option<Span>| vec![(span.unwrap_or(def.span), message.to_owned())];
+    let nth = |from: &str, to: &str, n: usize| connections(def, from, to).get(n).copied();
+    match violation {
+        // The macro's build of the model has features of its own; what the user's byteor
+        // supports is checked by the expansion (see `expand::lane_graph`).
+        PlanViolation::LaneKindDisabled { .. } | PlanViolation::BoundaryKindDisabled { .. } => {
+            Vec::new()
+        }
+        PlanViolation::MissingOnFull => at(def.option_span("on_full")),
+        PlanViolation::AfterOnLaneGraph { stage, after } => {
+            let Some(decl) = stage_named(def, stage) else {
+                return at(None);
+            };
+            let span = decl.settings.iter().find_map(|s| match &s.arg {
+                SettingArg::After(_) => Some(s.method.span()),
+                _ => None,
+            });
+            let first = after.first().map_or("parse", String::as_str);
+            vec![(
+                span.unwrap_or(decl.name.span()),
+                format!("{message}: `connect({first}, {stage});`"),
+            )]
+        }
+        PlanViolation::UnconnectedBoundary { role, name } => {
+            let span = boundaries(def, *role)
+                .iter()
+                .find(|b| plan_label(&b.name.value()) == *name)
+                .map(|b| b.handle.as_ref().map_or(b.name.span(), |(h, _)| h.span()));
+            at(span)
+        }
+        PlanViolation::UnknownSource {
+            from,
+            to,
+            suggestion,
+        } => vec![(
+            nth(from, to, occurrence).map_or(def.span, |c| c.from.span()),
+            with_handle(def, message, suggestion.as_deref()),
+        )],
+        PlanViolation::UnknownDestination {
+            from,
+            to,
+            suggestion,
+        } => vec![(
+            nth(from, to, occurrence).map_or(def.span, |c| c.to.span()),
+            with_handle(def, message, suggestion.as_deref()),
+        )],
+        PlanViolation::ConnectionFromEgress { from, to } => {
+            at(nth(from, to, occurrence).map(|c| c.from.span()))
+        }
+        PlanViolation::ConnectionToIngress { from, to } => {
+            at(nth(from, to, occurrence).map(|c| c.to.span()))
+        }
+        PlanViolation::BoundaryToBoundary { from, to } => {
+            at(nth(from, to, occurrence).map(|c| c.span))
+        }
+        PlanViolation::DuplicateConnection { from, to } => {
+            at(nth(from, to, occurrence + 1).map(|c| c.span))
+        }
+        PlanViolation::SequencedSlotsCapacity { from, to, .. }
+        | PlanViolation::SequencedSlotsGating { from, to, .. }
+        | PlanViolation::UnexpectedGating { from, to, .. }
+        | PlanViolation::LaneCapacity { from, to, .. }
+        | PlanViolation::LaneCapacityTooLarge { from, to, .. } => at(nth(from, to, occurrence)
+            .map(|c| c.lane.as_ref().map_or(c.span, |lane| lane.span()))),
+        PlanViolation::TooManyBroadcastConsumers {
+            from,
+            consumers,
+            max,
+        } => {
+            let extra = &consumers[(*max).min(consumers.len())..];
+            spans_or_function(
+                def,
+                broadcasts(def, from)
+                    .filter(|c| extra.contains(&plan_label(&def.plan_name(&c.to))))
+                    .map(|c| lane_span(c)),
+                message,
+            )
+        }
+        PlanViolation::BroadcastCapacityMismatch { from, capacities } => {
+            let first = capacities.first().map(|(_, c)| *c);
+            spans_or_function(
+                def,
+                broadcasts(def, from)
+                    .filter(|c| {
+                        let capacity = c.lane.as_ref().and_then(|l| l.capacity.as_ref());
+                        let capacity = capacity.map_or(
+                            byteor_model::plan::DEFAULT_LANE_CAPACITY,
+                            |(_, value)| *value,
+                        );
+                        Some(capacity) != first
+                    })
+                    .map(lane_span),
+                message,
+            )
+        }
+        PlanViolation::UnreachableStage { stage } | PlanViolation::StageWithoutEgress { stage } => {
+            at(stage_named(def, stage).map(|s| s.name.span()))
+        }
+        // Whole-plan violations (too many roles, more cycles than listed).
         _ => at(None),
     }
+}
+
+/// The connections whose plan endpoints have the labels `from` and `to`, in order.
+fn connections<'d>(def: &'d PipelineDef, from: &str, to: &str) -> Vec<&'d ConnectDef> {
+    def.connections
+        .iter()
+        .filter(|c| {
+            plan_label(&def.plan_name(&c.from)) == from && plan_label(&def.plan_name(&c.to)) == to
+        })
+        .collect()
+}
+
+/// The broadcast connections from the node labelled `from`.
+fn broadcasts<'d>(def: &'d PipelineDef, from: &'d str) -> impl Iterator<Item = &'d ConnectDef> {
+    def.connections.iter().filter(move |c| {
+        plan_label(&def.plan_name(&c.from)) == from
+            && c.lane
+                .as_ref()
+                .is_some_and(|l| l.syntax.kind == LaneKind::FanoutBroadcast)
+    })
+}
+
+fn lane_span(c: &ConnectDef) -> Span {
+    c.lane.as_ref().map_or(c.span, |lane| lane.span())
+}
+
+fn spans_or_function(
+    def: &PipelineDef,
+    spans: impl Iterator<Item = Span>,
+    message: &str,
+) -> Vec<(Span, String)> {
+    let mut out: Vec<(Span, String)> = spans.map(|s| (s, message.to_owned())).collect();
+    if out.is_empty() {
+        out.push((def.span, message.to_owned()));
+    }
+    out
+}
+
+/// A suggestion names a plan name; when a boundary of that name is bound to another handle,
+/// say which, since `connect` takes handles.
+fn with_handle(def: &PipelineDef, message: &str, suggestion: Option<&str>) -> String {
+    let bound = suggestion.and_then(|name| {
+        def.handles().into_iter().find_map(|(handle, node, _)| {
+            let (role, boundary) = match node {
+                Node::Ingress(i) => ("ingress", &def.ingress[i]),
+                Node::Egress(i) => ("egress", &def.egress[i]),
+                Node::Stage(_) => return None,
+            };
+            (plan_label(&boundary.name.value()) == name && ident_name(handle) != name)
+                .then(|| (role, ident_name(handle)))
+        })
+    });
+    match (suggestion, bound) {
+        (Some(name), Some((role, handle))) => {
+            format!("{message}; {role} `{name}` is bound to the handle `{handle}`")
+        }
+        _ => message.to_owned(),
+    }
+}
+
+/// One error per connection of a LaneGraph cycle `a -> b -> ... -> a`, each on the
+/// `connect(a, b)` that makes the step, numbered so the reader can follow the loop.
+fn graph_cycle(def: &PipelineDef, path: &[String], message: &str) -> Vec<(Span, String)> {
+    let steps: Vec<(Span, &String, &String)> = path
+        .windows(2)
+        .filter_map(|w| Some((connections(def, &w[0], &w[1]).first()?.span, &w[0], &w[1])))
+        .collect();
+    if steps.is_empty() {
+        return vec![(def.span, message.to_owned())];
+    }
+    let n = steps.len();
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(k, (span, from, to))| {
+            (
+                span,
+                format!(
+                    "({}/{n}) {message}: `{from}` feeds `{to}` here, which closes the loop, so \
+                     no event could ever leave these stages",
+                    k + 1
+                ),
+            )
+        })
+        .collect()
 }
 
 /// One error per dependency of a cycle `a -> b -> ... -> a`, each on the `after` entry that
@@ -240,12 +452,18 @@ fn dependency_span(def: &PipelineDef, stage: &str, dependency: &str, nth: usize)
         .map(|dep| dep.span())
 }
 
-/// How a statement is written: `ingress("orders_in");`.
-fn example(statement: &str) -> &'static str {
-    STATEMENTS
-        .iter()
-        .find(|s| s.name == statement)
-        .map_or("", |s| s.example)
+/// How a statement of a `target` function is written: `ingress("orders_in");`.
+fn example(target: Target, statement: &str) -> &'static str {
+    match (target, statement) {
+        (Target::SingleRing, "stage") => STAGE_EXAMPLE,
+        (Target::LaneGraph, "ingress") => GRAPH_INGRESS_EXAMPLE,
+        (Target::LaneGraph, "egress") => GRAPH_EGRESS_EXAMPLE,
+        (Target::LaneGraph, "stage") => GRAPH_STAGE_EXAMPLE,
+        _ => STATEMENTS
+            .iter()
+            .find(|s| s.name == statement)
+            .map_or("", |s| s.example),
+    }
 }
 
 #[cfg(test)]
