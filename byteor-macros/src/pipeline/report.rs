@@ -34,15 +34,53 @@ pub(crate) fn report(def: &PipelineDef, errors: &ValidationErrors, diag: &mut Di
             *count += 1;
             *count - 1
         };
-        for (span, text) in place(def, violation, &message, occurrence) {
-            diag.error(span, text);
+        for (at, text) in place(def, violation, &message, occurrence) {
+            match at {
+                At::Token(span) => diag.error(span, text),
+                At::Range(first, last) => {
+                    diag.error_spanned(range_tokens(first, last), text);
+                }
+            }
         }
     }
+}
+
+/// Where an error goes: one token, or the tokens from the first to the last (a whole
+/// `connect(a, b)`).
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Token(Span),
+    Range(Span, Span),
+}
+
+/// Two tokens spanning `first` to `last`, for an error covering the range.
+fn range_tokens(first: Span, last: Span) -> proc_macro2::TokenStream {
+    let first = proc_macro2::Ident::new("first", first);
+    let last = proc_macro2::Ident::new("last", last);
+    quote::quote!(#first #last)
 }
 
 /// Where to report `violation` (its `message`, the `occurrence`-th identical one), and what to
 /// say there; empty when parsing already reported the cause.
 fn place(
+    def: &PipelineDef,
+    violation: &PlanViolation,
+    message: &str,
+    occurrence: usize,
+) -> Vec<(At, String)> {
+    if def.target == Target::LaneGraph {
+        if let Some(places) = place_graph(def, violation, message, occurrence) {
+            return places;
+        }
+    }
+    place_decl(def, violation, message, occurrence)
+        .into_iter()
+        .map(|(span, text)| (At::Token(span), text))
+        .collect()
+}
+
+/// Where to report a violation about declarations, a SingleRing's `after` lists or options.
+fn place_decl(
     def: &PipelineDef,
     violation: &PlanViolation,
     message: &str,
@@ -117,9 +155,6 @@ fn place(
             at(dependency_span(def, stage, dependency, 1))
         }
         PlanViolation::SelfDependency { stage } => at(dependency_span(def, stage, stage, 0)),
-        PlanViolation::Cycle { path, .. } if def.target == Target::LaneGraph => {
-            graph_cycle(def, path, message)
-        }
         PlanViolation::Cycle { path, .. } => cycle(def, path, message),
         PlanViolation::RingCapacity { .. } | PlanViolation::RingCapacityTooLarge { .. } => {
             at(def.option_span("capacity"))
@@ -144,21 +179,30 @@ fn place(
         }
         PlanViolation::MultiProducerNotSupported => at(def.option_span("producer")),
         PlanViolation::WorkQueueNotSupported => at(def.option_span("scheduling")),
-        other => place_graph(def, other, message, occurrence),
+        // Whole-plan violations (too many roles, more cycles than listed), and LaneGraph
+        // rules a SingleRing function cannot break.
+        _ => at(None),
     }
 }
 
 /// Where to report a LaneGraph violation: on the `connect` it is about, the lane it asks
-/// for, or the declaration it names.
+/// for, or the declaration it names; `None` for the violations every target shares.
 fn place_graph(
     def: &PipelineDef,
     violation: &PlanViolation,
     message: &str,
     occurrence: usize,
-) -> Vec<(Span, String)> {
-    let at = |span: Option<Span>| vec![(span.unwrap_or(def.span), message.to_owned())];
+) -> Option<Vec<(At, String)>> {
+    let at = |span: Option<Span>| vec![(At::Token(span.unwrap_or(def.span)), message.to_owned())];
+    let whole = |c: Option<&ConnectDef>| {
+        vec![(
+            c.map_or(At::Token(def.span), ConnectDef::at),
+            message.to_owned(),
+        )]
+    };
     let nth = |from: &str, to: &str, n: usize| connections(def, from, to).get(n).copied();
-    match violation {
+    Some(match violation {
+        PlanViolation::Cycle { path, .. } => graph_cycle(def, path, message),
         // The macro's build of the model has features of its own; what the user's byteor
         // supports is checked by the expansion (see `expand::lane_graph`).
         PlanViolation::LaneKindDisabled { .. } | PlanViolation::BoundaryKindDisabled { .. } => {
@@ -167,7 +211,7 @@ fn place_graph(
         PlanViolation::MissingOnFull => at(def.option_span("on_full")),
         PlanViolation::AfterOnLaneGraph { stage, after } => {
             let Some(decl) = stage_named(def, stage) else {
-                return at(None);
+                return Some(at(None));
             };
             let span = decl.settings.iter().find_map(|s| match &s.arg {
                 SettingArg::After(_) => Some(s.method.span()),
@@ -175,7 +219,7 @@ fn place_graph(
             });
             let first = after.first().map_or("parse", String::as_str);
             vec![(
-                span.unwrap_or(decl.name.span()),
+                At::Token(span.unwrap_or(decl.name.span())),
                 format!("{message}: `connect({first}, {stage});`"),
             )]
         }
@@ -191,7 +235,7 @@ fn place_graph(
             to,
             suggestion,
         } => vec![(
-            nth(from, to, occurrence).map_or(def.span, |c| c.from.span()),
+            At::Token(nth(from, to, occurrence).map_or(def.span, |c| c.from.span())),
             with_handle(def, message, suggestion.as_deref()),
         )],
         PlanViolation::UnknownDestination {
@@ -199,7 +243,7 @@ fn place_graph(
             to,
             suggestion,
         } => vec![(
-            nth(from, to, occurrence).map_or(def.span, |c| c.to.span()),
+            At::Token(nth(from, to, occurrence).map_or(def.span, |c| c.to.span())),
             with_handle(def, message, suggestion.as_deref()),
         )],
         PlanViolation::ConnectionFromEgress { from, to } => {
@@ -208,18 +252,15 @@ fn place_graph(
         PlanViolation::ConnectionToIngress { from, to } => {
             at(nth(from, to, occurrence).map(|c| c.to.span()))
         }
-        PlanViolation::BoundaryToBoundary { from, to } => {
-            at(nth(from, to, occurrence).map(|c| c.span))
-        }
-        PlanViolation::DuplicateConnection { from, to } => {
-            at(nth(from, to, occurrence + 1).map(|c| c.span))
-        }
+        PlanViolation::BoundaryToBoundary { from, to } => whole(nth(from, to, occurrence)),
+        PlanViolation::DuplicateConnection { from, to } => whole(nth(from, to, occurrence + 1)),
         PlanViolation::SequencedSlotsCapacity { from, to, .. }
         | PlanViolation::SequencedSlotsGating { from, to, .. }
         | PlanViolation::UnexpectedGating { from, to, .. }
         | PlanViolation::LaneCapacity { from, to, .. }
-        | PlanViolation::LaneCapacityTooLarge { from, to, .. } => at(nth(from, to, occurrence)
-            .map(|c| c.lane.as_ref().map_or(c.span, |lane| lane.span()))),
+        | PlanViolation::LaneCapacityTooLarge { from, to, .. } => {
+            at(nth(from, to, occurrence).map(lane_span))
+        }
         PlanViolation::TooManyBroadcastConsumers {
             from,
             consumers,
@@ -254,9 +295,8 @@ fn place_graph(
         PlanViolation::UnreachableStage { stage } | PlanViolation::StageWithoutEgress { stage } => {
             at(stage_named(def, stage).map(|s| s.name.span()))
         }
-        // Whole-plan violations (too many roles, more cycles than listed).
-        _ => at(None),
-    }
+        _ => return None,
+    })
 }
 
 /// The connections whose plan endpoints have the labels `from` and `to`, in order.
@@ -279,20 +319,30 @@ fn broadcasts<'d>(def: &'d PipelineDef, from: &'d str) -> impl Iterator<Item = &
     })
 }
 
+/// The lane a connection asks for, or the `connect` token when it asks for none.
 fn lane_span(c: &ConnectDef) -> Span {
-    c.lane.as_ref().map_or(c.span, |lane| lane.span())
+    c.lane.as_ref().map_or(c.connect.span(), |lane| lane.span())
 }
 
 fn spans_or_function(
     def: &PipelineDef,
     spans: impl Iterator<Item = Span>,
     message: &str,
-) -> Vec<(Span, String)> {
-    let mut out: Vec<(Span, String)> = spans.map(|s| (s, message.to_owned())).collect();
+) -> Vec<(At, String)> {
+    let mut out: Vec<(At, String)> = spans
+        .map(|s| (At::Token(s), message.to_owned()))
+        .collect();
     if out.is_empty() {
-        out.push((def.span, message.to_owned()));
+        out.push((At::Token(def.span), message.to_owned()));
     }
     out
+}
+
+impl ConnectDef {
+    /// The whole `connect(from, to)`.
+    fn at(&self) -> At {
+        At::Range(self.connect.span(), self.close)
+    }
 }
 
 /// A suggestion names a plan name; when a boundary of that name is bound to another handle,
@@ -319,13 +369,13 @@ fn with_handle(def: &PipelineDef, message: &str, suggestion: Option<&str>) -> St
 
 /// One error per connection of a LaneGraph cycle `a -> b -> ... -> a`, each on the
 /// `connect(a, b)` that makes the step, numbered so the reader can follow the loop.
-fn graph_cycle(def: &PipelineDef, path: &[String], message: &str) -> Vec<(Span, String)> {
-    let steps: Vec<(Span, &String, &String)> = path
+fn graph_cycle(def: &PipelineDef, path: &[String], message: &str) -> Vec<(At, String)> {
+    let steps: Vec<(At, &String, &String)> = path
         .windows(2)
-        .filter_map(|w| Some((connections(def, &w[0], &w[1]).first()?.span, &w[0], &w[1])))
+        .filter_map(|w| Some((connections(def, &w[0], &w[1]).first()?.at(), &w[0], &w[1])))
         .collect();
     if steps.is_empty() {
-        return vec![(def.span, message.to_owned())];
+        return vec![(At::Token(def.span), message.to_owned())];
     }
     let n = steps.len();
     steps

@@ -121,7 +121,7 @@ fn connection(def: &PipelineDef, graph: &Ident, c: &ConnectDef) -> TokenStream {
     match &c.lane {
         None => {
             let method = Ident::new("connect", span);
-            quote_spanned!(c.span=> #graph.#method(#from, #to);)
+            quote_spanned!(span=> #graph.#method(#from, #to);)
         }
         Some(lane) => {
             let method = Ident::new("connect_with", span);
@@ -150,7 +150,7 @@ fn connection(def: &PipelineDef, graph: &Ident, c: &ConnectDef) -> TokenStream {
                     quote_spanned!(lane_span=> #intent::of(::byteor::vocab::LaneKind::#kind))
                 }
             };
-            quote_spanned!(c.span=> #graph.#method(#from, #to, #intent);)
+            quote_spanned!(span=> #graph.#method(#from, #to, #intent);)
         }
     }
 }
@@ -219,10 +219,13 @@ pub(crate) fn expand_with_errors(
     let output = def.graph_path.as_ref().map(|_| output(def));
     let signature = signature_with(def, output);
     let checks = feature_checks(def);
-    let body = def
-        .graph_path
-        .as_ref()
-        .map(|_| quote!(::core::unreachable!()));
+    // The path to `LaneGraph` stays in use, as in the expansion without errors.
+    let body = def.graph_path.as_ref().map(|path| {
+        quote! {
+            let _: ::core::option::Option<#path> = ::core::option::Option::None;
+            ::core::unreachable!()
+        }
+    });
     quote! {
         #signature {
             #errors

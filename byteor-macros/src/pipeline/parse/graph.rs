@@ -30,8 +30,8 @@ pub(crate) struct ConnectDef {
     pub(crate) to: Ident,
     /// `.lane(..)`, if given.
     pub(crate) lane: Option<LaneDef>,
-    /// The `connect(from, to)` call.
-    pub(crate) span: Span,
+    /// The closing parenthesis of `connect(from, to)`.
+    pub(crate) close: Span,
 }
 
 /// The lane of `.lane(kind(..).capacity(n))`.
@@ -364,7 +364,7 @@ fn parse_connect(expr: &Expr, call: &ExprCall, diag: &mut Diagnostics) -> Option
         from,
         to,
         lane,
-        span: call.span(),
+        close: call.paren_token.span.close(),
     })
 }
 
