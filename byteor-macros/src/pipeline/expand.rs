@@ -336,4 +336,74 @@ mod tests {
         assert!(out.contains("-> :: core :: result :: Result <"), "{out}");
         assert!(out.contains(":: byteor :: exec :: from_fn"), "{out}");
     }
+
+    #[test]
+    fn a_graph_becomes_lane_graph_builder_calls() {
+        let out = expand_src(
+            quote!(on_full = "block"),
+            quote! {
+                fn plant(threshold: u64) -> LaneGraph {
+                    let raw = ingress::<Packet>("raw_in");
+                    let parse = stage(Parser::default());
+                    connect(raw, parse);
+                    let risk = stage(Risk { threshold });
+                    let out = egress::<Decision>("decisions");
+                    connect(parse, risk).lane(sequenced_slots(64));
+                    connect(risk, out).lane(journal());
+                    connect(raw, risk).lane(fanout_broadcast().capacity(8));
+                }
+            },
+        );
+        let expected = [
+            "fn plant (threshold : u64) -> :: core :: result :: Result < (:: byteor :: exec :: \
+             lane_graph :: LaneGraphPipeline , :: byteor :: exec :: lane_graph :: Output < \
+             Packet > , :: byteor :: exec :: lane_graph :: Input < Decision > ,) , :: byteor :: \
+             exec :: BuildError , >",
+            ":: byteor :: __pipeline_lane_graph_journal ! (journal) ;",
+            ":: byteor :: __pipeline_lane_graph_fanout ! (fanout_broadcast) ;",
+            "let mut graph = LaneGraph :: builder (\"plant\") ;",
+            "graph . on_full (:: byteor :: plan :: OnFull :: Block) ;",
+            "let raw = graph . ingress :: < Packet > (\"raw_in\") ;",
+            "let parse = graph . stage (\"parse\" , Parser :: default ()) ;",
+            "let risk = graph . stage (\"risk\" , Risk { threshold }) ;",
+            "let out = graph . egress :: < Decision > (\"decisions\") ;",
+            "graph . connect (& raw , & parse . 0) ;",
+            "graph . connect_with (& parse . 1 , & risk . 0 , :: byteor :: plan :: LaneIntent :: \
+             sequenced_slots (64)) ;",
+            "graph . connect_with (& risk . 1 , & out , :: byteor :: plan :: LaneIntent :: of (:: \
+             byteor :: vocab :: LaneKind :: Journal)) ;",
+            "graph . connect_with (& raw , & risk . 0 , :: byteor :: plan :: LaneIntent :: of (:: \
+             byteor :: vocab :: LaneKind :: FanoutBroadcast) . capacity (8)) ;",
+            "let _ = (& parse , & risk ,) ;",
+            ":: core :: result :: Result :: map (graph . build () , | pipeline | (pipeline , raw , \
+             out ,))",
+        ];
+        let mut rest = out.as_str();
+        for part in expected {
+            let at = rest
+                .find(part)
+                .unwrap_or_else(|| panic!("missing `{part}` in\n{out}"));
+            rest = &rest[at + part.len()..];
+        }
+    }
+
+    #[test]
+    fn a_graph_with_errors_keeps_its_type_and_its_feature_checks() {
+        let (def, _) = parse_src(
+            quote!(),
+            quote! {
+                fn g() -> LaneGraph {
+                    let raw = ingress::<u64>("raw");
+                    let a = stage(A::new());
+                    connect(raw, a).lane(journal());
+                }
+            },
+        );
+        let out = expand_with_errors(&def.unwrap(), quote!(compile_error!("boom");)).to_string();
+        assert!(out.contains("compile_error ! (\"boom\")"), "{out}");
+        assert!(out.contains(":: byteor :: __pipeline_lane_graph_journal ! (journal)"), "{out}");
+        assert!(out.contains("let _ = || { let _ = A :: new () ; } ;"), "{out}");
+        assert!(out.contains("Output < u64 > ,) ,"), "{out}");
+        assert!(out.ends_with(":: core :: unreachable ! () }"), "{out}");
+    }
 }

@@ -243,4 +243,38 @@ mod tests {
         assert_eq!((ring.capacity, ring.shards), (64, 1));
         assert_eq!(ring.ordering, OrderingMode::PerKey);
     }
+
+    #[test]
+    fn a_graph_plan_is_what_the_lane_graph_builder_would_write() {
+        let (def, errors) = parse_src(
+            quote!(name = "plant", on_full = "drop"),
+            quote! {
+                fn p(threshold: u64) -> LaneGraph {
+                    let parse = stage(Parser::default());
+                    let raw = ingress::<Packet>("raw_in");
+                    connect(raw, parse).lane(fanout_broadcast().capacity(64));
+                    let risk = stage(Risk { threshold });
+                    let decisions = egress::<Decision>("decisions");
+                    connect(parse, risk).lane(sequenced_slots(64));
+                    connect(risk, decisions);
+                }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut expected = PipelinePlanV2::lane_graph("plant")
+            .with_ingress("raw_in")
+            .with_egress("decisions")
+            .with_stage(StageDecl::new("parse"))
+            .with_stage(StageDecl::new("risk"))
+            .with_connection(
+                Connection::new("raw_in", "parse")
+                    .lane(LaneIntent::of(LaneKind::FanoutBroadcast).capacity(64)),
+            )
+            .with_connection(
+                Connection::new("parse", "risk").lane(LaneIntent::sequenced_slots(64)),
+            )
+            .with_connection(Connection::new("risk", "decisions"));
+        expected.lane_graph.as_mut().unwrap().on_full = Some(byteor_model::plan::OnFull::Drop);
+        assert_eq!(plan_of(&def.unwrap()), expected);
+    }
 }

@@ -757,4 +757,158 @@ mod tests {
         assert!(errors[5].starts_with("stage `a` param `kkkk"));
         assert!(errors[6].starts_with("stage `b` param `deep` nests 33 levels deep"));
     }
+
+    /// Every message parsing and plan validation report for a graph function with `body`.
+    fn check_graph(args: TokenStream, body: TokenStream) -> Vec<String> {
+        let (def, mut errors) = parse_src(args, quote!(fn g() -> LaneGraph { #body }));
+        let mut diag = Diagnostics::new();
+        super::super::check(&def.unwrap(), &mut diag);
+        errors.extend(diag.messages());
+        errors
+    }
+
+    fn graph(connections: TokenStream) -> TokenStream {
+        quote! {
+            let raw = ingress::<u64>("raw_in");
+            let parse = stage(P);
+            let risk = stage(R);
+            let out = egress::<u64>("out");
+            #connections
+        }
+    }
+
+    #[test]
+    fn a_graph_with_every_lane_passes_whatever_the_macros_features() {
+        let errors = check_graph(
+            quote!(on_full = drop),
+            graph(quote! {
+                connect(raw, parse).lane(fanout_broadcast());
+                connect(raw, risk).lane(fanout_broadcast().capacity(1024));
+                connect(parse, out).lane(journal());
+                connect(risk, out).lane(sequenced_slots(100));
+            }),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn connections_to_unknown_handles_suggest_the_nearest_name() {
+        let errors = check_graph(
+            quote!(),
+            graph(quote! {
+                connect(raw, pasre);
+                connect(parse, risk);
+                connect(risk, ou);
+                connect(rwa, parse);
+            }),
+        );
+        assert_eq!(
+            errors,
+            [
+                "egress `out` is not used by any connection",
+                "connection `raw_in -> pasre`: no stage or egress named `pasre` (did you mean \
+                 `parse`?)",
+                "connection `risk -> ou`: no stage or egress named `ou` (did you mean `out`?)",
+                "connection `rwa -> parse`: no ingress or stage named `rwa`",
+                "stage `parse` is not reachable from any ingress",
+                "stage `parse` does not lead to any egress",
+                "stage `risk` is not reachable from any ingress",
+                "stage `risk` does not lead to any egress",
+            ]
+        );
+        // A boundary bound to another name: the suggestion says which handle to write.
+        let errors = check_graph(
+            quote!(),
+            graph(quote! {
+                connect(raw, parse); connect(parse, risk); connect(risk, out_);
+                connect(raw_i, risk);
+            }),
+        );
+        assert!(
+            errors.iter().any(|e| e.ends_with(
+                "(did you mean `raw_in`?); ingress `raw_in` is bound to the handle `raw`"
+            )),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn a_graph_cycle_is_reported_on_each_connection() {
+        let errors = check_graph(
+            quote!(),
+            graph(quote! {
+                connect(raw, parse);
+                connect(parse, risk);
+                connect(risk, parse);
+                connect(risk, out);
+            }),
+        );
+        let tail = "here, which closes the loop, so no event could ever leave these stages";
+        assert_eq!(
+            errors,
+            [
+                format!("(1/2) cycle: parse -> risk -> parse: `parse` feeds `risk` {tail}"),
+                format!("(2/2) cycle: parse -> risk -> parse: `risk` feeds `parse` {tail}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn connection_shapes_and_lanes() {
+        let errors = check_graph(
+            quote!(),
+            graph(quote! {
+                connect(raw, parse).lane(sequenced_slots(0));
+                connect(parse, risk).lane(events().capacity(100));
+                connect(parse, risk);
+                connect(risk, out).lane(journal().capacity(1 << 20));
+                connect(out, parse);
+                connect(risk, raw);
+                connect(raw, out);
+            }),
+        );
+        assert_eq!(
+            errors,
+            [
+                "a lane capacity is an integer literal, so that it is checked at compile time",
+                "connection `raw_in -> parse`: lane kind `sequenced_slots` needs an explicit \
+                 capacity > 0, found 0",
+                "connection `parse -> risk`: lane capacity 100 must be a power of two of at \
+                 least 2",
+                "connection `parse -> risk` is declared more than once",
+                "connection `out -> parse` starts at egress `out`; an egress can only be a \
+                 destination",
+                "connection `risk -> raw_in` ends at ingress `raw_in`; an ingress can only be a \
+                 source",
+                "connection `raw_in -> out` joins two boundaries; connect them through a stage",
+            ]
+        );
+    }
+
+    #[test]
+    fn graph_declarations() {
+        let errors = check_graph(
+            quote!(),
+            quote! {
+                let raw = ingress::<u64>("raw");
+                let unused = ingress::<u64>("unused");
+                let a = stage(A);
+                let b = stage(B).after([a]);
+                let a = stage(A2);
+                connect(raw, a);
+                connect(a, b);
+            },
+        );
+        assert_eq!(
+            errors,
+            [
+                "stage `a` is declared more than once",
+                "a `lane_graph` plan needs at least one egress, found none; add \
+                 `let decisions = egress::<Decision>(\"decisions\");` to the body",
+                "stage `b` has `after = [`a`]`, but `after` lists are single_ring only; wire \
+                 lane_graph stages with connections: `connect(a, b);`",
+                "ingress `unused` is not used by any connection",
+            ]
+        );
+    }
 }

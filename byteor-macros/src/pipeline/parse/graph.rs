@@ -333,6 +333,7 @@ fn parse_connect(expr: &Expr, call: &ExprCall, diag: &mut Diagnostics) -> Option
         at = &method.receiver;
     }
     let mut lane = None;
+    let mut lane_given = false;
     for method in methods.into_iter().rev() {
         let name = method.method.unraw().to_string();
         if name != LANE_METHOD {
@@ -345,7 +346,7 @@ fn parse_connect(expr: &Expr, call: &ExprCall, diag: &mut Diagnostics) -> Option
             );
             continue;
         }
-        if lane.is_some() {
+        if std::mem::replace(&mut lane_given, true) {
             diag.error(
                 method.method.span(),
                 format!("`lane` is set twice on `connect({from}, {to})`"),
