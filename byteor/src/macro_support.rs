@@ -21,7 +21,7 @@ macro_rules! __pipeline_lane_graph_journal {
     ($($lane:tt)*) => {
         ::core::compile_error! {
             "lane kind `journal` needs byteor feature `lane_graph_journal`; enable it in \
-             Cargo.toml: `byteor = { version = \"..\", features = [\"lane_graph_journal\"] }`"
+Cargo.toml: `byteor = { version = \"..\", features = [\"lane_graph_journal\"] }`"
         }
     };
 }
@@ -42,8 +42,8 @@ macro_rules! __pipeline_lane_graph_fanout {
     ($($lane:tt)*) => {
         ::core::compile_error! {
             "lane kind `fanout_broadcast` needs byteor feature `lane_graph_fanout` (a default \
-             feature); enable it in Cargo.toml: \
-             `byteor = { version = \"..\", features = [\"lane_graph_fanout\"] }`"
+feature); enable it in Cargo.toml: \
+`byteor = { version = \"..\", features = [\"lane_graph_fanout\"] }`"
         }
     };
 }

@@ -111,7 +111,10 @@ fn macro_builder_and_document_are_one_graph() -> Result<(), Box<dyn std::error::
         (by_macro.plan(), by_macro.spec()),
         (by_builder.plan(), by_builder.spec()),
     );
-    assert_same((by_macro.plan(), by_macro.spec()), (&document, &document_spec));
+    assert_same(
+        (by_macro.plan(), by_macro.spec()),
+        (&document, &document_spec),
+    );
     // The comparison can fail: another lane kind is another fingerprint.
     let mut other = document.clone();
     if let Some(graph) = other.lane_graph.as_mut() {

@@ -401,8 +401,14 @@ mod tests {
         );
         let out = expand_with_errors(&def.unwrap(), quote!(compile_error!("boom");)).to_string();
         assert!(out.contains("compile_error ! (\"boom\")"), "{out}");
-        assert!(out.contains(":: byteor :: __pipeline_lane_graph_journal ! (journal)"), "{out}");
-        assert!(out.contains("let _ = || { let _ = A :: new () ; } ;"), "{out}");
+        assert!(
+            out.contains(":: byteor :: __pipeline_lane_graph_journal ! (journal)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("let _ = || { let _ = A :: new () ; } ;"),
+            "{out}"
+        );
         assert!(out.contains("Output < u64 > ,) ,"), "{out}");
         assert!(out.ends_with(":: core :: unreachable ! () }"), "{out}");
     }

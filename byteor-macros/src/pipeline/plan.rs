@@ -47,7 +47,10 @@ fn graph_plan_of(def: &PipelineDef) -> PipelinePlanV2 {
         plan = plan.with_stage(decl);
     }
     for connect in &def.connections {
-        let lane = connect.lane.as_ref().map_or_else(LaneIntent::events, lane_intent);
+        let lane = connect
+            .lane
+            .as_ref()
+            .map_or_else(LaneIntent::events, lane_intent);
         plan = plan.with_connection(
             Connection::new(def.plan_name(&connect.from), def.plan_name(&connect.to)).lane(lane),
         );
@@ -270,9 +273,7 @@ mod tests {
                 Connection::new("raw_in", "parse")
                     .lane(LaneIntent::of(LaneKind::FanoutBroadcast).capacity(64)),
             )
-            .with_connection(
-                Connection::new("parse", "risk").lane(LaneIntent::sequenced_slots(64)),
-            )
+            .with_connection(Connection::new("parse", "risk").lane(LaneIntent::sequenced_slots(64)))
             .with_connection(Connection::new("risk", "decisions"));
         expected.lane_graph.as_mut().unwrap().on_full = Some(byteor_model::plan::OnFull::Drop);
         assert_eq!(plan_of(&def.unwrap()), expected);

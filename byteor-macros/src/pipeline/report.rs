@@ -130,10 +130,7 @@ fn place_decl(
             }
             vec![(
                 def.span,
-                format!(
-                    "{message}; declare one: `{}`",
-                    example(def.target, "stage")
-                ),
+                format!("{message}; declare one: `{}`", example(def.target, "stage")),
             )]
         }
         PlanViolation::TooManyStages { extra, .. } => {
@@ -271,7 +268,7 @@ fn place_graph(
                 def,
                 broadcasts(def, from)
                     .filter(|c| extra.contains(&plan_label(&def.plan_name(&c.to))))
-                    .map(|c| lane_span(c)),
+                    .map(lane_span),
                 message,
             )
         }
@@ -282,10 +279,10 @@ fn place_graph(
                 broadcasts(def, from)
                     .filter(|c| {
                         let capacity = c.lane.as_ref().and_then(|l| l.capacity.as_ref());
-                        let capacity = capacity.map_or(
-                            byteor_model::plan::DEFAULT_LANE_CAPACITY,
-                            |(_, value)| *value,
-                        );
+                        let capacity = capacity
+                            .map_or(byteor_model::plan::DEFAULT_LANE_CAPACITY, |(_, value)| {
+                                *value
+                            });
                         Some(capacity) != first
                     })
                     .map(lane_span),
@@ -329,9 +326,7 @@ fn spans_or_function(
     spans: impl Iterator<Item = Span>,
     message: &str,
 ) -> Vec<(At, String)> {
-    let mut out: Vec<(At, String)> = spans
-        .map(|s| (At::Token(s), message.to_owned()))
-        .collect();
+    let mut out: Vec<(At, String)> = spans.map(|s| (At::Token(s), message.to_owned())).collect();
     if out.is_empty() {
         out.push((At::Token(def.span), message.to_owned()));
     }

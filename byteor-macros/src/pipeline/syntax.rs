@@ -436,7 +436,10 @@ mod tests {
         for kind in LaneKind::ALL {
             let syntax = lane(kind.as_str()).unwrap();
             assert!(syntax.example.starts_with(kind.as_str()));
-            assert_eq!(syntax.feature_check.is_some(), kind.required_feature().is_some());
+            assert_eq!(
+                syntax.feature_check.is_some(),
+                kind.required_feature().is_some()
+            );
         }
     }
 }

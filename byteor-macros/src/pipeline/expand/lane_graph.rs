@@ -38,19 +38,21 @@ pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
     };
     let graph = Ident::new("graph", Span::mixed_site());
     let name = pipeline_name(def);
-    let on_full = def.option("on_full").and_then(|option| match &option.value {
-        Value::Choice(Choice::OnFull(on_full), span) => {
-            let variant = Ident::new(
-                match on_full {
-                    OnFull::Block => "Block",
-                    OnFull::Drop => "Drop",
-                },
-                *span,
-            );
-            Some(quote_spanned!(*span=> #graph.on_full(::byteor::plan::OnFull::#variant);))
-        }
-        _ => None,
-    });
+    let on_full = def
+        .option("on_full")
+        .and_then(|option| match &option.value {
+            Value::Choice(Choice::OnFull(on_full), span) => {
+                let variant = Ident::new(
+                    match on_full {
+                        OnFull::Block => "Block",
+                        OnFull::Drop => "Drop",
+                    },
+                    *span,
+                );
+                Some(quote_spanned!(*span=> #graph.on_full(::byteor::plan::OnFull::#variant);))
+            }
+            _ => None,
+        });
 
     let mut declarations = Vec::new();
     let mut stages = Vec::new();
@@ -182,10 +184,7 @@ fn output(def: &PipelineDef) -> TokenStream {
         let end = format_ident!("{}", end);
         Some(quote!(::byteor::exec::lane_graph::#end<#event>))
     });
-    let span = def
-        .graph_path
-        .as_ref()
-        .map_or(def.span, |path| path.span());
+    let span = def.graph_path.as_ref().map_or(def.span, |path| path.span());
     quote_spanned! {span=>
         -> ::core::result::Result<
             (::byteor::exec::lane_graph::LaneGraphPipeline, #(#handles,)*),

@@ -206,10 +206,7 @@ fn forms() -> String {
 fn unexpected(stmt: &Stmt, diag: &mut Diagnostics) {
     diag.error_spanned(
         stmt,
-        format!(
-            "a `#[pipeline]` body only declares the graph. {}",
-            forms()
-        ),
+        format!("a `#[pipeline]` body only declares the graph. {}", forms()),
     );
 }
 
@@ -241,7 +238,10 @@ fn parse_boundary(
         }
     };
     if let Some((else_token, _)) = local.init.as_ref().and_then(|i| i.diverge.as_ref()) {
-        diag.error(else_token.span, format!("an {role} declaration has no `else` branch"));
+        diag.error(
+            else_token.span,
+            format!("an {role} declaration has no `else` branch"),
+        );
         return None;
     }
     if let Some(Expr::MethodCall(method)) = local.init.as_ref().map(|i| &*i.expr) {
@@ -319,9 +319,7 @@ fn parse_connect(expr: &Expr, call: &ExprCall, diag: &mut Diagnostics) -> Option
     let Some((from, to)) = endpoints else {
         diag.error_spanned(
             call,
-            format!(
-                "`connect` takes two handles, each a name bound by `let`: `{CONNECT_EXAMPLE}`"
-            ),
+            format!("`connect` takes two handles, each a name bound by `let`: `{CONNECT_EXAMPLE}`"),
         );
         return None;
     };

@@ -254,7 +254,7 @@ pub(crate) fn parse(
     check_signature(&func, diag);
     let (mut ring_path, mut event, mut graph_path) = (None, None, None);
     match parse_return_type(&func, diag) {
-        Some(Returns::SingleRing(path, ty)) => (ring_path, event) = (Some(path), Some(ty)),
+        Some(Returns::SingleRing(path, ty)) => (ring_path, event) = (Some(path), Some(*ty)),
         Some(Returns::LaneGraph(path)) => graph_path = Some(path),
         None => {}
     }
@@ -305,7 +305,11 @@ fn parse_statement(stmt: &Stmt, def: &mut PipelineDef, diag: &mut Diagnostics) {
     match stmt {
         Stmt::Local(local) => match base_call(local.init.as_ref().map(|i| &*i.expr)) {
             Some((name @ ("ingress" | "egress"), call)) => {
-                def.attempted.push(if name == "ingress" { "ingress" } else { "egress" });
+                def.attempted.push(if name == "ingress" {
+                    "ingress"
+                } else {
+                    "egress"
+                });
                 diag.error_spanned(
                     call,
                     format!(

@@ -59,7 +59,7 @@ pub(super) fn target_of(func: &ItemFn) -> Option<Target> {
 #[derive(Debug)]
 pub(crate) enum Returns {
     /// `-> SingleRing<E>`: the path to `SingleRing` (without arguments) and the event type.
-    SingleRing(syn::Path, Type),
+    SingleRing(syn::Path, Box<Type>),
     /// `-> LaneGraph`: the path to `LaneGraph`.
     LaneGraph(syn::Path),
 }
@@ -100,7 +100,7 @@ pub(super) fn parse_return_type(func: &ItemFn, diag: &mut Diagnostics) -> Option
             if let Some(last) = ring_path.segments.last_mut() {
                 last.arguments = PathArguments::None;
             }
-            Some(Returns::SingleRing(ring_path, event))
+            Some(Returns::SingleRing(ring_path, Box::new(event)))
         }
         (Some(Target::LaneGraph), _) => {
             if !matches!(last.arguments, PathArguments::None) {

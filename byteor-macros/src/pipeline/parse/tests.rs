@@ -283,7 +283,9 @@ fn a_handle_names_one_thing() {
     );
     assert_eq!(
         errors,
-        ["handle `raw` is already bound to ingress `raw_in`; give each ingress, egress and \
-          stage its own binding, which is what `connect` names"]
+        [
+            "handle `raw` is already bound to ingress `raw_in`; give each ingress, egress and \
+          stage its own binding, which is what `connect` names"
+        ]
     );
 }
