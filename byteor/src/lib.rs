@@ -93,6 +93,7 @@ pub mod abi;
 pub mod backing;
 pub mod exec;
 pub mod kernel;
+mod macro_support;
 mod sync;
 pub mod transport;
 

@@ -5,6 +5,7 @@
 
 pub use byteor;
 
+use byteor::exec::lane_graph::{Emitter, LaneStage};
 use byteor::prelude::*;
 
 /// The event of the order pipelines.
@@ -104,5 +105,26 @@ pub struct QuoteTicker;
 impl Stage<Quote> for QuoteTicker {
     fn on_event(&mut self, _: &Quote, _: &EventContext) -> Result<(), StageError> {
         Ok(())
+    }
+}
+
+/// A LaneGraph stage that passes every order on.
+#[derive(Debug, Default, Clone)]
+pub struct Forward;
+
+impl LaneStage<Order, Order> for Forward {
+    fn on_event(&mut self, order: &Order, out: &mut Emitter<'_, Order>) -> Result<(), StageError> {
+        out.emit(|slot| *slot = *order)
+    }
+}
+
+/// A LaneGraph stage that turns each order into a quote at its price (another event type,
+/// for type-mismatch cases).
+#[derive(Debug, Default, Clone)]
+pub struct Quoter;
+
+impl LaneStage<Order, Quote> for Quoter {
+    fn on_event(&mut self, order: &Order, out: &mut Emitter<'_, Quote>) -> Result<(), StageError> {
+        out.emit(|quote| quote.bid = order.price)
     }
 }

@@ -25,11 +25,16 @@ use syn::spanned::Spanned;
 use syn::{Ident, Type};
 
 use super::parse::{PipelineDef, SettingArg, Value};
-use super::syntax::Choice;
+use super::syntax::{Choice, Target};
 use byteor_model::vocab::OrderingMode;
+
+mod lane_graph;
 
 /// The function for a pipeline that passed every check.
 pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
+    if def.target == Target::LaneGraph {
+        return lane_graph::expand(def);
+    }
     let (Some(event), Some(ring_path)) = (&def.event, &def.ring_path) else {
         // `parse` reports a return type it cannot read; stay total regardless.
         return expand_with_errors(def, TokenStream::new());
@@ -133,10 +138,10 @@ pub(crate) fn expand(def: &PipelineDef) -> TokenStream {
 /// that callers and IDEs still type-check. Stage values are kept in a closure that is never
 /// called, so completion and type errors inside them keep working.
 pub(crate) fn expand_with_errors(def: &PipelineDef, errors: TokenStream) -> TokenStream {
-    let values = def.stages.iter().map(|s| &s.value);
-    let keep_values = quote! {
-        let _ = || { #(let _ = #values;)* };
-    };
+    let keep_values = keep_values(def);
+    if def.target == Target::LaneGraph {
+        return lane_graph::expand_with_errors(def, errors, keep_values);
+    }
     let (Some(event), Some(ring_path)) = (&def.event, &def.ring_path) else {
         let signature = signature(def, None);
         return quote! {
@@ -166,6 +171,15 @@ pub(crate) fn expand_with_errors(def: &PipelineDef, errors: TokenStream) -> Toke
     }
 }
 
+/// Stage values in a closure that is never called: completion and type errors inside them
+/// keep working when the function has errors.
+fn keep_values(def: &PipelineDef) -> TokenStream {
+    let values = def.stages.iter().map(|s| &s.value);
+    quote! {
+        let _ = || { #(let _ = #values;)* };
+    }
+}
+
 /// The builder variable: mixed-site hygiene keeps it apart from every user identifier.
 fn ring_ident() -> Ident {
     Ident::new("ring", Span::mixed_site())
@@ -185,15 +199,6 @@ fn pipeline_name(def: &PipelineDef) -> Literal {
 
 /// `attrs vis fn name<generics>(inputs) -> Result<SingleRingPipeline<E, ..>, BuildError> where ..`
 fn signature(def: &PipelineDef, event: Option<&Type>) -> TokenStream {
-    let PipelineDef {
-        attrs,
-        vis,
-        ident,
-        generics,
-        inputs,
-        ..
-    } = def;
-    let where_clause = &generics.where_clause;
     let output = event.map(|event| {
         let span = event.span();
         quote_spanned! {span=>
@@ -207,6 +212,20 @@ fn signature(def: &PipelineDef, event: Option<&Type>) -> TokenStream {
             >
         }
     });
+    signature_with(def, output)
+}
+
+/// `attrs vis fn name<generics>(inputs) output where ..`
+fn signature_with(def: &PipelineDef, output: Option<TokenStream>) -> TokenStream {
+    let PipelineDef {
+        attrs,
+        vis,
+        ident,
+        generics,
+        inputs,
+        ..
+    } = def;
+    let where_clause = &generics.where_clause;
     quote! {
         #(#attrs)*
         #vis fn #ident #generics (#inputs) #output #where_clause
@@ -316,5 +335,81 @@ mod tests {
         );
         assert!(out.contains("-> :: core :: result :: Result <"), "{out}");
         assert!(out.contains(":: byteor :: exec :: from_fn"), "{out}");
+    }
+
+    #[test]
+    fn a_graph_becomes_lane_graph_builder_calls() {
+        let out = expand_src(
+            quote!(on_full = "block"),
+            quote! {
+                fn plant(threshold: u64) -> LaneGraph {
+                    let raw = ingress::<Packet>("raw_in");
+                    let parse = stage(Parser::default());
+                    connect(raw, parse);
+                    let risk = stage(Risk { threshold });
+                    let out = egress::<Decision>("decisions");
+                    connect(parse, risk).lane(sequenced_slots(64));
+                    connect(risk, out).lane(journal());
+                    connect(raw, risk).lane(fanout_broadcast().capacity(8));
+                }
+            },
+        );
+        let expected = [
+            "fn plant (threshold : u64) -> :: core :: result :: Result < (:: byteor :: exec :: \
+             lane_graph :: LaneGraphPipeline , :: byteor :: exec :: lane_graph :: Output < \
+             Packet > , :: byteor :: exec :: lane_graph :: Input < Decision > ,) , :: byteor :: \
+             exec :: BuildError , >",
+            ":: byteor :: __pipeline_lane_graph_journal ! (journal) ;",
+            ":: byteor :: __pipeline_lane_graph_fanout ! (fanout_broadcast) ;",
+            "let mut graph = LaneGraph :: builder (\"plant\") ;",
+            "graph . on_full (:: byteor :: plan :: OnFull :: Block) ;",
+            "let raw = graph . ingress :: < Packet > (\"raw_in\") ;",
+            "let parse = graph . stage (\"parse\" , Parser :: default ()) ;",
+            "let risk = graph . stage (\"risk\" , Risk { threshold }) ;",
+            "let out = graph . egress :: < Decision > (\"decisions\") ;",
+            "graph . connect (& raw , & parse . 0) ;",
+            "graph . connect_with (& parse . 1 , & risk . 0 , :: byteor :: plan :: LaneIntent :: \
+             sequenced_slots (64)) ;",
+            "graph . connect_with (& risk . 1 , & out , :: byteor :: plan :: LaneIntent :: of (:: \
+             byteor :: vocab :: LaneKind :: Journal)) ;",
+            "graph . connect_with (& raw , & risk . 0 , :: byteor :: plan :: LaneIntent :: of (:: \
+             byteor :: vocab :: LaneKind :: FanoutBroadcast) . capacity (8)) ;",
+            "let _ = (& parse , & risk ,) ;",
+            ":: core :: result :: Result :: map (graph . build () , | pipeline | (pipeline , raw , \
+             out ,))",
+        ];
+        let mut rest = out.as_str();
+        for part in expected {
+            let at = rest
+                .find(part)
+                .unwrap_or_else(|| panic!("missing `{part}` in\n{out}"));
+            rest = &rest[at + part.len()..];
+        }
+    }
+
+    #[test]
+    fn a_graph_with_errors_keeps_its_type_and_its_feature_checks() {
+        let (def, _) = parse_src(
+            quote!(),
+            quote! {
+                fn g() -> LaneGraph {
+                    let raw = ingress::<u64>("raw");
+                    let a = stage(A::new());
+                    connect(raw, a).lane(journal());
+                }
+            },
+        );
+        let out = expand_with_errors(&def.unwrap(), quote!(compile_error!("boom");)).to_string();
+        assert!(out.contains("compile_error ! (\"boom\")"), "{out}");
+        assert!(
+            out.contains(":: byteor :: __pipeline_lane_graph_journal ! (journal)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("let _ = || { let _ = A :: new () ; } ;"),
+            "{out}"
+        );
+        assert!(out.contains("Output < u64 > ,) ,"), "{out}");
+        assert!(out.ends_with(":: core :: unreachable ! () }"), "{out}");
     }
 }

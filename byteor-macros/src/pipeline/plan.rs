@@ -7,17 +7,69 @@
 //! `build()` at run time, which validates the complete plan again.
 
 use byteor_model::plan::{
-    OrderingMode, ParamValue, PipelinePlanV2, ProducerMode, SchedulingMode, SingleRingConstraints,
-    StageDecl,
+    Connection, LaneIntent, LaneKind, OrderingMode, ParamValue, PipelinePlanV2, ProducerMode,
+    SchedulingMode, SingleRingConstraints, StageDecl,
 };
 use syn::{Expr, ExprLit, Lit, UnOp};
 
-use super::parse::{PipelineDef, SettingArg, Value};
-use super::syntax::Choice;
+use super::parse::{LaneDef, PipelineDef, SettingArg, Value};
+use super::syntax::{Choice, Target};
 
 /// The plan the builder calls of [`expand`](super::expand::expand) make, as far as the tokens
 /// show it.
 pub(crate) fn plan_of(def: &PipelineDef) -> PipelinePlanV2 {
+    match def.target {
+        Target::SingleRing => ring_plan_of(def),
+        Target::LaneGraph => graph_plan_of(def),
+    }
+}
+
+/// The plan of a `-> LaneGraph` function: what `LaneGraph::builder`, `ingress`, `egress`,
+/// `stage`, `on_full` and `connect`/`connect_with` write, in the order the expansion calls
+/// them (declarations in body order, then connections in body order). An `.after` list,
+/// which the builder cannot write, is kept so that validation explains it.
+fn graph_plan_of(def: &PipelineDef) -> PipelinePlanV2 {
+    let mut plan = PipelinePlanV2::lane_graph(def.pipeline_name());
+    if let (Some(Choice::OnFull(on_full)), Some(graph)) =
+        (def.choice("on_full"), plan.lane_graph.as_mut())
+    {
+        graph.on_full = Some(on_full);
+    }
+    for boundary in &def.ingress {
+        plan = plan.with_ingress(boundary.name.value());
+    }
+    for boundary in &def.egress {
+        plan = plan.with_egress(boundary.name.value());
+    }
+    for stage in &def.stages {
+        let mut decl = StageDecl::new(stage.name_str());
+        decl.after = stage.after().iter().map(super::parse::ident_name).collect();
+        plan = plan.with_stage(decl);
+    }
+    for connect in &def.connections {
+        let lane = connect
+            .lane
+            .as_ref()
+            .map_or_else(LaneIntent::events, lane_intent);
+        plan = plan.with_connection(
+            Connection::new(def.plan_name(&connect.from), def.plan_name(&connect.to)).lane(lane),
+        );
+    }
+    plan
+}
+
+/// The `LaneIntent` a lane stands for, as the expansion builds it.
+pub(crate) fn lane_intent(lane: &LaneDef) -> LaneIntent {
+    let capacity = lane.capacity.as_ref().map(|(_, value)| *value);
+    match (lane.syntax.kind, capacity) {
+        (LaneKind::SequencedSlots, Some(capacity)) => LaneIntent::sequenced_slots(capacity),
+        (kind, Some(capacity)) => LaneIntent::of(kind).capacity(capacity),
+        (kind, None) => LaneIntent::of(kind),
+    }
+}
+
+/// The plan of a `-> SingleRing<E>` function.
+fn ring_plan_of(def: &PipelineDef) -> PipelinePlanV2 {
     let mut plan = PipelinePlanV2::single_ring(def.pipeline_name());
     for boundary in &def.ingress {
         plan = plan.with_ingress(boundary.name.value());
@@ -193,5 +245,37 @@ mod tests {
         let ring = plan.single_ring.unwrap();
         assert_eq!((ring.capacity, ring.shards), (64, 1));
         assert_eq!(ring.ordering, OrderingMode::PerKey);
+    }
+
+    #[test]
+    fn a_graph_plan_is_what_the_lane_graph_builder_would_write() {
+        let (def, errors) = parse_src(
+            quote!(name = "plant", on_full = "drop"),
+            quote! {
+                fn p(threshold: u64) -> LaneGraph {
+                    let parse = stage(Parser::default());
+                    let raw = ingress::<Packet>("raw_in");
+                    connect(raw, parse).lane(fanout_broadcast().capacity(64));
+                    let risk = stage(Risk { threshold });
+                    let decisions = egress::<Decision>("decisions");
+                    connect(parse, risk).lane(sequenced_slots(64));
+                    connect(risk, decisions);
+                }
+            },
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut expected = PipelinePlanV2::lane_graph("plant")
+            .with_ingress("raw_in")
+            .with_egress("decisions")
+            .with_stage(StageDecl::new("parse"))
+            .with_stage(StageDecl::new("risk"))
+            .with_connection(
+                Connection::new("raw_in", "parse")
+                    .lane(LaneIntent::of(LaneKind::FanoutBroadcast).capacity(64)),
+            )
+            .with_connection(Connection::new("parse", "risk").lane(LaneIntent::sequenced_slots(64)))
+            .with_connection(Connection::new("risk", "decisions"));
+        expected.lane_graph.as_mut().unwrap().on_full = Some(byteor_model::plan::OnFull::Drop);
+        assert_eq!(plan_of(&def.unwrap()), expected);
     }
 }

@@ -13,8 +13,13 @@ use byteor_model::plan::{DeclRole, NameItem, PlanViolation, ValidationErrors};
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
-use super::parse::{ident_name, PipelineDef, SettingArg, StageDef};
-use super::syntax::{STAGE_EXAMPLE, STATEMENTS};
+use byteor_model::plan::LaneKind;
+
+use super::parse::{ident_name, ConnectDef, Node, PipelineDef, SettingArg, StageDef};
+use super::syntax::{
+    Target, GRAPH_EGRESS_EXAMPLE, GRAPH_INGRESS_EXAMPLE, GRAPH_STAGE_EXAMPLE, STAGE_EXAMPLE,
+    STATEMENTS,
+};
 use crate::diagnostic::Diagnostics;
 
 /// Reports every violation, each on the token it names.
@@ -29,15 +34,53 @@ pub(crate) fn report(def: &PipelineDef, errors: &ValidationErrors, diag: &mut Di
             *count += 1;
             *count - 1
         };
-        for (span, text) in place(def, violation, &message, occurrence) {
-            diag.error(span, text);
+        for (at, text) in place(def, violation, &message, occurrence) {
+            match at {
+                At::Token(span) => diag.error(span, text),
+                At::Range(first, last) => {
+                    diag.error_spanned(range_tokens(first, last), text);
+                }
+            }
         }
     }
+}
+
+/// Where an error goes: one token, or the tokens from the first to the last (a whole
+/// `connect(a, b)`).
+#[derive(Debug, Clone, Copy)]
+enum At {
+    Token(Span),
+    Range(Span, Span),
+}
+
+/// Two tokens spanning `first` to `last`, for an error covering the range.
+fn range_tokens(first: Span, last: Span) -> proc_macro2::TokenStream {
+    let first = proc_macro2::Ident::new("first", first);
+    let last = proc_macro2::Ident::new("last", last);
+    quote::quote!(#first #last)
 }
 
 /// Where to report `violation` (its `message`, the `occurrence`-th identical one), and what to
 /// say there; empty when parsing already reported the cause.
 fn place(
+    def: &PipelineDef,
+    violation: &PlanViolation,
+    message: &str,
+    occurrence: usize,
+) -> Vec<(At, String)> {
+    if def.target == Target::LaneGraph {
+        if let Some(places) = place_graph(def, violation, message, occurrence) {
+            return places;
+        }
+    }
+    place_decl(def, violation, message, occurrence)
+        .into_iter()
+        .map(|(span, text)| (At::Token(span), text))
+        .collect()
+}
+
+/// Where to report a violation about declarations, a SingleRing's `after` lists or options.
+fn place_decl(
     def: &PipelineDef,
     violation: &PlanViolation,
     message: &str,
@@ -75,7 +118,10 @@ fn place(
             }
             vec![(
                 def.span,
-                format!("{message}; add `{}` to the body", example(statement)),
+                format!(
+                    "{message}; add `{}` to the body",
+                    example(def.target, statement)
+                ),
             )]
         }
         PlanViolation::NoStages { .. } => {
@@ -84,7 +130,7 @@ fn place(
             }
             vec![(
                 def.span,
-                format!("{message}; declare one: `{STAGE_EXAMPLE}`"),
+                format!("{message}; declare one: `{}`", example(def.target, "stage")),
             )]
         }
         PlanViolation::TooManyStages { extra, .. } => {
@@ -122,14 +168,225 @@ fn place(
             }
             vec![(
                 def.option_span("shards").unwrap_or(def.span),
-                format!("{message}: add `{}` to the body", example("shard_key")),
+                format!(
+                    "{message}: add `{}` to the body",
+                    example(def.target, "shard_key")
+                ),
             )]
         }
         PlanViolation::MultiProducerNotSupported => at(def.option_span("producer")),
         PlanViolation::WorkQueueNotSupported => at(def.option_span("scheduling")),
-        // Whole-plan violations, and LaneGraph rules a SingleRing function cannot break.
+        // Whole-plan violations (too many roles, more cycles than listed), and LaneGraph
+        // rules a SingleRing function cannot break.
         _ => at(None),
     }
+}
+
+/// Where to report a LaneGraph violation: on the `connect` it is about, the lane it asks
+/// for, or the declaration it names; `None` for the violations every target shares.
+fn place_graph(
+    def: &PipelineDef,
+    violation: &PlanViolation,
+    message: &str,
+    occurrence: usize,
+) -> Option<Vec<(At, String)>> {
+    let at = |span: Option<Span>| vec![(At::Token(span.unwrap_or(def.span)), message.to_owned())];
+    let whole = |c: Option<&ConnectDef>| {
+        vec![(
+            c.map_or(At::Token(def.span), ConnectDef::at),
+            message.to_owned(),
+        )]
+    };
+    let nth = |from: &str, to: &str, n: usize| connections(def, from, to).get(n).copied();
+    Some(match violation {
+        PlanViolation::Cycle { path, .. } => graph_cycle(def, path, message),
+        // The macro's build of the model has features of its own; what the user's byteor
+        // supports is checked by the expansion (see `expand::lane_graph`).
+        PlanViolation::LaneKindDisabled { .. } | PlanViolation::BoundaryKindDisabled { .. } => {
+            Vec::new()
+        }
+        PlanViolation::MissingOnFull => at(def.option_span("on_full")),
+        PlanViolation::AfterOnLaneGraph { stage, after } => {
+            let Some(decl) = stage_named(def, stage) else {
+                return Some(at(None));
+            };
+            let span = decl.settings.iter().find_map(|s| match &s.arg {
+                SettingArg::After(_) => Some(s.method.span()),
+                _ => None,
+            });
+            let first = after.first().map_or("parse", String::as_str);
+            vec![(
+                At::Token(span.unwrap_or(decl.name.span())),
+                format!("{message}: `connect({first}, {stage});`"),
+            )]
+        }
+        PlanViolation::UnconnectedBoundary { role, name } => {
+            let span = boundaries(def, *role)
+                .iter()
+                .find(|b| plan_label(&b.name.value()) == *name)
+                .map(|b| b.handle.as_ref().map_or(b.name.span(), |(h, _)| h.span()));
+            at(span)
+        }
+        PlanViolation::UnknownSource {
+            from,
+            to,
+            suggestion,
+        } => vec![(
+            At::Token(nth(from, to, occurrence).map_or(def.span, |c| c.from.span())),
+            with_handle(def, message, suggestion.as_deref()),
+        )],
+        PlanViolation::UnknownDestination {
+            from,
+            to,
+            suggestion,
+        } => vec![(
+            At::Token(nth(from, to, occurrence).map_or(def.span, |c| c.to.span())),
+            with_handle(def, message, suggestion.as_deref()),
+        )],
+        PlanViolation::ConnectionFromEgress { from, to } => {
+            at(nth(from, to, occurrence).map(|c| c.from.span()))
+        }
+        PlanViolation::ConnectionToIngress { from, to } => {
+            at(nth(from, to, occurrence).map(|c| c.to.span()))
+        }
+        PlanViolation::BoundaryToBoundary { from, to } => whole(nth(from, to, occurrence)),
+        PlanViolation::DuplicateConnection { from, to } => whole(nth(from, to, occurrence + 1)),
+        PlanViolation::SequencedSlotsCapacity { from, to, .. }
+        | PlanViolation::SequencedSlotsGating { from, to, .. }
+        | PlanViolation::UnexpectedGating { from, to, .. }
+        | PlanViolation::LaneCapacity { from, to, .. }
+        | PlanViolation::LaneCapacityTooLarge { from, to, .. } => {
+            at(nth(from, to, occurrence).map(lane_span))
+        }
+        PlanViolation::TooManyBroadcastConsumers {
+            from,
+            consumers,
+            max,
+        } => {
+            let extra = &consumers[(*max).min(consumers.len())..];
+            spans_or_function(
+                def,
+                broadcasts(def, from)
+                    .filter(|c| extra.contains(&plan_label(&def.plan_name(&c.to))))
+                    .map(lane_span),
+                message,
+            )
+        }
+        PlanViolation::BroadcastCapacityMismatch { from, capacities } => {
+            let first = capacities.first().map(|(_, c)| *c);
+            spans_or_function(
+                def,
+                broadcasts(def, from)
+                    .filter(|c| {
+                        let capacity = c.lane.as_ref().and_then(|l| l.capacity.as_ref());
+                        let capacity = capacity
+                            .map_or(byteor_model::plan::DEFAULT_LANE_CAPACITY, |(_, value)| {
+                                *value
+                            });
+                        Some(capacity) != first
+                    })
+                    .map(lane_span),
+                message,
+            )
+        }
+        PlanViolation::UnreachableStage { stage } | PlanViolation::StageWithoutEgress { stage } => {
+            at(stage_named(def, stage).map(|s| s.name.span()))
+        }
+        _ => return None,
+    })
+}
+
+/// The connections whose plan endpoints have the labels `from` and `to`, in order.
+fn connections<'d>(def: &'d PipelineDef, from: &str, to: &str) -> Vec<&'d ConnectDef> {
+    def.connections
+        .iter()
+        .filter(|c| {
+            plan_label(&def.plan_name(&c.from)) == from && plan_label(&def.plan_name(&c.to)) == to
+        })
+        .collect()
+}
+
+/// The broadcast connections from the node labelled `from`.
+fn broadcasts<'d>(def: &'d PipelineDef, from: &'d str) -> impl Iterator<Item = &'d ConnectDef> {
+    def.connections.iter().filter(move |c| {
+        plan_label(&def.plan_name(&c.from)) == from
+            && c.lane
+                .as_ref()
+                .is_some_and(|l| l.syntax.kind == LaneKind::FanoutBroadcast)
+    })
+}
+
+/// The lane a connection asks for, or the `connect` token when it asks for none.
+fn lane_span(c: &ConnectDef) -> Span {
+    c.lane.as_ref().map_or(c.connect.span(), |lane| lane.span())
+}
+
+fn spans_or_function(
+    def: &PipelineDef,
+    spans: impl Iterator<Item = Span>,
+    message: &str,
+) -> Vec<(At, String)> {
+    let mut out: Vec<(At, String)> = spans.map(|s| (At::Token(s), message.to_owned())).collect();
+    if out.is_empty() {
+        out.push((At::Token(def.span), message.to_owned()));
+    }
+    out
+}
+
+impl ConnectDef {
+    /// The whole `connect(from, to)`.
+    fn at(&self) -> At {
+        At::Range(self.connect.span(), self.close)
+    }
+}
+
+/// A suggestion names a plan name; when a boundary of that name is bound to another handle,
+/// say which, since `connect` takes handles.
+fn with_handle(def: &PipelineDef, message: &str, suggestion: Option<&str>) -> String {
+    let bound = suggestion.and_then(|name| {
+        def.handles().into_iter().find_map(|(handle, node, _)| {
+            let (role, boundary) = match node {
+                Node::Ingress(i) => ("ingress", &def.ingress[i]),
+                Node::Egress(i) => ("egress", &def.egress[i]),
+                Node::Stage(_) => return None,
+            };
+            (plan_label(&boundary.name.value()) == name && ident_name(handle) != name)
+                .then(|| (role, ident_name(handle)))
+        })
+    });
+    match (suggestion, bound) {
+        (Some(name), Some((role, handle))) => {
+            format!("{message}; {role} `{name}` is bound to the handle `{handle}`")
+        }
+        _ => message.to_owned(),
+    }
+}
+
+/// One error per connection of a LaneGraph cycle `a -> b -> ... -> a`, each on the
+/// `connect(a, b)` that makes the step, numbered so the reader can follow the loop.
+fn graph_cycle(def: &PipelineDef, path: &[String], message: &str) -> Vec<(At, String)> {
+    let steps: Vec<(At, &String, &String)> = path
+        .windows(2)
+        .filter_map(|w| Some((connections(def, &w[0], &w[1]).first()?.at(), &w[0], &w[1])))
+        .collect();
+    if steps.is_empty() {
+        return vec![(At::Token(def.span), message.to_owned())];
+    }
+    let n = steps.len();
+    steps
+        .into_iter()
+        .enumerate()
+        .map(|(k, (span, from, to))| {
+            (
+                span,
+                format!(
+                    "({}/{n}) {message}: `{from}` feeds `{to}` here, which closes the loop, so \
+                     no event could ever leave these stages",
+                    k + 1
+                ),
+            )
+        })
+        .collect()
 }
 
 /// One error per dependency of a cycle `a -> b -> ... -> a`, each on the `after` entry that
@@ -240,12 +497,18 @@ fn dependency_span(def: &PipelineDef, stage: &str, dependency: &str, nth: usize)
         .map(|dep| dep.span())
 }
 
-/// How a statement is written: `ingress("orders_in");`.
-fn example(statement: &str) -> &'static str {
-    STATEMENTS
-        .iter()
-        .find(|s| s.name == statement)
-        .map_or("", |s| s.example)
+/// How a statement of a `target` function is written: `ingress("orders_in");`.
+fn example(target: Target, statement: &str) -> &'static str {
+    match (target, statement) {
+        (Target::SingleRing, "stage") => STAGE_EXAMPLE,
+        (Target::LaneGraph, "ingress") => GRAPH_INGRESS_EXAMPLE,
+        (Target::LaneGraph, "egress") => GRAPH_EGRESS_EXAMPLE,
+        (Target::LaneGraph, "stage") => GRAPH_STAGE_EXAMPLE,
+        _ => STATEMENTS
+            .iter()
+            .find(|s| s.name == statement)
+            .map_or("", |s| s.example),
+    }
 }
 
 #[cfg(test)]
@@ -488,5 +751,159 @@ mod tests {
         assert!(errors[4].starts_with("stage `a` kind `parse/order`: character '/'"));
         assert!(errors[5].starts_with("stage `a` param `kkkk"));
         assert!(errors[6].starts_with("stage `b` param `deep` nests 33 levels deep"));
+    }
+
+    /// Every message parsing and plan validation report for a graph function with `body`.
+    fn check_graph(args: TokenStream, body: TokenStream) -> Vec<String> {
+        let (def, mut errors) = parse_src(args, quote!(fn g() -> LaneGraph { #body }));
+        let mut diag = Diagnostics::new();
+        super::super::check(&def.unwrap(), &mut diag);
+        errors.extend(diag.messages());
+        errors
+    }
+
+    fn graph(connections: TokenStream) -> TokenStream {
+        quote! {
+            let raw = ingress::<u64>("raw_in");
+            let parse = stage(P);
+            let risk = stage(R);
+            let out = egress::<u64>("out");
+            #connections
+        }
+    }
+
+    #[test]
+    fn a_graph_with_every_lane_passes_whatever_the_macros_features() {
+        let errors = check_graph(
+            quote!(on_full = drop),
+            graph(quote! {
+                connect(raw, parse).lane(fanout_broadcast());
+                connect(raw, risk).lane(fanout_broadcast().capacity(1024));
+                connect(parse, out).lane(journal());
+                connect(risk, out).lane(sequenced_slots(100));
+            }),
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn connections_to_unknown_handles_suggest_the_nearest_name() {
+        let errors = check_graph(
+            quote!(),
+            graph(quote! {
+                connect(raw, pasre);
+                connect(parse, risk);
+                connect(risk, ou);
+                connect(rwa, parse);
+            }),
+        );
+        assert_eq!(
+            errors,
+            [
+                "egress `out` is not used by any connection",
+                "connection `raw_in -> pasre`: no stage or egress named `pasre` (did you mean \
+                 `parse`?)",
+                "connection `risk -> ou`: no stage or egress named `ou` (did you mean `out`?)",
+                "connection `rwa -> parse`: no ingress or stage named `rwa`",
+                "stage `parse` is not reachable from any ingress",
+                "stage `parse` does not lead to any egress",
+                "stage `risk` is not reachable from any ingress",
+                "stage `risk` does not lead to any egress",
+            ]
+        );
+        // A boundary bound to another name: the suggestion says which handle to write.
+        let errors = check_graph(
+            quote!(),
+            graph(quote! {
+                connect(raw, parse); connect(parse, risk); connect(risk, out_);
+                connect(raw_i, risk);
+            }),
+        );
+        assert!(
+            errors.iter().any(|e| e.ends_with(
+                "(did you mean `raw_in`?); ingress `raw_in` is bound to the handle `raw`"
+            )),
+            "{errors:#?}"
+        );
+    }
+
+    #[test]
+    fn a_graph_cycle_is_reported_on_each_connection() {
+        let errors = check_graph(
+            quote!(),
+            graph(quote! {
+                connect(raw, parse);
+                connect(parse, risk);
+                connect(risk, parse);
+                connect(risk, out);
+            }),
+        );
+        let tail = "here, which closes the loop, so no event could ever leave these stages";
+        assert_eq!(
+            errors,
+            [
+                format!("(1/2) cycle: parse -> risk -> parse: `parse` feeds `risk` {tail}"),
+                format!("(2/2) cycle: parse -> risk -> parse: `risk` feeds `parse` {tail}"),
+            ]
+        );
+    }
+
+    #[test]
+    fn connection_shapes_and_lanes() {
+        let errors = check_graph(
+            quote!(),
+            graph(quote! {
+                connect(raw, parse).lane(sequenced_slots(0));
+                connect(parse, risk).lane(events().capacity(100));
+                connect(parse, risk);
+                connect(risk, out).lane(journal().capacity(1 << 20));
+                connect(out, parse);
+                connect(risk, raw);
+                connect(raw, out);
+            }),
+        );
+        assert_eq!(
+            errors,
+            [
+                "a lane capacity is an integer literal, so that it is checked at compile time",
+                "connection `raw_in -> parse`: lane kind `sequenced_slots` needs an explicit \
+                 capacity > 0, found 0",
+                "connection `parse -> risk`: lane capacity 100 must be a power of two of at \
+                 least 2",
+                "connection `parse -> risk` is declared more than once",
+                "connection `out -> parse` starts at egress `out`; an egress can only be a \
+                 destination",
+                "connection `risk -> raw_in` ends at ingress `raw_in`; an ingress can only be a \
+                 source",
+                "connection `raw_in -> out` joins two boundaries; connect them through a stage",
+            ]
+        );
+    }
+
+    #[test]
+    fn graph_declarations() {
+        let errors = check_graph(
+            quote!(),
+            quote! {
+                let raw = ingress::<u64>("raw");
+                let unused = ingress::<u64>("unused");
+                let a = stage(A);
+                let b = stage(B).after([a]);
+                let a = stage(A2);
+                connect(raw, a);
+                connect(a, b);
+            },
+        );
+        assert_eq!(
+            errors,
+            [
+                "stage `a` is declared more than once",
+                "a `lane_graph` plan needs at least one egress, found none; add \
+                 `let decisions = egress::<Decision>(\"decisions\");` to the body",
+                "stage `b` has `after = [`a`]`, but `after` lists are single_ring only; wire \
+                 lane_graph stages with connections: `connect(a, b);`",
+                "ingress `unused` is not used by any connection",
+            ]
+        );
     }
 }

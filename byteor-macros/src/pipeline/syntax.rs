@@ -4,7 +4,7 @@
 //! are allowed, how they combine — is the plan model's business: the macro builds a
 //! `PipelinePlanV2` and asks `validate_plan_v2` (see `plan.rs` and `report.rs`).
 
-use byteor_model::vocab::{OrderingMode, ProducerMode, SchedulingMode};
+use byteor_model::vocab::{LaneKind, OnFull, OrderingMode, ProducerMode, SchedulingMode};
 
 /// One `key = value` option of `#[pipeline(...)]`.
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub(crate) struct OptionSyntax {
     /// (`name` goes to `SingleRing::build`, `shards` to `shards` together with the shard key,
     /// and `producer`/`scheduling` have only the builder's one supported mode.)
     pub(crate) builder_method: Option<&'static str>,
+    /// The targets that take the option.
+    pub(crate) targets: &'static [Target],
 }
 
 /// The shape of an option's value.
@@ -43,6 +45,8 @@ pub(crate) enum ChoiceSet {
     Producer,
     /// `scheduling = ...`: [`SchedulingMode`].
     Scheduling,
+    /// `on_full = ...`: [`OnFull`].
+    OnFull,
 }
 
 /// A name read from a [`ChoiceSet`].
@@ -54,6 +58,8 @@ pub(crate) enum Choice {
     Producer(ProducerMode),
     /// A scheduling mode.
     Scheduling(SchedulingMode),
+    /// What a LaneGraph writer does when a lane is full.
+    OnFull(OnFull),
 }
 
 impl ChoiceSet {
@@ -63,6 +69,7 @@ impl ChoiceSet {
             ChoiceSet::Ordering => OrderingMode::ALL.map(Choice::Ordering).to_vec(),
             ChoiceSet::Producer => ProducerMode::ALL.map(Choice::Producer).to_vec(),
             ChoiceSet::Scheduling => SchedulingMode::ALL.map(Choice::Scheduling).to_vec(),
+            ChoiceSet::OnFull => [OnFull::Block, OnFull::Drop].map(Choice::OnFull).to_vec(),
         }
     }
 
@@ -77,6 +84,7 @@ impl ChoiceSet {
             ChoiceSet::Ordering => ("ordering", "orderings"),
             ChoiceSet::Producer => ("producer mode", "producer modes"),
             ChoiceSet::Scheduling => ("scheduling mode", "scheduling modes"),
+            ChoiceSet::OnFull => ("on_full behaviour", "on_full behaviours"),
         }
     }
 }
@@ -88,6 +96,7 @@ impl Choice {
             Choice::Ordering(m) => m.as_str(),
             Choice::Producer(m) => m.as_str(),
             Choice::Scheduling(m) => m.as_str(),
+            Choice::OnFull(m) => m.as_str(),
         }
     }
 }
@@ -99,42 +108,56 @@ pub(crate) const OPTIONS: &[OptionSyntax] = &[
         value: ValueShape::Str,
         example: "name = \"orders\"",
         builder_method: None,
+        targets: &[Target::SingleRing, Target::LaneGraph],
     },
     OptionSyntax {
         name: "capacity",
         value: ValueShape::Int,
         example: "capacity = 1024",
         builder_method: Some("capacity"),
+        targets: &[Target::SingleRing],
     },
     OptionSyntax {
         name: "shards",
         value: ValueShape::Int,
         example: "shards = 4",
         builder_method: None,
+        targets: &[Target::SingleRing],
     },
     OptionSyntax {
         name: "ordering",
         value: ValueShape::Choice(ChoiceSet::Ordering),
         example: "ordering = \"strict\"",
         builder_method: Some("ordering"),
+        targets: &[Target::SingleRing],
     },
     OptionSyntax {
         name: "producer",
         value: ValueShape::Choice(ChoiceSet::Producer),
         example: "producer = \"single\"",
         builder_method: None,
+        targets: &[Target::SingleRing],
     },
     OptionSyntax {
         name: "scheduling",
         value: ValueShape::Choice(ChoiceSet::Scheduling),
         example: "scheduling = \"dedicated\"",
         builder_method: None,
+        targets: &[Target::SingleRing],
     },
     OptionSyntax {
         name: "wait_strategy",
         value: ValueShape::Expr,
         example: "wait_strategy = WaitStrategy::BusySpin",
         builder_method: Some("wait_strategy"),
+        targets: &[Target::SingleRing],
+    },
+    OptionSyntax {
+        name: "on_full",
+        value: ValueShape::Choice(ChoiceSet::OnFull),
+        example: "on_full = \"block\"",
+        builder_method: Some("on_full"),
+        targets: &[Target::LaneGraph],
     },
 ];
 
@@ -143,9 +166,13 @@ pub(crate) fn option(name: &str) -> Option<&'static OptionSyntax> {
     OPTIONS.iter().find(|o| o.name == name)
 }
 
-/// Every option name.
-pub(crate) fn option_names() -> Vec<&'static str> {
-    OPTIONS.iter().map(|o| o.name).collect()
+/// The name of every option `target` takes.
+pub(crate) fn option_names(target: Target) -> Vec<&'static str> {
+    OPTIONS
+        .iter()
+        .filter(|o| o.targets.contains(&target))
+        .map(|o| o.name)
+        .collect()
 }
 
 /// Body statements other than stages.
@@ -254,10 +281,20 @@ pub(crate) fn setting(name: &str) -> Option<&'static SettingSyntax> {
 /// The execution targets a return type can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Target {
-    /// `-> SingleRing<E>`.
+    /// `-> SingleRing<E>`: one ring, one event type.
     SingleRing,
-    /// `-> LaneGraph<E>`: refused until the LaneGraph executor exists.
+    /// `-> LaneGraph`: typed lanes between stages, an event type per boundary and stage.
     LaneGraph,
+}
+
+impl Target {
+    /// The return-type name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Target::SingleRing => "SingleRing",
+            Target::LaneGraph => "LaneGraph",
+        }
+    }
 }
 
 /// The return-type names of the targets.
@@ -265,6 +302,80 @@ pub(crate) const TARGETS: &[(&str, Target)] = &[
     ("SingleRing", Target::SingleRing),
     ("LaneGraph", Target::LaneGraph),
 ];
+
+// ---- LaneGraph ------------------------------------------------------------------------
+
+/// How a LaneGraph ingress is declared.
+pub(crate) const GRAPH_INGRESS_EXAMPLE: &str = "let raw = ingress::<Packet>(\"raw\");";
+
+/// How a LaneGraph egress is declared.
+pub(crate) const GRAPH_EGRESS_EXAMPLE: &str = "let decisions = egress::<Decision>(\"decisions\");";
+
+/// How a LaneGraph stage is declared.
+pub(crate) const GRAPH_STAGE_EXAMPLE: &str = "let parse = stage(Parse::default());";
+
+/// How two LaneGraph nodes are connected.
+pub(crate) const CONNECT_EXAMPLE: &str = "connect(raw, parse);";
+
+/// How a connection asks for a lane.
+pub(crate) const LANE_EXAMPLE: &str = "connect(parse, risk).lane(sequenced_slots(64));";
+
+/// The function-call name of the connection statement.
+pub(crate) const CONNECT: &str = "connect";
+
+/// The method that sets a connection's lane.
+pub(crate) const LANE_METHOD: &str = "lane";
+
+/// The method that sets a lane's capacity.
+pub(crate) const CAPACITY_METHOD: &str = "capacity";
+
+/// One lane of `connect(a, b).lane(..)`: named after its lane kind.
+#[derive(Debug)]
+pub(crate) struct LaneSyntax {
+    /// The lane kind, whose document name is the function name.
+    pub(crate) kind: LaneKind,
+    /// Whether the capacity is the function's argument (`sequenced_slots(64)`) rather than
+    /// an optional `.capacity(n)` (`events().capacity(256)`).
+    pub(crate) capacity_argument: bool,
+    /// How to write it.
+    pub(crate) example: &'static str,
+    /// The byteor macro that checks the lane kind's cargo feature in the user's build, if the
+    /// kind needs one.
+    pub(crate) feature_check: Option<&'static str>,
+}
+
+/// Every lane, in the order the vocabulary lists the kinds.
+pub(crate) const LANES: &[LaneSyntax] = &[
+    LaneSyntax {
+        kind: LaneKind::Events,
+        capacity_argument: false,
+        example: "events().capacity(1024)",
+        feature_check: None,
+    },
+    LaneSyntax {
+        kind: LaneKind::Journal,
+        capacity_argument: false,
+        example: "journal()",
+        feature_check: Some("__pipeline_lane_graph_journal"),
+    },
+    LaneSyntax {
+        kind: LaneKind::SequencedSlots,
+        capacity_argument: true,
+        example: "sequenced_slots(64)",
+        feature_check: None,
+    },
+    LaneSyntax {
+        kind: LaneKind::FanoutBroadcast,
+        capacity_argument: false,
+        example: "fanout_broadcast()",
+        feature_check: Some("__pipeline_lane_graph_fanout"),
+    },
+];
+
+/// The lane called `name`.
+pub(crate) fn lane(name: &str) -> Option<&'static LaneSyntax> {
+    LANES.iter().find(|l| l.kind.as_str() == name)
+}
 
 #[cfg(test)]
 mod tests {
@@ -277,7 +388,8 @@ mod tests {
             sorted.sort_unstable();
             sorted.windows(2).all(|w| w[0] != w[1])
         }
-        assert!(unique(&option_names()));
+        assert!(unique(&option_names(Target::SingleRing)));
+        assert!(unique(&option_names(Target::LaneGraph)));
         assert!(unique(
             &STATEMENTS.iter().map(|s| s.name).collect::<Vec<_>>()
         ));
@@ -307,5 +419,27 @@ mod tests {
             Some(Choice::Ordering(OrderingMode::PerKey))
         );
         assert_eq!(ChoiceSet::Producer.find("Multi"), None);
+        assert_eq!(names(ChoiceSet::OnFull), ["block", "drop"]);
+    }
+
+    #[test]
+    fn options_belong_to_their_targets() {
+        assert_eq!(option_names(Target::LaneGraph), ["name", "on_full"]);
+        assert!(!option_names(Target::SingleRing).contains(&"on_full"));
+        for option in OPTIONS {
+            assert!(!option.targets.is_empty(), "{}", option.name);
+        }
+    }
+
+    #[test]
+    fn every_lane_kind_has_its_lane() {
+        for kind in LaneKind::ALL {
+            let syntax = lane(kind.as_str()).unwrap();
+            assert!(syntax.example.starts_with(kind.as_str()));
+            assert_eq!(
+                syntax.feature_check.is_some(),
+                kind.required_feature().is_some()
+            );
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! Parsing `#[pipeline(...)] fn name(..) -> SingleRing<E> { ... }` into a [`PipelineDef`].
+//! Parsing `#[pipeline(...)] fn name(..) -> SingleRing<E> { ... }` (or `-> LaneGraph`) into a
+//! [`PipelineDef`].
 //!
 //! Parsing never stops at the first problem: each malformed option or statement is recorded in
 //! the [`Diagnostics`] and skipped, and parsing goes on, so one compilation shows every
@@ -22,12 +23,16 @@ use super::syntax::{
 };
 use crate::diagnostic::{closest, list, no_such, Diagnostics};
 
+mod graph;
 mod options;
 mod signature;
 mod stage;
 
+use graph::parse_graph_statement;
+pub(crate) use graph::{ConnectDef, LaneDef, Node};
 pub(crate) use options::parse_options;
-use signature::{check_signature, parse_return_type};
+pub(crate) use signature::Returns;
+use signature::{check_signature, parse_return_type, target_of};
 use stage::parse_stage;
 
 /// Everything written in a `#[pipeline]` function, as parsed.
@@ -43,11 +48,15 @@ pub(crate) struct PipelineDef {
     pub(crate) generics: Generics,
     /// Function parameters, as written.
     pub(crate) inputs: syn::punctuated::Punctuated<FnArg, Token![,]>,
+    /// What the function builds: named by the return type (a ring when it names neither).
+    pub(crate) target: Target,
     /// The event type (from `-> SingleRing<E>`), when the return type could be read.
     pub(crate) event: Option<Type>,
     /// The path to `SingleRing` as written in the return type (`SingleRing`,
     /// `byteor::exec::SingleRing`), through which the expansion calls the builder.
     pub(crate) ring_path: Option<syn::Path>,
+    /// The path to `LaneGraph` as written in the return type, for `-> LaneGraph`.
+    pub(crate) graph_path: Option<syn::Path>,
     /// The options of `#[pipeline(...)]`, in order.
     pub(crate) options: Vec<OptionValue>,
     /// `ingress("...")` statements.
@@ -58,6 +67,8 @@ pub(crate) struct PipelineDef {
     pub(crate) shard_keys: Vec<ShardKey>,
     /// `let name = stage(...)` statements, in order.
     pub(crate) stages: Vec<StageDef>,
+    /// LaneGraph: `connect(a, b)` statements, in order.
+    pub(crate) connections: Vec<ConnectDef>,
     /// Statements that were attempted but malformed or misspelt (`ingress`, `egress`,
     /// `shard_key`, `stage`), so that they are not also reported as missing.
     pub(crate) attempted: Vec<&'static str>,
@@ -124,13 +135,18 @@ impl PipelineDef {
     }
 }
 
-/// An `ingress("name")` or `egress("name")` statement.
+/// An `ingress("name")` or `egress("name")` statement, or in a LaneGraph
+/// `let handle = ingress::<E>("name")`.
 #[derive(Debug)]
 pub(crate) struct Boundary {
     /// The name literal.
     pub(crate) name: LitStr,
     /// The statement, for "declared twice" messages.
     pub(crate) span: Span,
+    /// LaneGraph: the handle it is bound to, and its event type.
+    pub(crate) handle: Option<(Ident, Type)>,
+    /// Which body statement declares it (0-based), for the order of the returned handles.
+    pub(crate) position: usize,
 }
 
 /// A `shard_key("name", key_fn)` statement.
@@ -153,6 +169,8 @@ pub(crate) struct StageDef {
     pub(crate) value: Expr,
     /// The settings, in source order.
     pub(crate) settings: Vec<SettingUse>,
+    /// LaneGraph: which body statement declares it (0-based).
+    pub(crate) position: usize,
 }
 
 impl StageDef {
@@ -209,8 +227,16 @@ pub(crate) fn parse(
     item: TokenStream,
     diag: &mut Diagnostics,
 ) -> Option<PipelineDef> {
-    let options = parse_options(args, diag);
-    let func: ItemFn = match syn::parse2::<Item>(item) {
+    let item = syn::parse2::<Item>(item);
+    // The options a function takes depend on what it builds: read the return type first,
+    // reporting nothing yet, so that errors still come out in source order.
+    let target = match &item {
+        Ok(Item::Fn(func)) => target_of(func),
+        _ => None,
+    }
+    .unwrap_or(Target::SingleRing);
+    let options = parse_options(args, target, diag);
+    let func: ItemFn = match item {
         Ok(Item::Fn(func)) => func,
         Ok(other) => {
             diag.error_spanned(
@@ -226,25 +252,39 @@ pub(crate) fn parse(
         }
     };
     check_signature(&func, diag);
-    let (ring_path, event) = parse_return_type(&func, diag).unzip();
+    let (mut ring_path, mut event, mut graph_path) = (None, None, None);
+    match parse_return_type(&func, diag) {
+        Some(Returns::SingleRing(path, ty)) => (ring_path, event) = (Some(path), Some(*ty)),
+        Some(Returns::LaneGraph(path)) => graph_path = Some(path),
+        None => {}
+    }
     let mut def = PipelineDef {
         attrs: func.attrs.clone(),
         vis: func.vis.clone(),
         ident: func.sig.ident.clone(),
         generics: func.sig.generics.clone(),
         inputs: func.sig.inputs.clone(),
+        target,
         event,
         ring_path,
+        graph_path,
         options,
         ingress: Vec::new(),
         egress: Vec::new(),
         shard_keys: Vec::new(),
         stages: Vec::new(),
+        connections: Vec::new(),
         attempted: Vec::new(),
         span: func.sig.ident.span(),
     };
-    for stmt in &func.block.stmts {
-        parse_statement(stmt, &mut def, diag);
+    for (position, stmt) in func.block.stmts.iter().enumerate() {
+        match target {
+            Target::SingleRing => parse_statement(stmt, &mut def, diag),
+            Target::LaneGraph => parse_graph_statement(position, stmt, &mut def, diag),
+        }
+    }
+    if target == Target::LaneGraph {
+        graph::check_handles(&def, diag);
     }
     Some(def)
 }
@@ -263,10 +303,39 @@ fn parse_statement(stmt: &Stmt, def: &mut PipelineDef, diag: &mut Diagnostics) {
     let unnamed_stage =
         format!("a stage needs a name: `let name = stage(..)`, as in `{STAGE_EXAMPLE}`");
     match stmt {
-        Stmt::Local(local) => match parse_stage(local, diag) {
-            Some(stage) => def.stages.push(stage),
-            None => def.attempted.push("stage"),
+        Stmt::Local(local) => match base_call(local.init.as_ref().map(|i| &*i.expr)) {
+            Some((name @ ("ingress" | "egress"), call)) => {
+                def.attempted.push(if name == "ingress" {
+                    "ingress"
+                } else {
+                    "egress"
+                });
+                diag.error_spanned(
+                    call,
+                    format!(
+                        "a SingleRing's `{name}` is a statement of its own, as in `{}`: the \
+                         ring has one event type, named in `-> SingleRing<Order>`; bound \
+                         handles with their own event types are a LaneGraph's (`-> LaneGraph`)",
+                        example(name)
+                    ),
+                );
+            }
+            _ => match parse_stage(local, Target::SingleRing, diag) {
+                Some(stage) => def.stages.push(stage),
+                None => def.attempted.push("stage"),
+            },
         },
+        Stmt::Expr(expr @ (Expr::Call(_) | Expr::MethodCall(_)), _)
+            if base_call(Some(expr)).is_some_and(|(name, _)| name == syntax::CONNECT) =>
+        {
+            diag.error_spanned(
+                expr,
+                format!(
+                    "`connect` wires the stages of a LaneGraph (`-> LaneGraph`); a SingleRing \
+                     stage names the stages it runs after: `{STAGE_EXAMPLE}`"
+                ),
+            );
+        }
         Stmt::Expr(Expr::Call(call), _) => match called_name(call).as_deref() {
             Some(name) => match STATEMENTS.iter().find(|s| s.name == name) {
                 Some(syntax) => parse_call_statement(syntax.statement, call, def, diag),
@@ -319,6 +388,42 @@ fn called_name(call: &ExprCall) -> Option<String> {
     }
 }
 
+/// The call a chain of method calls starts from, with the name it calls, turbofish allowed:
+/// `ingress::<E>("in")` -> `ingress`, `connect(a, b).lane(..)` -> `connect`.
+fn base_call(expr: Option<&Expr>) -> Option<(&'static str, &ExprCall)> {
+    let mut expr = expr?;
+    loop {
+        match expr {
+            Expr::MethodCall(call) => expr = &call.receiver,
+            Expr::Call(call) => {
+                let Expr::Path(path) = &*call.func else {
+                    return None;
+                };
+                let [segment] = path.path.segments.iter().collect::<Vec<_>>()[..] else {
+                    return None;
+                };
+                if path.qself.is_some() || path.path.leading_colon.is_some() {
+                    return None;
+                }
+                let name = segment.ident.unraw().to_string();
+                return ["ingress", "egress", "stage", "shard_key", syntax::CONNECT]
+                    .into_iter()
+                    .find(|n| *n == name)
+                    .map(|n| (n, call));
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// How a SingleRing statement is written: `ingress("orders_in");`.
+fn example(statement: &str) -> &'static str {
+    STATEMENTS
+        .iter()
+        .find(|s| s.name == statement)
+        .map_or("", |s| s.example)
+}
+
 fn parse_call_statement(
     statement: Statement,
     call: &ExprCall,
@@ -346,6 +451,8 @@ fn parse_call_statement(
             let boundary = Boundary {
                 name: name.clone(),
                 span: call.span(),
+                handle: None,
+                position: 0,
             };
             if statement == Statement::Ingress {
                 def.ingress.push(boundary);

@@ -2,12 +2,17 @@
 
 use super::*;
 
-/// Parses `key = value, ...`, recording each bad option and going on with the next.
-pub(crate) fn parse_options(args: TokenStream, diag: &mut Diagnostics) -> Vec<OptionValue> {
+/// Parses `key = value, ...` for a function that builds `target`, recording each bad option
+/// and going on with the next.
+pub(crate) fn parse_options(
+    args: TokenStream,
+    target: Target,
+    diag: &mut Diagnostics,
+) -> Vec<OptionValue> {
     let parser = |input: ParseStream| {
         let mut options = Vec::new();
         while !input.is_empty() {
-            match parse_option(input) {
+            match parse_option(input, target) {
                 Ok(option)
                     if options
                         .iter()
@@ -43,15 +48,37 @@ pub(crate) fn parse_options(args: TokenStream, diag: &mut Diagnostics) -> Vec<Op
     }
 }
 
-fn parse_option(input: ParseStream) -> syn::Result<OptionValue> {
+fn parse_option(input: ParseStream, target: Target) -> syn::Result<OptionValue> {
     let key = Ident::parse_any(input)?;
     let name = key.unraw().to_string();
-    let syntax = syntax::option(&name).ok_or_else(|| {
-        syn::Error::new(
-            key.span(),
-            no_such("option", "options", &name, &syntax::option_names()),
-        )
-    })?;
+    let names = syntax::option_names(target);
+    let syntax = syntax::option(&name)
+        .filter(|o| o.targets.contains(&target))
+        .ok_or_else(|| {
+            let message = match syntax::option(&name) {
+                Some(other) => format!(
+                    "`{name}` is {} option; a {} takes {}{}",
+                    other
+                        .targets
+                        .iter()
+                        .map(|t| format!("a {}", t.name()))
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                    target.name(),
+                    list(&names),
+                    if target == Target::LaneGraph && name == "capacity" {
+                        format!(
+                            "; a lane's capacity is set on its connection: `{}`",
+                            syntax::LANE_EXAMPLE
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+                None => no_such("option", "options", &name, &names),
+            };
+            syn::Error::new(key.span(), message)
+        })?;
     if !input.peek(Token![=]) {
         return Err(syn::Error::new(
             key.span(),

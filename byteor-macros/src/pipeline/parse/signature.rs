@@ -1,4 +1,4 @@
-//! The function signature: what it may not be, and `-> SingleRing<E>`.
+//! The function signature: what it may not be, and `-> SingleRing<E>` or `-> LaneGraph`.
 
 use super::*;
 
@@ -40,11 +40,33 @@ pub(super) fn check_signature(func: &ItemFn, diag: &mut Diagnostics) {
     }
 }
 
-/// Reads `-> SingleRing<E>`: the path to the builder entry point and the event type.
-pub(super) fn parse_return_type(
-    func: &ItemFn,
-    diag: &mut Diagnostics,
-) -> Option<(syn::Path, Type)> {
+/// The target the return type names, if it names one; nothing is reported.
+pub(super) fn target_of(func: &ItemFn) -> Option<Target> {
+    let ReturnType::Type(_, ty) = &func.sig.output else {
+        return None;
+    };
+    let Type::Path(path) = &**ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    syntax::TARGETS
+        .iter()
+        .find(|(name, _)| last.ident == name)
+        .map(|(_, target)| *target)
+}
+
+/// What the return type says.
+#[derive(Debug)]
+pub(crate) enum Returns {
+    /// `-> SingleRing<E>`: the path to `SingleRing` (without arguments) and the event type.
+    SingleRing(syn::Path, Box<Type>),
+    /// `-> LaneGraph`: the path to `LaneGraph`.
+    LaneGraph(syn::Path),
+}
+
+/// Reads `-> SingleRing<E>` or `-> LaneGraph`: the path to the builder entry point and, for a
+/// ring, the event type.
+pub(super) fn parse_return_type(func: &ItemFn, diag: &mut Diagnostics) -> Option<Returns> {
     let expected = "declare what the function builds: `-> SingleRing<YourEvent>`";
     let ty = match &func.sig.output {
         ReturnType::Default => {
@@ -78,16 +100,24 @@ pub(super) fn parse_return_type(
             if let Some(last) = ring_path.segments.last_mut() {
                 last.arguments = PathArguments::None;
             }
-            Some((ring_path, event))
+            Some(Returns::SingleRing(ring_path, Box::new(event)))
         }
         (Some(Target::LaneGraph), _) => {
-            diag.error(
-                last.ident.span(),
-                "LaneGraph authoring via `#[pipeline]` comes with the LaneGraph executor; for \
-                 now build a LaneGraph plan with `PipelinePlanV2::lane_graph(..)` or a plan \
-                 document",
-            );
-            None
+            if !matches!(last.arguments, PathArguments::None) {
+                diag.error_spanned(
+                    &last.arguments,
+                    format!(
+                        "a LaneGraph has no one event type: each ingress, egress and stage \
+                         has its own, named where it is declared (`{}`); write `-> LaneGraph`",
+                        syntax::GRAPH_INGRESS_EXAMPLE
+                    ),
+                );
+            }
+            let mut graph_path = path.path.clone();
+            if let Some(last) = graph_path.segments.last_mut() {
+                last.arguments = PathArguments::None;
+            }
+            Some(Returns::LaneGraph(graph_path))
         }
         (Some(Target::SingleRing), None) => {
             diag.error_spanned(last, format!("name the event type; {expected}"));

@@ -2,8 +2,16 @@
 
 use super::*;
 
-/// Parses `let name = stage(value).settings...;`.
-pub(super) fn parse_stage(local: &Local, diag: &mut Diagnostics) -> Option<StageDef> {
+/// Parses `let name = stage(value).settings...;` in a function that builds `target`.
+pub(super) fn parse_stage(
+    local: &Local,
+    target: Target,
+    diag: &mut Diagnostics,
+) -> Option<StageDef> {
+    let example = match target {
+        Target::SingleRing => STAGE_EXAMPLE,
+        Target::LaneGraph => syntax::GRAPH_STAGE_EXAMPLE,
+    };
     let name = match &local.pat {
         Pat::Ident(pat)
             if pat.by_ref.is_none() && pat.mutability.is_none() && pat.subpat.is_none() =>
@@ -20,13 +28,13 @@ pub(super) fn parse_stage(local: &Local, diag: &mut Diagnostics) -> Option<Stage
         other => {
             diag.error_spanned(
                 other,
-                format!("a stage is bound to a plain name, as in `{STAGE_EXAMPLE}`"),
+                format!("a stage is bound to a plain name, as in `{example}`"),
             );
             return None;
         }
     };
     let Some(init) = &local.init else {
-        diag.error_spanned(local, format!("a stage needs a value: `{STAGE_EXAMPLE}`"));
+        diag.error_spanned(local, format!("a stage needs a value: `{example}`"));
         return None;
     };
     if let Some((else_token, _)) = &init.diverge {
@@ -55,11 +63,20 @@ pub(super) fn parse_stage(local: &Local, diag: &mut Diagnostics) -> Option<Stage
                 break call.args[0].clone();
             }
             other => {
+                let declares = match target {
+                    Target::SingleRing => format!("a stage: `{STAGE_EXAMPLE}`"),
+                    Target::LaneGraph => format!(
+                        "an ingress, an egress or a stage: `{}`, `{}` or `{}`",
+                        syntax::GRAPH_INGRESS_EXAMPLE,
+                        syntax::GRAPH_EGRESS_EXAMPLE,
+                        syntax::GRAPH_STAGE_EXAMPLE
+                    ),
+                };
                 diag.error_spanned(
                     other,
                     format!(
-                        "a `let` in a `#[pipeline]` body declares a stage: `{STAGE_EXAMPLE}`; \
-                         compute other values in the caller and pass them as parameters"
+                        "a `let` in a `#[pipeline]` body declares {declares}; compute other \
+                         values in the caller and pass them as parameters"
                     ),
                 );
                 return None;
@@ -71,6 +88,21 @@ pub(super) fn parse_stage(local: &Local, diag: &mut Diagnostics) -> Option<Stage
         let method = call.method.unraw().to_string();
         if let Some(turbofish) = &call.turbofish {
             diag.error_spanned(turbofish, "stage settings take no type arguments");
+        } else if target == Target::LaneGraph && method != "after" {
+            // `.after` goes into the plan, whose validation explains connections instead.
+            let what = if syntax::setting(&method).is_some() {
+                format!("`.{method}(..)` is a SingleRing stage setting")
+            } else {
+                format!("No such stage setting `{method}`")
+            };
+            diag.error(
+                call.method.span(),
+                format!(
+                    "{what}: the LaneGraph builder declares a stage by its name and value \
+                     alone, and `connect` wires it: `{}`",
+                    syntax::CONNECT_EXAMPLE
+                ),
+            );
         } else if let Some(syntax) = syntax::setting(&method) {
             let args: Vec<&Expr> = call.args.iter().collect();
             if let Some(arg) = parse_setting(syntax, &call.method, &args, call.span(), diag) {
@@ -95,6 +127,7 @@ pub(super) fn parse_stage(local: &Local, diag: &mut Diagnostics) -> Option<Stage
         name,
         value,
         settings,
+        position: 0,
     })
 }
 

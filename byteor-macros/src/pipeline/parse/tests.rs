@@ -1,6 +1,7 @@
 //! Parser tests.
 
 use super::*;
+use byteor_model::plan::LaneKind;
 use quote::quote;
 
 /// Parses an attribute and a function, returning the definition and every message.
@@ -63,6 +64,7 @@ fn option_errors_are_all_reported_and_parsing_goes_on() {
             capacity = 64,
             name = 5
         ),
+        Target::SingleRing,
         &mut diag,
     );
     let errors = diag.messages();
@@ -88,7 +90,10 @@ fn return_type_names_target_and_event() {
     let (_, errors) = parse_src(quote!(), quote!(fn p() #body));
     assert!(errors[0].starts_with("missing return type"), "{errors:?}");
     let (_, errors) = parse_src(quote!(), quote!(fn p() -> LaneGraph<Order> #body));
-    assert!(errors[0].starts_with("LaneGraph authoring via `#[pipeline]` comes with"));
+    assert!(
+        errors[0].starts_with("a LaneGraph has no one event type"),
+        "{errors:?}"
+    );
     let (_, errors) = parse_src(quote!(), quote!(fn p() -> Vec<Order> #body));
     assert!(
         errors[0].contains("`SingleRing` and `LaneGraph`"),
@@ -142,4 +147,145 @@ fn non_functions_are_refused() {
     );
     assert!(def.is_none());
     assert!(errors[0].starts_with("`#[pipeline]` goes on a function"));
+}
+
+#[test]
+fn a_lane_graph_parses_into_handles_stages_and_connections() {
+    let (def, errors) = parse_src(
+        quote!(on_full = "drop"),
+        quote! {
+            fn plant(threshold: u64) -> byteor::exec::lane_graph::LaneGraph {
+                let raw = ingress::<Packet>("raw_in");
+                let parse = stage(Parser::default());
+                let risk = stage(Risk { threshold });
+                let decisions = egress::<Decision>("decisions");
+                connect(raw, parse);
+                connect(parse, risk).lane(sequenced_slots(64));
+                connect(risk, decisions).lane(events().capacity(256));
+            }
+        },
+    );
+    assert!(errors.is_empty(), "{errors:?}");
+    let def = def.unwrap();
+    assert_eq!(def.target, Target::LaneGraph);
+    assert!(def.graph_path.is_some() && def.event.is_none());
+    let handles: Vec<String> = def
+        .handles()
+        .iter()
+        .map(|(h, _, _)| ident_name(h))
+        .collect();
+    assert_eq!(handles, ["raw", "parse", "risk", "decisions"]);
+    assert_eq!(def.plan_name(&def.connections[0].from), "raw_in");
+    let lanes: Vec<Option<(LaneKind, Option<u32>)>> = def
+        .connections
+        .iter()
+        .map(|c| {
+            c.lane
+                .as_ref()
+                .map(|l| (l.syntax.kind, l.capacity.as_ref().map(|(_, v)| *v)))
+        })
+        .collect();
+    assert_eq!(
+        lanes,
+        [
+            None,
+            Some((LaneKind::SequencedSlots, Some(64))),
+            Some((LaneKind::Events, Some(256)))
+        ]
+    );
+}
+
+#[test]
+fn lane_graph_statement_errors_are_each_reported() {
+    let (def, errors) = parse_src(
+        quote!(capacity = 64, on_ful = "block"),
+        quote! {
+            fn plant() -> LaneGraph {
+                ingress("raw");
+                let raw = ingress("raw");
+                let out = egress::<u64>(name);
+                let a = stage(A).kind("k");
+                shard_key("k", |e: &u64| *e);
+                conect(raw, a);
+                connect(raw, stage(B));
+                connect(a, out).lane(sequenced_slots(0).capacity(4)).lane(events());
+                connect(a, out).lane(journal(8));
+                connect(a, out).lane(ring());
+                connect(a, out).lane(events().capacity(n)).route();
+                let a2 = stage(A2).after([a]);
+            }
+        },
+    );
+    let expected = [
+        "`capacity` is a SingleRing option; a LaneGraph takes `name` and `on_full`; a lane's \
+         capacity is set on its connection: `connect(parse, risk).lane(sequenced_slots(64));`",
+        "No such option `on_ful`. The options are `name` and `on_full`. Did you mean `on_full`?",
+        "bind a LaneGraph ingress to a handle, with its event type: \
+         `let raw = ingress::<Packet>(\"raw\");`; `connect` takes the handle",
+        "name the ingress's event type: `let raw = ingress::<Packet>(\"raw\");`",
+        "an egress takes its name as a string: \
+         `let decisions = egress::<Decision>(\"decisions\");`",
+        "`.kind(..)` is a SingleRing stage setting: the LaneGraph builder declares a stage by \
+         its name and value alone, and `connect` wires it: `connect(raw, parse);`",
+        "`shard_key` is a SingleRing statement: a LaneGraph has no shards",
+        "No such statement `conect`. Did you mean `connect`? A LaneGraph body declares",
+        "`connect` takes two handles, each a name bound by `let`: `connect(raw, parse);`",
+        "`sequenced_slots` takes its capacity as its argument: `sequenced_slots(64)`",
+        "`lane` is set twice on `connect(a, out)`",
+        "expected `journal()`",
+        "No such lane `ring`. The lanes are `events`, `journal`, `sequenced_slots` and \
+         `fanout_broadcast`.",
+        "a lane capacity is an integer literal, so that it is checked at compile time",
+        "No such connection setting `route`. A connection takes its lane: \
+         `connect(parse, risk).lane(sequenced_slots(64));`",
+    ];
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for (error, expected) in errors.iter().zip(expected) {
+        assert!(error.starts_with(expected), "{error}\nexpected: {expected}");
+    }
+    let def = def.unwrap();
+    // `.after` is kept for the plan to explain; the malformed boundaries are attempts.
+    assert_eq!(def.stages[1].after().len(), 1);
+    assert!(def.attempted.contains(&"ingress") && def.attempted.contains(&"egress"));
+}
+
+#[test]
+fn statements_of_the_other_form_are_explained() {
+    let (_, errors) = parse_src(
+        quote!(on_full = "block"),
+        quote! {
+            fn p() -> SingleRing<Order> {
+                let input = ingress::<Order>("in");
+                egress("out");
+                let a = stage(A);
+                connect(input, a).lane(events());
+            }
+        },
+    );
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+    assert!(errors[0].starts_with("`on_full` is a LaneGraph option; a SingleRing takes `name`"));
+    assert!(errors[1].starts_with("a SingleRing's `ingress` is a statement of its own"));
+    assert!(errors[2].starts_with("`connect` wires the stages of a LaneGraph"));
+}
+
+#[test]
+fn a_handle_names_one_thing() {
+    let (_, errors) = parse_src(
+        quote!(),
+        quote! {
+            fn p() -> LaneGraph {
+                let raw = ingress::<u64>("raw_in");
+                let raw = stage(A);
+                let out = egress::<u64>("out");
+                connect(raw, out);
+            }
+        },
+    );
+    assert_eq!(
+        errors,
+        [
+            "handle `raw` is already bound to ingress `raw_in`; give each ingress, egress and \
+          stage its own binding, which is what `connect` names"
+        ]
+    );
 }
