@@ -35,7 +35,7 @@ impl LaneGraph {
     }
 }
 
-/// Builds a LaneGraph: see the [module docs](self).
+/// Builds a LaneGraph: see the [module docs](super).
 pub struct GraphBuilder {
     plan: PipelinePlanV2,
     nodes: HashMap<String, Node>,

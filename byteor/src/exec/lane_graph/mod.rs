@@ -4,7 +4,7 @@
 //! Build a graph with [`LaneGraph::builder`]: ingresses and egresses with their event types,
 //! stages with input and output types ([`LaneStage`]), and connections between an output and an
 //! input of the same event type (a connection between different types does not compile). The
-//! builder writes the same [`PipelinePlanV2`] a plan document would; `build` validates and
+//! builder writes the same [`PipelinePlanV2`](crate::plan::PipelinePlanV2) a plan document would; `build` validates and
 //! lowers it, so `describe`, `dot`, kv and the fingerprint work on graphs built in code.
 //! [`LaneGraphPipeline::spawn`] starts one thread per role and hands back a typed producer per
 //! ingress and receiver per egress, and the [`GraphControl`]. Plans authored as documents are
