@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use byteor::exec::lane_graph::{lane_fn, Emitter, LaneGraph};
 use byteor::exec::StageError;
-use byteor::plan::LaneIntent;
+use byteor::plan::{BoundaryLanePolicy, LaneIntent};
 use byteor::vocab::LaneKind;
 use crossbeam_channel::bounded;
 
@@ -35,6 +35,14 @@ fn checking_stage(
 pub fn fan_out(broadcast: bool, params: RunParams) -> Result<Throughput, String> {
     let tally = Tally::new();
     let mut g = LaneGraph::builder("fanout");
+    if broadcast {
+        // The producer writes the broadcast lane itself (no bridge from an `Events` lane).
+        g.boundary(BoundaryLanePolicy {
+            kind: LaneKind::FanoutBroadcast,
+            capacity: Some(CAPACITY as u32),
+            on_full: None,
+        });
+    }
     let input = g.ingress::<u64>("in");
     let intent = if broadcast {
         LaneIntent::of(LaneKind::FanoutBroadcast).capacity(CAPACITY as u32)
@@ -49,11 +57,9 @@ pub fn fan_out(broadcast: bool, params: RunParams) -> Result<Throughput, String>
         g.connect(&s_out, &out);
         outs.push(out);
     }
-    let (mut ends, control) = g
-        .build()
-        .map_err(|e| format!("build: {e}"))?
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
+    let built = g.build().map_err(|e| format!("build: {e}"))?;
+    eprintln!("{}", byteor::spec::describe(built.spec()));
+    let (mut ends, control) = built.spawn().map_err(|e| format!("spawn: {e}"))?;
     let mut producer = ends.producer(&input).ok_or("no producer")?;
     let start = Instant::now();
     let mut next = 0u64;

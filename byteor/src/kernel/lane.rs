@@ -32,7 +32,7 @@
 //! every reader sees every written event in order, and that the counts add up, on lanes of
 //! capacity 1 and 3 with two readers.
 
-use super::{Padded, Sequence, SlotCell};
+use super::{Padded, Sequence, SlotCell, WakeHub};
 use crate::sync::{Arc, AtomicU32, AtomicU64, Ordering};
 
 /// Most readers one lane has: [`FANOUT_V1_MAX_CONSUMERS`](crate::FANOUT_V1_MAX_CONSUMERS).
@@ -70,6 +70,11 @@ pub struct Lane<T> {
     closed: AtomicU32,
     /// Per reader: 1 once it left (it no longer gates the writer).
     detached: Box<[AtomicU32]>,
+    /// Parked readers (slots `0..readers`) and the parked writer (slot `readers`): the writer
+    /// notifies after publishing, a reader after releasing (one relaxed load when nobody is
+    /// parked). On its own cache lines: parking writes it, and the fields every event reads
+    /// must not share a line with it.
+    hub: Padded<WakeHub>,
 }
 
 impl<T> std::fmt::Debug for Lane<T> {
@@ -127,6 +132,23 @@ impl LaneCounts {
 }
 
 impl<T> Lane<T> {
+    /// Where the lane's threads park: readers in slots `0..readers`, the writer in
+    /// [`writer_slot`](Self::writer_slot). The lane notifies it whenever a waiting party may
+    /// go on: after each write, release, close and detach.
+    pub fn hub(&self) -> &WakeHub {
+        &self.hub
+    }
+
+    /// The writer's slot in [`hub`](Self::hub).
+    pub fn writer_slot(&self) -> usize {
+        self.readers.len()
+    }
+
+    /// Whether the writer closed the lane.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire) == 1
+    }
+
     /// Slots.
     pub fn capacity(&self) -> u64 {
         self.capacity
@@ -137,6 +159,7 @@ impl<T> Lane<T> {
     /// The writer must not write afterwards; a write racing this close may go unread.
     pub fn close(&self) {
         self.closed.store(1, Ordering::Release);
+        self.hub.notify();
     }
 
     /// The counts now (relaxed reads: exact once the lane is quiescent).
@@ -227,6 +250,7 @@ pub fn lane<T: Default + Send + Sync>(
         dropped: Padded(AtomicU64::new(0)),
         closed: AtomicU32::new(0),
         detached: (0..readers).map(|_| AtomicU32::new(0)).collect(),
+        hub: Padded(WakeHub::new(readers + 1)),
     });
     let writer = LaneWriter {
         lane: Arc::clone(&lane),
@@ -306,6 +330,7 @@ impl<T> LaneWriter<T> {
         self.lane.slot(seq).with_mut(|p| fill(unsafe { &mut *p }));
         self.next = seq + 1;
         self.lane.cursor.store(self.next);
+        self.lane.hub.notify();
         true
     }
 
@@ -336,6 +361,7 @@ impl<T> Drop for LaneWriter<T> {
     fn drop(&mut self) {
         // After the last cursor store (program order), published with release.
         self.lane.closed.store(1, Ordering::Release);
+        self.lane.hub.notify();
     }
 }
 
@@ -353,6 +379,7 @@ impl<T> Drop for LaneReader<T> {
         // After this reader's last release (program order), published with release: the
         // writer no longer waits for it.
         self.lane.detached[self.id].store(1, Ordering::Release);
+        self.lane.hub.notify();
     }
 }
 
@@ -360,6 +387,11 @@ impl<T> LaneReader<T> {
     /// The lane.
     pub fn lane(&self) -> &Lane<T> {
         &self.lane
+    }
+
+    /// A handle on this reader's lane (to park on its hub while the reader is in use).
+    pub fn handle(&self) -> LaneHandle<T> {
+        LaneHandle(Arc::clone(&self.lane))
     }
 
     /// Which reader this is (0-based).
@@ -388,6 +420,7 @@ impl<T> LaneReader<T> {
         if end > start {
             self.next = end;
             self.lane.readers[self.id].store(end);
+            self.lane.hub.notify();
         }
         end - start
     }
@@ -404,6 +437,7 @@ impl<T> LaneReader<T> {
         if end > start {
             self.next = end;
             self.lane.readers[self.id].store(end);
+            self.lane.hub.notify();
         }
         end - start
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::exec::BuildError;
 use crate::kernel::broadcast::Pod;
 use crate::lower::lower_v2;
-use crate::plan::{Connection, LaneIntent, PipelinePlanV2, StageDecl};
+use crate::plan::{BoundaryLanePolicy, Connection, LaneIntent, PipelinePlanV2, StageDecl};
 use crate::vocab::OnFull;
 
 use super::node::Node;
@@ -59,6 +59,21 @@ impl GraphBuilder {
         if let Some(g) = self.plan.lane_graph.as_mut() {
             g.on_full = Some(on_full);
         }
+        self
+    }
+
+    /// How boundary lanes — the lanes an ingress writes and an egress reads — behave: their
+    /// kind, capacity and `on_full` (the plan's `[lane_graph.boundary]`). Default: `Events`
+    /// lanes of the default capacity under the graph's `on_full`. A boundary lane of the kind
+    /// the connections ask for needs no inserted bridge: an ingress feeding several stages
+    /// over a broadcast lane writes it directly when the boundary kind is `FanoutBroadcast`.
+    /// A boundary `on_full` of `Drop` in a `Block` graph lets a slow egress consumer lose
+    /// events (counted) instead of holding the graph back.
+    pub fn boundary(&mut self, policy: BoundaryLanePolicy) -> &mut Self {
+        self.plan
+            .lane_graph
+            .get_or_insert_with(Default::default)
+            .boundary = policy;
         self
     }
 

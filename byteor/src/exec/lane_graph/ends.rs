@@ -4,7 +4,7 @@
 //! branch); the plain-data flavors sit behind a trait object called once per batch, never per
 //! event, because only the code that knows the event type is plain data can make them.
 
-use crate::kernel::lane::{LaneReader, LaneWriter};
+use crate::kernel::lane::{LaneHandle, LaneReader, LaneWriter};
 
 /// Events a plain-data writer stages before it hands them over.
 pub(super) const STAGED: usize = 256;
@@ -92,6 +92,15 @@ impl<T> OutEnd<T> {
         })
     }
 
+    /// The lane to park on while waiting for room, and the writer's slot in its hub (`None`
+    /// for plain-data lanes: they never wait).
+    pub(super) fn waker(&self) -> Option<(LaneHandle<T>, usize)> {
+        match self {
+            OutEnd::Lane(w) => Some((w.handle(), w.lane().writer_slot())),
+            OutEnd::Staged(_) => None,
+        }
+    }
+
     /// Whether a write would not have to wait (plain-data lanes never wait).
     #[inline]
     pub(super) fn has_room(&mut self) -> bool {
@@ -132,12 +141,13 @@ impl<T> OutEnd<T> {
         }
     }
 
-    /// Flushes and ends the stream.
-    pub(super) fn close(mut self) -> Result<(), String> {
+    /// Flushes and ends the stream (readers finish once they have read everything); the end
+    /// itself stays (dropping it later changes nothing more).
+    pub(super) fn close(&mut self) -> Result<(), String> {
         let flushed = self.flush();
         match self {
-            OutEnd::Lane(w) => w.close(),
-            OutEnd::Staged(s) => drop(s),
+            OutEnd::Lane(w) => w.lane().close(),
+            OutEnd::Staged(s) => s.sink.close(),
         }
         flushed
     }
@@ -199,6 +209,34 @@ impl<T> InEnd<T> {
                 *at += n;
                 Ok(n as u64)
             }
+        }
+    }
+
+    /// The lane to park on while waiting for events, and this reader's slot in its hub
+    /// (`None` for plain-data lanes: they are polled).
+    pub(super) fn waker(&self) -> Option<(LaneHandle<T>, usize)> {
+        match self {
+            InEnd::Lane(r) => Some((r.handle(), r.id())),
+            InEnd::Batched { .. } => None,
+        }
+    }
+
+    /// Whether a read would find something now, or the lane is closed (cheap; `false` for a
+    /// plain-data lane with nothing buffered: it is polled).
+    #[inline]
+    pub(super) fn ready(&self) -> bool {
+        match self {
+            InEnd::Lane(r) => r.available() > 0 || r.lane().is_closed(),
+            InEnd::Batched { buf, at, .. } => *at < buf.len(),
+        }
+    }
+
+    /// Batches at least this large mean the reader is behind (a quarter of the lane; 0 for
+    /// plain-data lanes: never paced).
+    pub(super) fn pace_below(&self) -> u64 {
+        match self {
+            InEnd::Lane(r) => r.lane().capacity() / 4,
+            InEnd::Batched { .. } => 0,
         }
     }
 

@@ -11,7 +11,7 @@ use crate::vocab::OnFull;
 
 use super::ends::{InEnd, OutEnd};
 use super::ports::{Input, Output};
-use super::state::{panic_text, GraphRuntime, LaneEvent, LaneWait, RoleFailure};
+use super::state::{panic_text, GraphRuntime, LaneEvent, RoleFailure, RoleWait};
 
 /// One endpoint's lane end before it is handed out, with what it carries.
 pub(super) struct ErasedEnd {
@@ -162,7 +162,6 @@ impl GraphEndpoints {
             writer,
             on_full,
             rt: Arc::clone(&self.rt),
-            wait: LaneWait::default(),
         })
     }
 
@@ -201,7 +200,6 @@ pub struct GraphProducer<T> {
     writer: OutEnd<T>,
     on_full: OnFull,
     rt: Arc<GraphRuntime>,
-    wait: LaneWait,
 }
 
 impl<T> GraphProducer<T> {
@@ -249,13 +247,18 @@ impl<T> GraphProducer<T> {
                 .write_or_drop(fill)
                 .map_err(|e| self.lane_failed(e));
         }
-        while !self.writer.has_room() {
-            if !self.rt.running() {
-                return Err(self.stopped_error());
+        if !self.writer.has_room() {
+            // The slow path: park on the lane until a reader releases a slot.
+            let waker = self.writer.waker();
+            let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+            while !self.writer.has_room() {
+                if !self.rt.running() {
+                    return Err(self.stopped_error());
+                }
+                let writer = &mut self.writer;
+                wait.idle(|| writer.has_room());
             }
-            self.wait.idle();
         }
-        self.wait.reset();
         self.writer
             .try_write(fill)
             .map(drop)
@@ -335,7 +338,8 @@ impl<T: Clone> GraphReceiver<T> {
     /// egress lane).
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<T>, GraphRecvError> {
         let deadline = Instant::now() + timeout;
-        let mut wait = LaneWait::default();
+        let waker = self.reader.waker();
+        let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
         loop {
             if let Some(e) = self.try_recv() {
                 return Ok(Some(e));
@@ -350,7 +354,8 @@ impl<T: Clone> GraphReceiver<T> {
             if Instant::now() >= deadline {
                 return Err(GraphRecvError::Timeout(timeout));
             }
-            wait.idle();
+            let reader = &self.reader;
+            wait.idle(|| reader.ready());
         }
     }
 

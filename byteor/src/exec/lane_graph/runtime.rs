@@ -5,6 +5,7 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use crate::vocab::{LaneKind, OnFull};
 use super::ends::{InEnd, OutEnd};
 use super::error::GraphSpawnError;
 use super::stage::{Emitter, LaneStage};
-use super::state::{GraphRuntime, LaneEvent, LaneWait, RoleFailure};
+use super::state::{panic_text, GraphRuntime, LaneEvent, RoleFailure, RoleWait};
 
 /// The ends of one lane, type-erased: the writer (an [`OutEnd`]), one reader per reader end
 /// (each an [`InEnd`]), and what the runtime keeps to read counts and close it.
@@ -149,6 +150,15 @@ impl<T: LaneEvent> LaneOps for TypedOps<T> {
     }
 }
 
+/// A short pause between two batches of a stream that outruns the role (see
+/// [`Waiter::pace`](crate::kernel::Waiter::pace)).
+#[inline]
+fn pace() {
+    for _ in 0..crate::kernel::PACE_SPINS {
+        std::hint::spin_loop();
+    }
+}
+
 /// Records `reason` as role `name`'s failure (unless the graph already stopped: then the
 /// role just ends) and returns the outcome the role's thread reports.
 fn failed(name: &str, reason: String, rt: &GraphRuntime, done: u64) -> Result<u64, RoleFailure> {
@@ -173,8 +183,44 @@ fn copy_events<T: LaneEvent>(
     mut outputs: Vec<(OutEnd<T>, OnFull)>,
     rt: &GraphRuntime,
 ) -> Result<u64, RoleFailure> {
-    let mut wait = LaneWait::default();
-    let mut emit_wait = LaneWait::default();
+    guarded(name, rt, || copy_loop(name, &mut inputs, &mut outputs, rt))
+}
+
+/// Runs `body`; if it panics, records the failure before the role's lane ends are dropped (a
+/// dropped reader stops gating its writer: a producer must see the graph stopped first, not
+/// a lane that suddenly never fills).
+fn guarded(
+    role: &str,
+    rt: &GraphRuntime,
+    body: impl FnOnce() -> Result<u64, RoleFailure>,
+) -> Result<u64, RoleFailure> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let failure = RoleFailure {
+                role: role.to_owned(),
+                reason: panic_text(&*payload),
+            };
+            rt.fail(failure.clone());
+            Err(failure)
+        }
+    }
+}
+
+fn copy_loop<T: LaneEvent>(
+    name: &str,
+    inputs: &mut [InEnd<T>],
+    outputs: &mut [(OutEnd<T>, OnFull)],
+    rt: &GraphRuntime,
+) -> Result<u64, RoleFailure> {
+    // One input: park on it. A merge polls (it would have to park on every input at once).
+    let waker = match &inputs[..] {
+        [input] => input.waker(),
+        _ => None,
+    };
+    let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+    let pace_below = inputs.iter().map(InEnd::pace_below).min().unwrap_or(0);
+    let mut waited = false;
     let mut copied = 0u64;
     loop {
         if rt.stopped() {
@@ -188,7 +234,6 @@ fn copy_events<T: LaneEvent>(
                     let mut out = Emitter {
                         writer,
                         on_full: *on_full,
-                        wait: &mut emit_wait,
                         rt,
                     };
                     if let Err(e) = out.emit(|slot| slot.clone_from(event)) {
@@ -213,18 +258,24 @@ fn copy_events<T: LaneEvent>(
         }
         copied += moved;
         if moved > 0 {
-            wait.reset();
+            if waited {
+                wait.reset();
+                waited = false;
+            } else if moved < pace_below {
+                pace();
+            }
             continue;
         }
         if inputs.iter().all(InEnd::is_finished) {
-            for (writer, _) in outputs {
+            for (writer, _) in outputs.iter_mut() {
                 if let Err(reason) = writer.close() {
                     return failed(name, reason, rt, copied);
                 }
             }
             return Ok(copied);
         }
-        wait.idle();
+        wait.idle(|| inputs.iter().any(InEnd::ready) || rt.stopped());
+        waited = true;
     }
 }
 
@@ -233,9 +284,23 @@ fn copy_events<T: LaneEvent>(
 /// after a clean end. Returns the events handled.
 pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
     info: StageInfo,
-    mut stage: S,
+    stage: S,
     mut input: InEnd<In>,
     mut output: OutEnd<Out>,
+    on_full: OnFull,
+    rt: &GraphRuntime,
+) -> Result<u64, RoleFailure> {
+    let role = info.stage.clone();
+    guarded(&role, rt, || {
+        stage_loop(info, stage, &mut input, &mut output, on_full, rt)
+    })
+}
+
+fn stage_loop<In, Out, S: LaneStage<In, Out>>(
+    info: StageInfo,
+    mut stage: S,
+    input: &mut InEnd<In>,
+    output: &mut OutEnd<Out>,
     on_full: OnFull,
     rt: &GraphRuntime,
 ) -> Result<u64, RoleFailure> {
@@ -248,8 +313,10 @@ pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
         failure
     };
     stage.on_start(&info).map_err(fail)?;
-    let mut wait = LaneWait::default();
-    let mut emit_wait = LaneWait::default();
+    let waker = input.waker();
+    let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+    let pace_below = input.pace_below();
+    let mut waited = false;
     let mut handled = 0u64;
     loop {
         if rt.stopped() {
@@ -262,9 +329,8 @@ pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
                     return;
                 }
                 let mut out = Emitter {
-                    writer: &mut output,
+                    writer: &mut *output,
                     on_full,
-                    wait: &mut emit_wait,
                     rt,
                 };
                 match stage.on_event(event, &mut out) {
@@ -278,14 +344,21 @@ pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
         }
         if n > 0 {
             let mut out = Emitter {
-                writer: &mut output,
+                writer: &mut *output,
                 on_full,
-                wait: &mut emit_wait,
                 rt,
             };
             stage.on_batch_end(&mut out).map_err(fail)?;
             output.flush().map_err(|e| fail(StageError::msg(e)))?;
-            wait.reset();
+            // As a SingleRing stage does: a small batch that was already there means the stream
+            // outruns the stage; pausing briefly lets the writer fill whole cache lines instead
+            // of the two threads trading them event by event.
+            if waited {
+                wait.reset();
+                waited = false;
+            } else if n < pace_below {
+                pace();
+            }
             continue;
         }
         if input.is_finished() {
@@ -293,6 +366,7 @@ pub(super) fn run_stage<In, Out, S: LaneStage<In, Out>>(
             output.close().map_err(|e| fail(StageError::msg(e)))?;
             return Ok(handled);
         }
-        wait.idle();
+        wait.idle(|| input.ready() || rt.stopped());
+        waited = true;
     }
 }

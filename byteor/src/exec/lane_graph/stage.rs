@@ -7,7 +7,7 @@ use crate::exec::{StageError, StageInfo};
 use crate::vocab::OnFull;
 
 use super::ends::OutEnd;
-use super::state::{GraphRuntime, LaneWait};
+use super::state::{GraphRuntime, RoleWait};
 
 /// A LaneGraph stage: for each event of its input lane, emits zero or more events into its
 /// output lane. Called on the stage's own thread, one event at a time, in order.
@@ -84,7 +84,6 @@ where
 pub struct Emitter<'a, Out> {
     pub(super) writer: &'a mut OutEnd<Out>,
     pub(super) on_full: OnFull,
-    pub(super) wait: &'a mut LaneWait,
     pub(super) rt: &'a GraphRuntime,
 }
 
@@ -96,13 +95,18 @@ impl<Out> Emitter<'_, Out> {
         match self.on_full {
             OnFull::Drop => self.writer.write_or_drop(fill).map_err(StageError::msg),
             OnFull::Block => {
-                while !self.writer.has_room() {
-                    if self.rt.stopped() {
-                        return Err(StageError::msg("the graph stopped while emitting"));
+                if !self.writer.has_room() {
+                    // The slow path: park on the output lane until a reader releases a slot.
+                    let waker = self.writer.waker();
+                    let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+                    while !self.writer.has_room() {
+                        if self.rt.stopped() {
+                            return Err(StageError::msg("the graph stopped while emitting"));
+                        }
+                        let writer = &mut *self.writer;
+                        wait.idle(|| writer.has_room());
                     }
-                    self.wait.idle();
                 }
-                self.wait.reset();
                 self.writer.try_write(fill).map_err(StageError::msg)?;
                 Ok(())
             }

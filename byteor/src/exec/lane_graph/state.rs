@@ -5,7 +5,7 @@ use std::any::Any;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::kernel::{Lifecycle, FAILED, RUNNING};
+use crate::kernel::{Lifecycle, WaitStrategy, Waiter, WakeHub, FAILED, RUNNING};
 
 /// What every thread of a running graph shares: its lifecycle and its first failure.
 #[derive(Debug)]
@@ -96,6 +96,45 @@ impl LaneWait {
             0..=63 => std::hint::spin_loop(),
             64..=127 => std::thread::yield_now(),
             n => std::thread::sleep(Duration::from_micros(u64::from((n - 127).min(1000)))),
+        }
+    }
+}
+
+/// How a role waits on one lane: parked on the lane's wake hub (in-place lanes: the other side
+/// notifies after each write or release), or polling with [`LaneWait`] (plain-data lanes,
+/// which have no hub).
+pub(super) enum RoleWait<'h> {
+    /// Spin, yield, then park until notified (bounded parks: a missed wake-up costs at most
+    /// [`FIRST_PARK`](crate::kernel::FIRST_PARK)).
+    Park(Waiter<'h>),
+    /// Spin, yield, then sleeps.
+    Poll(LaneWait),
+}
+
+impl<'h> RoleWait<'h> {
+    /// Parks in `slot` of `hub` when given one, else polls.
+    pub(super) fn new(hub: Option<(&'h WakeHub, usize)>) -> Self {
+        match hub {
+            Some((hub, slot)) => RoleWait::Park(Waiter::new(WaitStrategy::Parking, hub, slot)),
+            None => RoleWait::Poll(LaneWait::default()),
+        }
+    }
+
+    /// One step of waiting; `ready` re-checks the condition before parking.
+    #[inline]
+    pub(super) fn idle(&mut self, ready: impl FnOnce() -> bool) {
+        match self {
+            RoleWait::Park(w) => w.idle(ready),
+            RoleWait::Poll(w) => w.idle(),
+        }
+    }
+
+    /// Progress was made.
+    #[inline]
+    pub(super) fn reset(&mut self) {
+        match self {
+            RoleWait::Park(w) => w.reset(),
+            RoleWait::Poll(w) => w.reset(),
         }
     }
 }
