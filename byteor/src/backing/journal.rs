@@ -699,6 +699,67 @@ mod tests {
     }
 
     #[test]
+    fn batch_reads_cross_segments_and_stop_at_the_limit_and_the_count() {
+        let d = dir("batch");
+        let options = JournalOptions {
+            segment_bytes: HEADER_BYTES + 10 * record_bytes::<u64>(),
+            retain_bytes: u64::MAX,
+        };
+        let (mut w, _) = JournalWriter::<u64>::open(&d, options).unwrap();
+        for v in 0..35u64 {
+            w.append(&(v + 100)).unwrap();
+        }
+        w.flush().unwrap();
+        let mut r = JournalReader::<u64>::open(&d, 3).unwrap();
+        let mut out = Vec::new();
+        // At most 12, crossing from the first segment into the second.
+        assert_eq!(r.read_batch(u64::MAX, 12, &mut out).unwrap(), 12);
+        assert_eq!(out, (103..115).collect::<Vec<_>>());
+        // Not at or past offset 20, however many are asked for.
+        out.clear();
+        assert_eq!(r.read_batch(20, 100, &mut out).unwrap(), 5);
+        assert_eq!(out, (115..120).collect::<Vec<_>>());
+        assert_eq!(r.read_batch(20, 100, &mut out).unwrap(), 0);
+        // The rest, through two more segments; then nothing until the writer goes on.
+        out.clear();
+        assert_eq!(r.read_batch(u64::MAX, 100, &mut out).unwrap(), 15);
+        assert_eq!(out, (120..135).collect::<Vec<_>>());
+        assert_eq!(r.read_batch(u64::MAX, 100, &mut out).unwrap(), 0);
+        w.append(&135).unwrap();
+        w.flush().unwrap();
+        out.clear();
+        assert_eq!(r.read_batch(u64::MAX, 100, &mut out).unwrap(), 1);
+        assert_eq!((out[0], r.position()), (135, 36));
+        assert_eq!(retained::<u64>(&d).unwrap(), (0, 36));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn retention_keeps_what_is_at_or_after_the_floor() {
+        let d = dir("floor");
+        let options = JournalOptions {
+            segment_bytes: HEADER_BYTES + 10 * record_bytes::<u64>(),
+            retain_bytes: 0,
+        };
+        let (mut w, _) = JournalWriter::<u64>::open(&d, options).unwrap();
+        w.retain_floor(15);
+        for v in 0..45u64 {
+            w.append(&v).unwrap();
+        }
+        w.flush().unwrap();
+        // Segments start at 0, 10, 20, 30, 40: the one holding 15 (and all after) stay.
+        let firsts: Vec<u64> = segments(&d).unwrap().iter().map(|(f, _)| *f).collect();
+        assert_eq!(firsts, [10, 20, 30, 40]);
+        w.retain_floor(u64::MAX);
+        for v in 45..51u64 {
+            w.append(&v).unwrap();
+        }
+        let firsts: Vec<u64> = segments(&d).unwrap().iter().map(|(f, _)| *f).collect();
+        assert_eq!(firsts, [50], "by size alone once the floor is lifted");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn a_torn_tail_is_cut_on_reopen_and_never_read_as_an_event() {
         let d = dir("torn");
         let (mut w, _) = JournalWriter::<[u64; 3]>::open(&d, JournalOptions::default()).unwrap();

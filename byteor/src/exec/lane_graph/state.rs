@@ -73,9 +73,11 @@ impl GraphRuntime {
     }
 }
 
-/// Waiting for a lane: a few spins, then yields, then sleeps that grow to 1 ms. (A role cannot
-/// wake another role's thread, so sleeps are bounded instead: an idle role wakes at most about
-/// a thousand times a second.)
+/// Waiting by polling: a few spins, then yields, then sleeps that grow to 1 ms (an idle poller
+/// wakes at most about a thousand times a second). Roles poll only where nothing can wake
+/// them: plain-data lanes (journal, lossy broadcast), which have no wake hub, and merges,
+/// which wait on several lanes at once; everywhere else they park on the lane's hub and the
+/// other side wakes them.
 #[derive(Debug, Default)]
 pub struct LaneWait {
     tries: u32,
