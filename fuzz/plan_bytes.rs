@@ -370,6 +370,7 @@ impl<'a> Input<'a> {
                         1 => Some(byteor::SEQUENCED_SLOTS_V1_GATING.to_owned()),
                         _ => Some(self.name()),
                     },
+                    on_full: self.on_full3(),
                 },
             })
             .collect();

@@ -17,8 +17,8 @@ use std::path::PathBuf;
 
 use byteor::lower::{lower_v2, LowerError};
 use byteor::plan::{
-    Connection, LaneIntent, OrderingMode, ParamValue, PipelinePlanV2, SingleRingConstraints,
-    StageDecl,
+    BoundaryDecl, Connection, LaneIntent, LaneKind, OnFull, OrderingMode, ParamValue,
+    PipelinePlanV2, SingleRingConstraints, StageDecl,
 };
 use byteor::spec::{describe, dot, validate_v1, PipelineSpecV1};
 
@@ -267,4 +267,85 @@ fn lowering_rejects_what_it_cannot_compile() {
         }
         other => panic!("expected an error, got {other:?}"),
     }
+}
+
+/// `a` feeds `fast` and `slow`; `slow` leaves through its own egress over a `drop` connection
+/// inside a `block` graph.
+fn drop_connection_plan() -> PipelinePlanV2 {
+    let mut plan = PipelinePlanV2::lane_graph("tap");
+    plan.ingress.push(BoundaryDecl::new("in"));
+    plan.egress.push(BoundaryDecl::new("out"));
+    plan.egress.push(BoundaryDecl::new("analytics_out"));
+    for s in ["a", "fast", "slow"] {
+        plan.stages.push(StageDecl::new(s));
+    }
+    let graph = plan.lane_graph.get_or_insert_with(Default::default);
+    graph.on_full = Some(OnFull::Block);
+    graph.connections = vec![
+        Connection::new("in", "a"),
+        Connection::new("a", "fast"),
+        Connection::new("a", "slow").lane(LaneIntent::events().on_full(OnFull::Drop)),
+        Connection::new("fast", "out"),
+        Connection::new("slow", "analytics_out").lane(LaneIntent::events().on_full(OnFull::Drop)),
+    ];
+    plan
+}
+
+#[test]
+fn a_connection_s_own_on_full_wins_over_the_graph_s_and_the_boundary_s() {
+    let plan = drop_connection_plan();
+    // Round trip through a document keeps it.
+    let text = plan.to_toml();
+    assert!(text.contains("on_full = \"drop\""), "{text}");
+    assert_eq!(PipelinePlanV2::from_toml(&text).unwrap(), plan);
+    let spec = lower_v2(&plan).unwrap();
+    validate_v1(&spec).unwrap();
+    let byteor::spec::TopologySpec::LaneGraph(graph) = &spec.topology else {
+        panic!("a LaneGraph spec");
+    };
+    let on_full = |name: &str| {
+        graph
+            .lanes
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("no lane {name}: {}", describe(&spec)))
+            .on_full
+    };
+    assert_eq!(
+        on_full("router.a->slow"),
+        OnFull::Drop,
+        "{}",
+        describe(&spec)
+    );
+    assert_eq!(on_full("router.a->fast"), OnFull::Block);
+    // The router's feed drops only if every group does: `fast` blocks.
+    assert_eq!(on_full("a->router.a"), OnFull::Block);
+    // The egress lane is the connection's lane: its own `drop` is kept.
+    assert_eq!(on_full("slow->analytics_out"), OnFull::Drop);
+    assert_eq!(on_full("fast->out"), OnFull::Block);
+    // A different `on_full` is a different pipeline.
+    let mut blocking = plan.clone();
+    blocking.lane_graph.as_mut().unwrap().connections[4].lane = LaneIntent::events();
+    assert_ne!(
+        lower_v2(&blocking).unwrap().fingerprint(),
+        spec.fingerprint()
+    );
+}
+
+#[test]
+fn broadcast_connections_of_one_source_must_agree_on_on_full() {
+    let mut plan = drop_connection_plan();
+    let graph = plan.lane_graph.as_mut().unwrap();
+    graph.connections[1].lane = LaneIntent::of(LaneKind::FanoutBroadcast);
+    graph.connections[2].lane = LaneIntent::of(LaneKind::FanoutBroadcast).on_full(OnFull::Drop);
+    let Err(LowerError::Invalid(errors)) = lower_v2(&plan) else {
+        panic!("expected the mismatch to be refused");
+    };
+    let text = errors.to_string();
+    assert!(
+        text.contains(
+            "broadcast connections from `a` share one lane but ask for different `on_full` (`fast`: block, `slow`: drop)"
+        ),
+        "{text}"
+    );
 }

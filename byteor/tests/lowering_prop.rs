@@ -321,6 +321,7 @@ fn with_fillers(plan: &PipelinePlanV2, count: usize) -> PipelinePlanV2 {
         capacity: boundary.capacity,
         gating: (boundary.kind == LaneKind::SequencedSlots)
             .then(|| SEQUENCED_SLOTS_V1_GATING.to_owned()),
+        on_full: None,
     };
     for k in 0..count {
         let (ingress, stage, egress) = (

@@ -353,3 +353,77 @@ fn a_receiver_dropped_mid_stream_does_not_hold_the_graph_back() {
         assert!(report.lanes.iter().all(|l| l.counts.adds_up()));
     });
 }
+
+#[test]
+fn a_drop_connection_to_a_slow_consumer_never_holds_a_blocking_graph_back() {
+    const EVENTS: u64 = 200_000;
+    bounded("drop tap", TIMEOUT, || {
+        let mut g = LaneGraph::builder("tapped");
+        let input = g.ingress::<u64>("in");
+        let pass = |v: &u64, out: &mut Emitter<'_, u64>| out.emit(|s| *s = *v);
+        let (a_in, a_out) = g.stage("a", lane_fn(pass));
+        let (fast_in, fast_out) = g.stage("fast", lane_fn(pass));
+        // The analytics consumer sleeps on every 1000th event: far slower than the plant.
+        let (slow_in, slow_out) = g.stage(
+            "slow",
+            lane_fn(|v: &u64, out: &mut Emitter<'_, u64>| {
+                if v % 1000 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                out.emit(|s| *s = *v)
+            }),
+        );
+        let out = g.egress::<u64>("out");
+        let analytics = g.egress::<u64>("analytics_out");
+        let tap = LaneIntent::events().capacity(64).on_full(OnFull::Drop);
+        g.connect(&input, &a_in)
+            .connect(&a_out, &fast_in)
+            .connect_with(&a_out, &slow_in, tap)
+            .connect(&fast_out, &out)
+            .connect(&slow_out, &analytics);
+        let (mut ends, control) = g.build().unwrap().spawn().unwrap();
+        let mut producer = ends.producer(&input).unwrap();
+        let mut receiver = ends.receiver(&out).unwrap();
+        let mut analytics = ends.receiver(&analytics).unwrap();
+        let analytics_reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            while let Some(v) = analytics.recv_timeout(TIMEOUT).unwrap() {
+                got.push(v);
+            }
+            got
+        });
+        let started = std::time::Instant::now();
+        let feeder = std::thread::spawn(move || {
+            for v in 0..EVENTS {
+                producer.publish(|s| *s = v).unwrap();
+            }
+        });
+        let mut got = 0u64;
+        while let Some(v) = receiver.recv_timeout(TIMEOUT).unwrap() {
+            assert_eq!(v, got, "the blocking path loses nothing, in order");
+            got += 1;
+        }
+        let plant_time = started.elapsed();
+        feeder.join().unwrap();
+        assert_eq!(got, EVENTS);
+        let analytics_got = analytics_reader.join().unwrap();
+        let report = control.join().unwrap();
+        assert!(
+            report.lanes.iter().all(|l| l.counts.adds_up()),
+            "{report:?}"
+        );
+        let tap = report
+            .lanes
+            .iter()
+            .find(|l| l.lane == "router.a->slow")
+            .unwrap_or_else(|| panic!("no tap lane in {report:?}"));
+        assert!(
+            tap.counts.dropped > 0,
+            "the slow consumer should have lost events: {tap:?} (plant took {plant_time:?})"
+        );
+        assert_eq!(tap.counts.published, EVENTS);
+        assert_eq!(tap.counts.written + tap.counts.dropped, EVENTS);
+        assert_eq!(analytics_got.len() as u64, tap.counts.written);
+        assert!(analytics_got.windows(2).all(|w| w[0] < w[1]), "in order");
+    });
+}

@@ -292,6 +292,11 @@ pub(crate) fn expand(model: &EventModel) -> TokenStream {
         #[automatically_derived]
         impl ::byteor::abi::__private::Sealed for #ident {}
 
+        // SAFETY: `Pod` asks for `Copy + Send + Sync + 'static` (bounds the compiler checks)
+        // and no padding, which the `const` assertions above prove.
+        #[automatically_derived]
+        unsafe impl ::byteor::kernel::broadcast::Pod for #ident {}
+
         // SAFETY: the `ShmEvent` contract above is the `PodField` contract for a struct.
         #[automatically_derived]
         unsafe impl ::byteor::abi::PodField for #ident {

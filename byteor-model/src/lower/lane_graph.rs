@@ -47,7 +47,7 @@ impl LaneSettings {
                 LaneKind::SequencedSlots => intent.gating.clone(),
                 _ => None,
             },
-            on_full,
+            on_full: intent.on_full.unwrap_or(on_full),
         }
     }
 
@@ -367,14 +367,38 @@ impl<'a> Lowering<'a> {
         // The lane the source writes: the boundary lane for an ingress; for a stage, the lane
         // of its only group, or a router feed like its first point-to-point group.
         let source_settings = match source {
-            Node::Ingress(_) => self.boundary.clone(),
+            // A connection's own `on_full` wins over the boundary's when the ingress lane is
+            // the connection's lane (one group, of the boundary kind).
+            Node::Ingress(_) => match groups.as_slice() {
+                [group] if group.settings.kind == self.boundary.kind => LaneSettings {
+                    on_full: group
+                        .conns
+                        .first()
+                        .and_then(|&c| self.wiring.conns.get(c))
+                        .and_then(|c| c.intent.on_full)
+                        .unwrap_or(self.boundary.on_full),
+                    ..self.boundary.clone()
+                },
+                _ => self.boundary.clone(),
+            },
             _ if groups.len() == 1 => first.settings.clone(),
-            _ => groups
-                .iter()
-                .find(|g| g.settings.kind != LaneKind::FanoutBroadcast)
-                .unwrap_or(first)
-                .settings
-                .clone(),
+            // The router's feed: like its first point-to-point group, but it may drop only
+            // when every group may (a `Drop` tap to one slow consumer must not make the feed
+            // of the blocking ones lossy).
+            _ => {
+                let mut feed = groups
+                    .iter()
+                    .find(|g| g.settings.kind != LaneKind::FanoutBroadcast)
+                    .unwrap_or(first)
+                    .settings
+                    .clone();
+                feed.on_full = if groups.iter().all(|g| g.settings.on_full == OnFull::Drop) {
+                    OnFull::Drop
+                } else {
+                    OnFull::Block
+                };
+                feed
+            }
         };
         let source_lane = self.b.lane(&source_settings, writer);
 
@@ -441,13 +465,14 @@ impl<'a> Lowering<'a> {
         match incoming.as_slice() {
             [] => {}
             [(_, lane)] if !is_egress => b.read(*lane, reader),
-            [(_, lane)] => {
+            [(conn, lane)] => {
                 if b.kind_of(*lane) == Some(boundary.kind) {
-                    // The lane becomes the egress boundary lane.
+                    // The lane becomes the egress boundary lane (the connection's own
+                    // `on_full`, if it has one, wins over the boundary's).
                     if let Some(l) = b.lanes.get_mut(*lane as usize) {
                         l.capacity = boundary.capacity;
                         l.gating = boundary.gating.clone();
-                        l.on_full = boundary.on_full;
+                        l.on_full = conn.intent.on_full.unwrap_or(boundary.on_full);
                     }
                     b.read(*lane, reader);
                 } else {

@@ -62,12 +62,14 @@
 //!
 //! * A lane carrying connection `c` has `c`'s kind, `c`'s capacity (or
 //!   [`DEFAULT_LANE_CAPACITY`](crate::plan::DEFAULT_LANE_CAPACITY)), `c`'s gating when it is
-//!   `sequenced_slots` (none otherwise) and the graph's `on_full`. The `fanout_broadcast`
-//!   connections of one source share one lane, set up from the first of them.
+//!   `sequenced_slots` (none otherwise) and `c`'s own `on_full`, falling back to the graph's.
+//!   The `fanout_broadcast` connections of one source share one lane, set up from the first of
+//!   them (validation makes them agree on capacity and `on_full`).
 //! * An **endpoint lane** — the lane an ingress writes, or the lane an egress reads — follows
 //!   the boundary lane policy: its kind, its capacity (or the default), gating
 //!   [`SEQUENCED_SLOTS_V1_GATING`](crate::SEQUENCED_SLOTS_V1_GATING) for `sequenced_slots`, and
-//!   its `on_full`, falling back to the graph's.
+//!   its `on_full`, falling back to the graph's — except that when the endpoint lane is the
+//!   lane of a connection with its own `on_full`, the connection's wins.
 //! * A lane between a router or merge and a bridge has the router's (merge's) kind and the
 //!   settings of the router's input lane (the merge's output lane).
 //!
@@ -79,7 +81,9 @@
 //!
 //! * an **ingress** writes its endpoint lane (boundary kind);
 //! * a **stage** with one group writes that group's lane; with several, it writes a feed lane
-//!   set up like its first non-broadcast connection.
+//!   set up like its first non-broadcast connection, except its `on_full`: `drop` only when
+//!   every group's lane drops, else `block` (a `drop` tap to one slow consumer never makes the
+//!   feed of the others lossy).
 //!
 //! With one group, the group travels on that lane — behind a bridge `bridge.<ingress>` when an
 //! ingress's boundary kind differs from the group's kind. With two or more groups, a

@@ -317,6 +317,11 @@ pub struct LaneIntent {
     /// Gating mode; only meaningful for `SequencedSlots`, where it must equal
     /// [`SEQUENCED_SLOTS_V1_GATING`](crate::SEQUENCED_SLOTS_V1_GATING).
     pub gating: Option<String>,
+    /// What the lane's writer does when it is full; `None` inherits the graph's `on_full`
+    /// (for a lane at a boundary: the boundary policy's). A `Drop` lane to one slow consumer
+    /// inside a `Block` graph loses that consumer's events (counted) without holding the
+    /// graph back. Broadcast connections from one source share one lane, so they must agree.
+    pub on_full: Option<OnFull>,
 }
 
 impl LaneIntent {
@@ -326,6 +331,7 @@ impl LaneIntent {
             kind: LaneKind::Events,
             capacity: None,
             gating: None,
+            on_full: None,
         }
     }
 
@@ -335,6 +341,7 @@ impl LaneIntent {
             kind,
             capacity: None,
             gating: None,
+            on_full: None,
         }
     }
 
@@ -344,12 +351,19 @@ impl LaneIntent {
             kind: LaneKind::SequencedSlots,
             capacity: Some(capacity),
             gating: Some(crate::SEQUENCED_SLOTS_V1_GATING.to_owned()),
+            on_full: None,
         }
     }
 
     /// Sets the capacity.
     pub fn capacity(mut self, capacity: u32) -> Self {
         self.capacity = Some(capacity);
+        self
+    }
+
+    /// Sets what the writer does when this lane is full (instead of the graph's `on_full`).
+    pub fn on_full(mut self, on_full: OnFull) -> Self {
+        self.on_full = Some(on_full);
         self
     }
 }

@@ -122,7 +122,7 @@ pub fn on_full() -> impl Strategy<Value = OnFull> {
     prop_oneof![Just(OnFull::Block), Just(OnFull::Drop)]
 }
 
-/// A lane intent with optional capacity and gating.
+/// A lane intent with optional capacity, gating and `on_full`.
 pub fn lane_intent() -> impl Strategy<Value = LaneIntent> {
     (
         lane_kind(),
@@ -131,11 +131,13 @@ pub fn lane_intent() -> impl Strategy<Value = LaneIntent> {
             3 => Just(byteor::SEQUENCED_SLOTS_V1_GATING.to_owned()),
             1 => any::<String>(),
         ]),
+        option::of(on_full()),
     )
-        .prop_map(|(kind, capacity, gating)| LaneIntent {
+        .prop_map(|(kind, capacity, gating, on_full)| LaneIntent {
             kind,
             capacity,
             gating,
+            on_full,
         })
 }
 

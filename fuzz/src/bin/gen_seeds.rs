@@ -383,6 +383,7 @@ fn representative_plans() -> Vec<(String, PipelinePlanV2)> {
                 kind: LaneKind::SequencedSlots,
                 capacity: Some(0),
                 gating: Some("first_reader".to_owned()),
+                on_full: None,
             }),
             Connection::new("a", "m"),
             Connection::new("b", "m").lane(LaneIntent::sequenced_slots(16)),

@@ -79,7 +79,7 @@ impl PipelinePlanV2 {
     /// [[lane_graph.connections]]
     /// from = "orders_in"          # required: an ingress or a stage
     /// to = "parse"                # required: a stage or an egress
-    /// lane = { kind = "sequenced_slots", capacity = 64, gating = "all_readers" }
+    /// lane = { kind = "sequenced_slots", capacity = 64, gating = "all_readers", on_full = "drop" }
     /// # lane kinds: "events" (default) | "journal" | "sequenced_slots" | "fanout_broadcast";
     /// # `lane` and each of its keys are optional; capacities are at most 2^24
     /// ```

@@ -110,6 +110,7 @@ pub(super) struct LaneDoc {
     kind: LaneKindDoc,
     capacity: Option<u32>,
     gating: Option<String>,
+    on_full: Option<OnFullDoc>,
 }
 
 /// Serde mirrors of the model's enums: the model stays serde-free, and the document names
@@ -207,6 +208,7 @@ impl PlanDoc {
                             kind: c.lane.kind.into(),
                             capacity: c.lane.capacity,
                             gating: c.lane.gating,
+                            on_full: c.lane.on_full.map(Into::into),
                         },
                     })
                     .collect(),

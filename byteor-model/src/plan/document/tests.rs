@@ -201,7 +201,10 @@ fn format_reference_in_the_docs_reads_and_round_trips() {
     assert_eq!(plan.stages[0].kind.as_deref(), Some("parse_order"));
     let graph = plan.lane_graph.as_ref().expect("lane_graph table");
     assert_eq!(graph.boundary.on_full, Some(OnFull::Drop));
-    assert_eq!(graph.connections[0].lane, LaneIntent::sequenced_slots(64));
+    assert_eq!(
+        graph.connections[0].lane,
+        LaneIntent::sequenced_slots(64).on_full(OnFull::Drop)
+    );
     assert_round_trip(&plan);
 }
 

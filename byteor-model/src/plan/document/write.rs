@@ -77,6 +77,9 @@ pub(super) fn write_plan(out: &mut String, plan: &PipelinePlanV2) -> std::fmt::R
             if let Some(gating) = &c.lane.gating {
                 fields.push(format!("gating = {}", quote(gating)));
             }
+            if let Some(on_full) = c.lane.on_full {
+                fields.push(format!("on_full = {}", quote(on_full.as_str())));
+            }
             writeln!(out, "lane = {{ {} }}", fields.join(", "))?;
         }
     }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::*;
 
-use crate::plan::{Connection, LaneKind, DEFAULT_LANE_CAPACITY};
+use crate::plan::{Connection, LaneKind, OnFull, DEFAULT_LANE_CAPACITY};
 use crate::{
     FANOUT_V1_MAX_CONSUMERS, PIPELINE_V1_MAX_THREADS, RING_V1_MAX_CAPACITY,
     SEQUENCED_SLOTS_V1_GATING,
@@ -86,7 +86,7 @@ impl<'a> Validator<'a> {
         }
 
         let edges = self.check_connections(&lane_graph.connections, index);
-        self.check_sources(&lane_graph.connections, index);
+        self.check_sources(&lane_graph.connections, index, lane_graph.on_full);
         self.check_reachability(&edges, index);
         self.check_cycles(&edges);
         self.check_roles(&edges, boundary.kind);
@@ -243,6 +243,7 @@ impl<'a> Validator<'a> {
         &mut self,
         connections: &[Connection],
         index: &HashMap<&'a str, Node>,
+        graph_on_full: Option<OnFull>,
     ) {
         let mut order: Vec<&str> = Vec::new();
         let mut by_source: HashMap<&str, Vec<&Connection>> = HashMap::new();
@@ -282,6 +283,17 @@ impl<'a> Validator<'a> {
                     from: plan_label(from),
                     consumers,
                     max: FANOUT_V1_MAX_CONSUMERS,
+                });
+            }
+            let on_full = |c: &Connection| c.lane.on_full.or(graph_on_full);
+            let first_on_full = on_full(broadcast[0]);
+            if broadcast.iter().any(|c| on_full(c) != first_on_full) {
+                self.push(PlanViolation::BroadcastOnFullMismatch {
+                    from: plan_label(from),
+                    on_full: broadcast
+                        .iter()
+                        .map(|c| (plan_label(&c.to), on_full(c)))
+                        .collect(),
                 });
             }
             let capacity = |c: &Connection| c.lane.capacity.unwrap_or(DEFAULT_LANE_CAPACITY);

@@ -802,6 +802,7 @@ fn sequenced_slots_need_capacity() {
             kind: LaneKind::SequencedSlots,
             capacity,
             gating: Some(SEQUENCED_SLOTS_V1_GATING.into()),
+            on_full: None,
         };
         assert_only!(
             plan,

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::diagnostics::cycles::cycle_text;
 use crate::diagnostics::names::{describe_char, PLAN_NAME_CHARS};
-use crate::plan::{ExecutionTargetV1, LaneKind};
+use crate::plan::{ExecutionTargetV1, LaneKind, OnFull};
 
 /// What a named plan element is: an ingress boundary, an egress boundary or a stage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -565,6 +565,16 @@ pub enum PlanViolation {
         capacities: Vec<(String, u32)>,
     },
 
+    /// Broadcast connections from one source ask for different `on_full` of their shared lane.
+    #[error("broadcast connections from `{from}` share one lane but ask for different `on_full` ({})", on_full_list(.on_full))]
+    BroadcastOnFullMismatch {
+        /// The source.
+        from: String,
+        /// Each connection's destination and effective `on_full` (its own, else the graph's),
+        /// in connection order.
+        on_full: Vec<(String, Option<OnFull>)>,
+    },
+
     /// A stage no ingress reaches.
     #[error("stage `{stage}` is not reachable from any ingress")]
     UnreachableStage {
@@ -668,6 +678,14 @@ fn quoted_or_none(value: &Option<String>) -> String {
 
 fn char_shown(character: &char) -> String {
     describe_char(*character)
+}
+
+fn on_full_list(on_full: &[(String, Option<OnFull>)]) -> String {
+    let parts: Vec<String> = on_full
+        .iter()
+        .map(|(to, o)| format!("`{to}`: {}", o.map_or("unset", OnFull::as_str)))
+        .collect();
+    parts.join(", ")
 }
 
 fn capacities_list(capacities: &[(String, u32)]) -> String {
