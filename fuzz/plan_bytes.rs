@@ -31,7 +31,7 @@
 //!              option(name) (shard_key)
 //! lane_graph = on_full3 boundary_kind:u8 (mod 4) option(u32) on_full3
 //!              count:u8 (mod 25) connection*
-//! connection = from to kind:u8 (mod 4) option(u32) gating
+//! connection = from to kind:u8 (mod 4) option(u32) gating on_full3
 //!              from, to: a name each; wired, a u8 each instead, indexing (mod length) the
 //!              sources (ingresses, then stages) and the destinations (stages, then
 //!              egresses), an empty name when there are none
@@ -525,6 +525,7 @@ pub fn encode(plan: &PipelinePlanV2) -> Result<Vec<u8>, TooBig> {
                     out.name(g)?;
                 }
             }
+            out.on_full3(c.lane.on_full);
         }
     }
     Ok(out.bytes)
