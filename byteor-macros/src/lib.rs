@@ -125,7 +125,9 @@ use proc_macro::TokenStream;
 ///   `LaneStage<In, Out>`); `connect(from, to);` joins an ingress or stage to a stage or
 ///   egress by their handles, over an `Events` lane of the default capacity, or over the lane
 ///   `.lane(..)` asks for: `events()`, `events().capacity(n)`, `sequenced_slots(n)`,
-///   `fanout_broadcast()`, `journal()` (the last two with an optional `.capacity(n)`).
+///   `fanout_broadcast()`, `journal()` (the last two with an optional `.capacity(n)`); any of
+///   them may end with `.on_full("drop")` (or `"block"`): the lane's own `on_full` instead
+///   of the graph's — a `Drop` tap to one slow consumer inside a blocking graph.
 ///   Declarations are made first, then the connections, each in the order written.
 /// - A connection between different event types is a type error on that `connect`. A
 ///   `journal()` lane needs byteor feature `lane_graph_journal`, a `fanout_broadcast()` lane

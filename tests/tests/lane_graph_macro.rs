@@ -39,7 +39,7 @@ fn numbers_macro(offset: u64) -> LaneGraph {
     let output = egress::<u64>("numbers_out");
     connect(input, double);
     connect(double, offset).lane(sequenced_slots(64));
-    connect(offset, output).lane(events().capacity(256));
+    connect(offset, output).lane(events().capacity(256).on_full("block"));
 }
 
 fn numbers_builder(offset: u64) -> Result<LaneGraphPipeline, BuildError> {
@@ -54,7 +54,11 @@ fn numbers_builder(offset: u64) -> Result<LaneGraphPipeline, BuildError> {
     let output = g.egress::<u64>("numbers_out");
     g.connect(&input, &double_in);
     g.connect_with(&double_out, &offset_in, LaneIntent::sequenced_slots(64));
-    g.connect_with(&offset_out, &output, LaneIntent::events().capacity(256));
+    g.connect_with(
+        &offset_out,
+        &output,
+        LaneIntent::events().capacity(256).on_full(OnFull::Block),
+    );
     g.build()
 }
 
@@ -90,7 +94,7 @@ lane = { kind = "sequenced_slots", capacity = 64, gating = "all_readers" }
 [[lane_graph.connections]]
 from = "offset"
 to = "numbers_out"
-lane = { kind = "events", capacity = 256 }
+lane = { kind = "events", capacity = 256, on_full = "block" }
 "#;
 
 /// Same plan, same spec, same canonical text, same fingerprint.

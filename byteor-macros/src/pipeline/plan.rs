@@ -61,10 +61,14 @@ fn graph_plan_of(def: &PipelineDef) -> PipelinePlanV2 {
 /// The `LaneIntent` a lane stands for, as the expansion builds it.
 pub(crate) fn lane_intent(lane: &LaneDef) -> LaneIntent {
     let capacity = lane.capacity.as_ref().map(|(_, value)| *value);
-    match (lane.syntax.kind, capacity) {
+    let intent = match (lane.syntax.kind, capacity) {
         (LaneKind::SequencedSlots, Some(capacity)) => LaneIntent::sequenced_slots(capacity),
         (kind, Some(capacity)) => LaneIntent::of(kind).capacity(capacity),
         (kind, None) => LaneIntent::of(kind),
+    };
+    match lane.on_full {
+        Some((_, on_full)) => intent.on_full(on_full),
+        None => intent,
     }
 }
 

@@ -329,6 +329,9 @@ pub(crate) const LANE_METHOD: &str = "lane";
 /// The method that sets a lane's capacity.
 pub(crate) const CAPACITY_METHOD: &str = "capacity";
 
+/// The method that sets a lane's own `on_full`.
+pub(crate) const ON_FULL_METHOD: &str = "on_full";
+
 /// One lane of `connect(a, b).lane(..)`: named after its lane kind.
 #[derive(Debug)]
 pub(crate) struct LaneSyntax {

@@ -152,6 +152,19 @@ fn connection(def: &PipelineDef, graph: &Ident, c: &ConnectDef) -> TokenStream {
                     quote_spanned!(lane_span=> #intent::of(::byteor::vocab::LaneKind::#kind))
                 }
             };
+            let intent = match &lane.on_full {
+                Some((on_full_span, on_full)) => {
+                    let variant = Ident::new(
+                        match on_full {
+                            OnFull::Block => "Block",
+                            OnFull::Drop => "Drop",
+                        },
+                        *on_full_span,
+                    );
+                    quote_spanned!(lane_span=> #intent.on_full(::byteor::vocab::OnFull::#variant))
+                }
+                None => intent,
+            };
             quote_spanned!(span=> #graph.#method(#from, #to, #intent);)
         }
     }

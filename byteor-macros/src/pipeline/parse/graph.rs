@@ -16,8 +16,9 @@ use syn::{AngleBracketedGenericArguments, ExprMethodCall};
 
 use super::syntax::{
     LaneSyntax, CAPACITY_METHOD, CONNECT, CONNECT_EXAMPLE, GRAPH_EGRESS_EXAMPLE,
-    GRAPH_INGRESS_EXAMPLE, GRAPH_STAGE_EXAMPLE, LANES, LANE_EXAMPLE, LANE_METHOD,
+    GRAPH_INGRESS_EXAMPLE, GRAPH_STAGE_EXAMPLE, LANES, LANE_EXAMPLE, LANE_METHOD, ON_FULL_METHOD,
 };
+use byteor_model::vocab::OnFull;
 
 /// A `connect(from, to)` statement, with its lane if it asks for one.
 #[derive(Debug)]
@@ -43,6 +44,8 @@ pub(crate) struct LaneDef {
     pub(crate) ident: Ident,
     /// The capacity literal and its value, if given.
     pub(crate) capacity: Option<(LitInt, u32)>,
+    /// `.on_full(..)`: where it is written and the value, if given.
+    pub(crate) on_full: Option<(Span, OnFull)>,
 }
 
 impl LaneDef {
@@ -368,7 +371,7 @@ fn parse_connect(expr: &Expr, call: &ExprCall, diag: &mut Diagnostics) -> Option
 }
 
 /// `events()`, `events().capacity(256)`, `sequenced_slots(64)`, `fanout_broadcast()`,
-/// `journal()`, ...
+/// `journal()`, ..., each optionally followed by `.on_full("drop")`.
 fn parse_lane(expr: &Expr, diag: &mut Diagnostics) -> Option<LaneDef> {
     let lanes = || {
         LANES
@@ -377,19 +380,17 @@ fn parse_lane(expr: &Expr, diag: &mut Diagnostics) -> Option<LaneDef> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let (call, capacity_call) = match expr {
-        Expr::Call(call) => (call, None),
-        Expr::MethodCall(method) => match &*method.receiver {
-            Expr::Call(call) => (call, Some(method)),
-            _ => {
-                diag.error_spanned(expr, format!("expected a lane: {}", lanes()));
-                return None;
-            }
-        },
-        _ => {
-            diag.error_spanned(expr, format!("expected a lane: {}", lanes()));
-            return None;
-        }
+    // `kind(..)` followed by settings: `.capacity(n)`, `.on_full("drop")`.
+    let mut settings: Vec<&ExprMethodCall> = Vec::new();
+    let mut base = expr;
+    while let Expr::MethodCall(method) = base {
+        settings.push(method);
+        base = &method.receiver;
+    }
+    settings.reverse();
+    let Expr::Call(call) = base else {
+        diag.error_spanned(expr, format!("expected a lane: {}", lanes()));
+        return None;
     };
     let ident = match &*call.func {
         Expr::Path(path) if path.qself.is_none() => path.path.get_ident().cloned(),
@@ -433,36 +434,81 @@ fn parse_lane(expr: &Expr, diag: &mut Diagnostics) -> Option<LaneDef> {
             return None;
         }
     };
-    if let Some(method) = capacity_call {
+    let mut on_full = None;
+    for method in settings {
         let method_name = method.method.unraw().to_string();
         let args: Vec<&Expr> = method.args.iter().collect();
-        if method_name != CAPACITY_METHOD {
-            diag.error(
-                method.method.span(),
-                format!("No such lane setting `{method_name}`. A lane takes `.capacity(n)`"),
-            );
-            return None;
+        match method_name.as_str() {
+            CAPACITY_METHOD => {
+                if syntax.capacity_argument {
+                    diag.error(
+                        method.method.span(),
+                        format!(
+                            "`{name}` takes its capacity as its argument: `{}`",
+                            syntax.example
+                        ),
+                    );
+                    return None;
+                }
+                if capacity.is_some() {
+                    diag.error(method.method.span(), "the capacity is set twice");
+                    return None;
+                }
+                let [arg] = args.as_slice() else {
+                    diag.error_spanned(method, format!("expected `{name}().capacity(1024)`"));
+                    return None;
+                };
+                capacity = Some(literal(arg, diag)?);
+            }
+            ON_FULL_METHOD => {
+                if on_full.is_some() {
+                    diag.error(method.method.span(), "`on_full` is set twice");
+                    return None;
+                }
+                let value = match args.as_slice() {
+                    [Expr::Lit(ExprLit {
+                        lit: Lit::Str(lit), ..
+                    })] => Some((lit.value(), lit.span())),
+                    [Expr::Path(path)] => path
+                        .path
+                        .get_ident()
+                        .map(|i| (i.unraw().to_string(), i.span())),
+                    _ => None,
+                };
+                let Some((text, span)) = value else {
+                    diag.error_spanned(
+                        method,
+                        "expected `.on_full(\"block\")` or `.on_full(\"drop\")`",
+                    );
+                    return None;
+                };
+                let choices = [OnFull::Block, OnFull::Drop];
+                let Some(value) = choices.into_iter().find(|o| o.as_str() == text) else {
+                    let names: Vec<&str> = choices.iter().map(|o| o.as_str()).collect();
+                    diag.error(
+                        span,
+                        no_such("`on_full`", "`on_full` values", &text, &names),
+                    );
+                    return None;
+                };
+                on_full = Some((span, value));
+            }
+            _ => {
+                diag.error(
+                    method.method.span(),
+                    format!(
+                        "No such lane setting `{method_name}`. A lane takes `.capacity(n)` and `.on_full(\"drop\")`"
+                    ),
+                );
+                return None;
+            }
         }
-        if syntax.capacity_argument {
-            diag.error(
-                method.method.span(),
-                format!(
-                    "`{name}` takes its capacity as its argument: `{}`",
-                    syntax.example
-                ),
-            );
-            return None;
-        }
-        let [arg] = args.as_slice() else {
-            diag.error_spanned(method, format!("expected `{name}().capacity(1024)`"));
-            return None;
-        };
-        capacity = Some(literal(arg, diag)?);
     }
     Some(LaneDef {
         syntax,
         ident,
         capacity,
+        on_full,
     })
 }
 

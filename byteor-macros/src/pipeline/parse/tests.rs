@@ -161,11 +161,17 @@ fn a_lane_graph_parses_into_handles_stages_and_connections() {
                 let decisions = egress::<Decision>("decisions");
                 connect(raw, parse);
                 connect(parse, risk).lane(sequenced_slots(64));
-                connect(risk, decisions).lane(events().capacity(256));
+                connect(risk, decisions).lane(events().capacity(256).on_full("drop"));
             }
         },
     );
     assert!(errors.is_empty(), "{errors:?}");
+    let on_full = def
+        .as_ref()
+        .and_then(|d| d.connections[2].lane.as_ref())
+        .and_then(|l| l.on_full.as_ref())
+        .map(|(_, o)| *o);
+    assert_eq!(on_full, Some(byteor_model::vocab::OnFull::Drop));
     let def = def.unwrap();
     assert_eq!(def.target, Target::LaneGraph);
     assert!(def.graph_path.is_some() && def.event.is_none());
@@ -212,6 +218,8 @@ fn lane_graph_statement_errors_are_each_reported() {
                 connect(a, out).lane(journal(8));
                 connect(a, out).lane(ring());
                 connect(a, out).lane(events().capacity(n)).route();
+                connect(a, out).lane(events().on_full("sometimes"));
+                connect(a, out).lane(events().prefetch(8));
                 let a2 = stage(A2).after([a]);
             }
         },
@@ -238,6 +246,8 @@ fn lane_graph_statement_errors_are_each_reported() {
         "a lane capacity is an integer literal, so that it is checked at compile time",
         "No such connection setting `route`. A connection takes its lane: \
          `connect(parse, risk).lane(sequenced_slots(64));`",
+        "No such `on_full` `sometimes`. The `on_full` values are `block` and `drop`.",
+        "No such lane setting `prefetch`. A lane takes `.capacity(n)` and `.on_full(\"drop\")`",
     ];
     assert_eq!(errors.len(), expected.len(), "{errors:#?}");
     for (error, expected) in errors.iter().zip(expected) {
