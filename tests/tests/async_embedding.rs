@@ -36,14 +36,14 @@ where
         (
             "current-thread",
             tokio::runtime::Builder::new_current_thread()
-                .enable_time()
+                .enable_all()
                 .build(),
         ),
         (
             "multi-thread",
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
-                .enable_time()
+                .enable_all()
                 .build(),
         ),
     ];
@@ -470,5 +470,16 @@ fn lane_graph_stream_ends_on_shutdown_and_idle_tasks_stay_asleep() {
         assert_eq!(rest, [0, 2, 4]);
         shutdown.await.unwrap().unwrap();
         assert!(producer.publish_async(|e| *e = 0).await.is_err());
+    });
+}
+
+#[test]
+fn the_tokio_service_example_answers_every_order() {
+    use examples::tokio_service::{expected_accepted, run};
+    on_both_runtimes("tokio service", || async {
+        let report = run(20_000, 8).await.expect("the service ran");
+        assert_eq!(report.orders, 20_000);
+        assert_eq!(report.accepted, expected_accepted(20_000, 8));
+        assert_eq!(report.latencies.len(), 20_000);
     });
 }
