@@ -25,8 +25,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio runtime: {e}"))
 }
 
+/// A running forwarding ring: its producer, control handle and egress receiver.
+type ForwardingRing = (Producer<u64>, Control<u64>, EgressReceiver<u64>);
+
 /// A ring whose one stage forwards each event to an egress queue (`Block`).
-fn forwarding_ring() -> Result<(Producer<u64>, Control<u64>, EgressReceiver<u64>), String> {
+fn forwarding_ring() -> Result<ForwardingRing, String> {
     let (mut tx, rx) = egress::channel::<u64>(CAPACITY, OnFull::Block);
     let pipeline = SingleRing::<u64>::build("async-bench", |ring| {
         let ring = ring.capacity(CAPACITY as u32).ingress("in").egress("out");

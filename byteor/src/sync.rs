@@ -57,7 +57,14 @@ mod imp {
         fn call(cmd: libc::c_long) -> bool {
             // SAFETY: `membarrier(cmd, flags = 0, cpu_id = 0)` reads and writes no user memory;
             // an unsupported command fails with an error code, which is checked.
-            unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long, 0 as libc::c_long) == 0 }
+            unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    cmd,
+                    0 as libc::c_long,
+                    0 as libc::c_long,
+                ) == 0
+            }
         }
 
         pub(super) fn private_expedited() -> bool {

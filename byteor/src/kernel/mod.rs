@@ -48,8 +48,8 @@ pub use cell::{Padded, SlotCell, CACHE_PADDING};
 pub use lifecycle::{DrainTarget, Lifecycle, CLOSING, FAILED, RUNNING};
 pub use sequence::{Sequence, SEQUENCE_PADDING};
 pub use spsc::{spsc, SpscQueue, SpscReceiver, SpscSender};
-pub use waker::AsyncWaker;
 pub use wait::{
     WaitStrategy, Waiter, WakeHub, EAGER_CHECKS, FIRST_PARK, MAX_PARK, PACE_SPINS, SPIN_TRIES,
     WAKE_HUB_SLOTS, YIELD_TRIES, YIELD_WINDOW,
 };
+pub use waker::AsyncWaker;

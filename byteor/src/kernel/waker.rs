@@ -239,7 +239,7 @@ mod tests {
 #[cfg(all(test, loom))]
 mod loom_tests {
     use super::*;
-    use crate::sync::{AtomicU64, Arc};
+    use crate::sync::{Arc, AtomicU64};
     use loom::thread;
     use std::task::Wake;
 

@@ -32,7 +32,9 @@ where
     /// Publishes one event from async code: completes at once while the ring has room (as
     /// [`publish`](Self::publish) does, with the same result), and otherwise waits for room
     /// without blocking the thread. Cancel safe: dropping the future before it completed
-    /// publishes nothing (see the [module docs](self)).
+    /// publishes nothing: the event is written and published within the one poll that finds
+    /// room (on a sharded ring `fill` may already have run on the producer's staging event to
+    /// find the shard; that event is then discarded).
     ///
     /// ```
     /// use byteor::prelude::*;

@@ -137,7 +137,8 @@ impl<T: Clone> GraphReceiver<T> {
     /// ended (every ingress closed and the graph drained) and everything was received;
     /// `Ready(Err(Failed))` once a role failed (after the events already in the egress lane);
     /// else `Pending`, with the task registered for a wake-up on the next event or the end
-    /// (see the [module docs](self) for plain-data lanes).
+    /// (a plain-data lane has no writer to wake the task: it then asks its executor to poll it
+    /// again at once, as `tokio::task::yield_now` does — no timer, no blocked thread).
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<T>, GraphRecvError>> {
         let mut armed = false;
         loop {
