@@ -49,9 +49,11 @@ where
     /// let (mut producer, control) = pipeline.spawn()?;
     /// // In a service: `producer.publish_async(|slot| *slot = 7).await?`. Here, one poll by
     /// // hand: a ring with room completes at once.
-    /// let mut publish = std::pin::pin!(producer.publish_async(|slot| *slot = 7));
-    /// let poll = publish.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-    /// assert!(matches!(poll, Poll::Ready(Ok(0))));
+    /// {
+    ///     let mut publish = std::pin::pin!(producer.publish_async(|slot| *slot = 7));
+    ///     let poll = publish.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    ///     assert!(matches!(poll, Poll::Ready(Ok(0))));
+    /// }
     /// drop(producer);
     /// assert_eq!(control.join()?.processed("sum"), 1);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
