@@ -5,6 +5,7 @@
 //! read the output. Run without `--bench` (as `cargo test --benches` does) it makes one tiny
 //! smoke round of everything.
 
+mod async_impl;
 mod byteor_impl;
 mod common;
 mod crossbeam_impl;
@@ -27,7 +28,7 @@ use disruptor::{BusySpin, BusySpinWithSpinLoopHint};
 use common::{PingParams, Publish, RunParams, Samples, Throughput, Topology};
 use report::{Family, IdleResult, LatencyRuns, Outcome, Scenario, ThroughputRuns};
 
-const SCENARIOS: &str = "abcdefghijk";
+const SCENARIOS: &str = "abcdefghijkl";
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -54,7 +55,7 @@ fn env_num(name: &str) -> Result<Option<u64>, String> {
     }
 }
 
-const USAGE: &str = "usage: compare [--quick] [SCENARIO...]   (scenarios: a b c d e f g h i j k)
+const USAGE: &str = "usage: compare [--quick] [SCENARIO...]   (scenarios: a b c d e f g h i j k l)
 environment: BYTEOR_BENCH_EVENTS, BYTEOR_BENCH_ROUNDS, BYTEOR_BENCH_PINGS,
              BYTEOR_BENCH_TIMEOUT_SECS, BYTEOR_BENCH_QUICK=1";
 
@@ -197,6 +198,8 @@ fn family_name(f: Family) -> &'static str {
         Family::InProcess => "byteor in-process",
         Family::Iceoryx2 => "iceoryx2",
         Family::SingleRing => "byteor SingleRing",
+        Family::TokioMpsc => "tokio::sync::mpsc",
+        Family::Flume => "flume",
     }
 }
 
@@ -681,6 +684,50 @@ fn main() {
                     variant: "merge thread".to_string(),
                     run: Arc::new(lanegraph_impl::crossbeam_fan_in),
                 },
+            ],
+        ));
+    }
+    if cfg.wants('l') {
+        scenarios.push(throughput_scenario(
+            &cfg,
+            "l. async: a tokio task publishes, a consumer task awaits",
+            vec![
+                Contender {
+                    family: Family::Byteor,
+                    variant: "publish_async -> egress recv().await".to_string(),
+                    run: Arc::new(async_impl::byteor_throughput),
+                },
+                Contender {
+                    family: Family::TokioMpsc,
+                    variant: "bounded 1024".to_string(),
+                    run: Arc::new(async_impl::tokio_throughput),
+                },
+                Contender {
+                    family: Family::Flume,
+                    variant: "bounded 1024, async API".to_string(),
+                    run: Arc::new(async_impl::flume_throughput),
+                },
+            ],
+        ));
+        scenarios.push(ping_scenario(
+            &cfg,
+            "l. async request/response round trip (tokio tasks)",
+            vec![
+                (
+                    "byteor (publish_async, egress recv)".to_string(),
+                    Family::Byteor,
+                    Arc::new(async_impl::byteor_ping),
+                ),
+                (
+                    "tokio::sync::mpsc (bounded 1024)".to_string(),
+                    Family::TokioMpsc,
+                    Arc::new(async_impl::tokio_ping),
+                ),
+                (
+                    "flume (async API)".to_string(),
+                    Family::Flume,
+                    Arc::new(async_impl::flume_ping),
+                ),
             ],
         ));
     }

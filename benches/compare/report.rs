@@ -24,22 +24,34 @@ pub enum Family {
     Iceoryx2,
     /// byteor's SingleRing: the reference of the LaneGraph fan-out scenario.
     SingleRing,
+    /// `tokio::sync::mpsc` (the async scenario).
+    TokioMpsc,
+    /// flume's async API (the async scenario).
+    Flume,
 }
 
 /// The peer columns of the summary, in order.
 pub const PEERS: [Family; 3] = [Family::Disruptor, Family::Crossbeam, Family::Rtrb];
 
 /// Families compared in the ratios only (the cross-process and LaneGraph scenarios).
-pub const OTHERS: [Family; 3] = [Family::InProcess, Family::Iceoryx2, Family::SingleRing];
+pub const OTHERS: [Family; 5] = [
+    Family::InProcess,
+    Family::Iceoryx2,
+    Family::SingleRing,
+    Family::TokioMpsc,
+    Family::Flume,
+];
 
 /// Every family byteor's latency is compared with.
-const LATENCY_PEERS: [Family; 6] = [
+const LATENCY_PEERS: [Family; 8] = [
     Family::Floor,
     Family::Disruptor,
     Family::Crossbeam,
     Family::Rtrb,
     Family::InProcess,
     Family::Iceoryx2,
+    Family::TokioMpsc,
+    Family::Flume,
 ];
 
 impl Family {
@@ -53,6 +65,8 @@ impl Family {
             Family::InProcess => "in-process",
             Family::Iceoryx2 => "iceoryx2",
             Family::SingleRing => "single-ring",
+            Family::TokioMpsc => "tokio-mpsc",
+            Family::Flume => "flume",
         }
     }
 }

@@ -20,6 +20,74 @@ mod imp {
         std::thread::yield_now();
     }
 
+    /// The notifier's half of an asymmetric barrier pair (see [`heavy_barrier`]): keeps the
+    /// compiler from moving the notifier's earlier stores past its later loads. Free at run
+    /// time: the hardware half is supplied by [`heavy_barrier`] on the waiting side.
+    #[inline(always)]
+    pub(crate) fn light_barrier() {
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    }
+
+    /// The waiting side's half of an asymmetric barrier pair: every thread of the process runs
+    /// a full memory barrier before this returns (Linux `membarrier`, private expedited), so
+    /// a [`light_barrier`] on another thread acts as a `SeqCst` fence against this one.
+    /// Returns `false` where that is unavailable (another OS, or a kernel or sandbox that
+    /// refuses the call); the caller must then not rely on being notified.
+    #[inline]
+    pub(crate) fn heavy_barrier() -> bool {
+        membarrier::private_expedited()
+    }
+
+    #[cfg(target_os = "linux")]
+    mod membarrier {
+        use std::sync::atomic::{AtomicU8, Ordering};
+
+        /// `MEMBARRIER_CMD_PRIVATE_EXPEDITED` (linux/membarrier.h).
+        const PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
+        /// `MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED`.
+        const REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
+
+        const UNKNOWN: u8 = 0;
+        const READY: u8 = 1;
+        const UNAVAILABLE: u8 = 2;
+
+        /// Whether the process registered for private expedited barriers (once per process).
+        static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+        fn call(cmd: libc::c_long) -> bool {
+            // SAFETY: `membarrier(cmd, flags = 0, cpu_id = 0)` reads and writes no user memory;
+            // an unsupported command fails with an error code, which is checked.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_membarrier,
+                    cmd,
+                    0 as libc::c_long,
+                    0 as libc::c_long,
+                ) == 0
+            }
+        }
+
+        pub(super) fn private_expedited() -> bool {
+            match STATE.load(Ordering::Acquire) {
+                READY => call(PRIVATE_EXPEDITED),
+                UNAVAILABLE => false,
+                _ => {
+                    // Registering twice is harmless, so racing first callers need no lock.
+                    let ready = call(REGISTER_PRIVATE_EXPEDITED) && call(PRIVATE_EXPEDITED);
+                    STATE.store(if ready { READY } else { UNAVAILABLE }, Ordering::Release);
+                    ready
+                }
+            }
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    mod membarrier {
+        pub(super) fn private_expedited() -> bool {
+            false
+        }
+    }
+
     /// `core::cell::UnsafeCell` with loom's access API: every access goes through
     /// [`with`](Self::with) or [`with_mut`](Self::with_mut), which loom checks for races.
     #[derive(Debug)]
@@ -73,6 +141,18 @@ mod imp {
     }
 
     pub(crate) use loom::thread::yield_now;
+
+    /// Under the model both halves of the asymmetric barrier are `SeqCst` fences: that is
+    /// exactly the guarantee the pair gives (see the `std` versions).
+    pub(crate) fn light_barrier() {
+        fence(Ordering::SeqCst);
+    }
+
+    /// See [`light_barrier`]; always available under the model.
+    pub(crate) fn heavy_barrier() -> bool {
+        fence(Ordering::SeqCst);
+        true
+    }
 
     /// loom's checked cell.
     #[derive(Debug)]

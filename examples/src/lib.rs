@@ -1,5 +1,8 @@
 //! Shared pieces of the byteor examples.
 
+#[cfg(feature = "async")]
+pub mod tokio_service;
+
 pub mod orders {
     //! The order domain of the `quickstart` and `quickstart_macro` examples: one event type and
     //! four stages, wired the same way by the typed builder in one and by `#[pipeline]` in the

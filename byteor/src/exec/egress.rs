@@ -30,11 +30,42 @@
 //!
 //! Each queue has one sender: a sharded pipeline makes one queue per shard (see
 //! [`per_shard`](super::per_shard)).
+//!
+//! With the `async` feature the receiver is also a [`futures_core::Stream`] and offers
+//! [`recv`](EgressReceiver::recv)`.await`: a task waiting for an item arms the queue's
+//! [`AsyncWaker`](crate::kernel::AsyncWaker), which the sender notifies after each item (one
+//! relaxed load while no task waits). The stream ends (`None`) once the sender is gone — its
+//! stage finished, after a shutdown drained the pipeline — and every queued item was received.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::kernel::{spsc, SpscReceiver, SpscSender, WaitStrategy, Waiter, WakeHub};
+
+/// How the two ends wake each other: threads park on the hub (slot 0 the sender, slot 1 the
+/// receiver); an async receiver's task waits in `receiver_task`.
+struct Wakeups {
+    hub: WakeHub,
+    #[cfg(feature = "async")]
+    receiver_task: crate::kernel::AsyncWaker,
+}
+
+impl Wakeups {
+    /// After an item was queued or the sender left.
+    #[inline(always)]
+    fn notify_receiver(&self) {
+        self.hub.notify();
+        #[cfg(feature = "async")]
+        self.receiver_task.notify();
+    }
+}
+
+impl std::ops::Deref for Wakeups {
+    type Target = WakeHub;
+    fn deref(&self) -> &WakeHub {
+        &self.hub
+    }
+}
 use crate::plan::OnFull;
 
 const SENDER_SLOT: usize = 0;
@@ -43,8 +74,11 @@ const RECEIVER_SLOT: usize = 1;
 /// Creates an egress queue of `capacity` items (rounded up to a power of two, at least 2).
 pub fn channel<T: Send>(capacity: usize, on_full: OnFull) -> (EgressSender<T>, EgressReceiver<T>) {
     let (tx, rx) = spsc(capacity);
-    // The wake-up hub both ends park on: slot 0 the sender, slot 1 the receiver.
-    let hub = Arc::new(WakeHub::new(2));
+    let hub = Arc::new(Wakeups {
+        hub: WakeHub::new(2),
+        #[cfg(feature = "async")]
+        receiver_task: crate::kernel::AsyncWaker::new(),
+    });
     (
         EgressSender {
             tx,
@@ -83,7 +117,7 @@ pub enum RecvTimeoutError {
 /// The sending end, owned by a final stage.
 pub struct EgressSender<T> {
     tx: SpscSender<T>,
-    hub: Arc<WakeHub>,
+    hub: Arc<Wakeups>,
     on_full: OnFull,
 }
 
@@ -109,7 +143,7 @@ impl<T: Send> EgressSender<T> {
         loop {
             match self.tx.try_send(item) {
                 Ok(()) => {
-                    self.hub.notify();
+                    self.hub.notify_receiver();
                     return Ok(Sent::Queued);
                 }
                 Err(back) => item = back,
@@ -131,7 +165,7 @@ impl<T: Send> EgressSender<T> {
     #[cold]
     fn wait_for_room(&mut self) -> Result<(), ()> {
         let hub = Arc::clone(&self.hub);
-        let mut waiter = Waiter::new(WaitStrategy::Parking, &hub, SENDER_SLOT);
+        let mut waiter = Waiter::new(WaitStrategy::Parking, &hub.hub, SENDER_SLOT);
         loop {
             if self.tx.has_room() {
                 return Ok(());
@@ -154,14 +188,14 @@ impl<T: Send> EgressSender<T> {
 impl<T> Drop for EgressSender<T> {
     fn drop(&mut self) {
         self.tx.close();
-        self.hub.notify();
+        self.hub.notify_receiver();
     }
 }
 
 /// The receiving end, drained on the application's thread.
 pub struct EgressReceiver<T> {
     rx: SpscReceiver<T>,
-    hub: Arc<WakeHub>,
+    hub: Arc<Wakeups>,
 }
 
 impl<T> std::fmt::Debug for EgressReceiver<T> {
@@ -185,7 +219,7 @@ impl<T: Send> EgressReceiver<T> {
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         let deadline = Instant::now() + timeout;
         let hub = Arc::clone(&self.hub);
-        let mut waiter = Waiter::new(WaitStrategy::Parking, &hub, RECEIVER_SLOT);
+        let mut waiter = Waiter::new(WaitStrategy::Parking, &hub.hub, RECEIVER_SLOT);
         loop {
             if let Some(item) = self.try_recv() {
                 return Ok(item);
@@ -220,6 +254,57 @@ impl<T: Send> EgressReceiver<T> {
     /// Whether the sender is gone (items may still be queued).
     pub fn is_disconnected(&self) -> bool {
         self.rx.queue().sender_gone()
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Send> EgressReceiver<T> {
+    /// Polls for the next item: `Ready(Some(item))`, `Ready(None)` once the sender is gone and
+    /// every item was received, else `Pending` with the task registered for a wake-up on the
+    /// next item or on the sender leaving.
+    pub fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        use std::task::Poll;
+        let mut armed = false;
+        loop {
+            if let Some(item) = self.try_recv() {
+                if armed {
+                    self.hub.receiver_task.disarm();
+                }
+                return Poll::Ready(Some(item));
+            }
+            if self.rx.queue().sender_gone() {
+                // The sender may have queued a last item before leaving.
+                return Poll::Ready(self.try_recv());
+            }
+            if armed {
+                return Poll::Pending;
+            }
+            // Arm, then look once more: an item queued before the arm is seen now, one queued
+            // after it comes with a wake-up.
+            if !self.hub.receiver_task.arm(cx.waker()) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            armed = true;
+        }
+    }
+
+    /// The next item, waiting for it without blocking the thread; `None` once the sender is
+    /// gone and every item was received. Cancel safe: a dropped `recv` took nothing.
+    pub async fn recv(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+}
+
+#[cfg(feature = "async")]
+impl<T: Send> futures_core::Stream for EgressReceiver<T> {
+    type Item = T;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.get_mut().poll_recv(cx)
     }
 }
 

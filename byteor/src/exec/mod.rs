@@ -71,6 +71,8 @@ pub use error::{
 };
 pub use pipeline::{BoxedPipeline, BoxedStages, SingleRingPipeline};
 pub use producer::Producer;
+#[cfg(feature = "async")]
+pub use producer::{PublishAsync, PublishBatchAsync};
 pub use registry::{
     DuplicateKind, KindInfo, ResolveError, ResolvedPipeline, ResolvedSpawnError, StageRegistry,
     StageResolveError,

@@ -10,6 +10,11 @@ use super::routing::{Router, Unsharded};
 use super::runtime::{Runtime, ShardRuntime};
 use crate::kernel::RUNNING;
 
+#[cfg(feature = "async")]
+mod publish_async;
+#[cfg(feature = "async")]
+pub use publish_async::{PublishAsync, PublishBatchAsync};
+
 /// The producer's private state for one shard, kept [`Padded`] (alone on its own 128 bytes):
 /// sharing a cache line with anything a stage thread reads (the runtime's state word, say)
 /// would bounce that line between cores.

@@ -18,6 +18,10 @@ use super::stage::{BatchContext, EventContext, StageError, StageImpl, StageInfo}
 pub(crate) struct ShardRuntime<R> {
     pub(crate) ring: R,
     pub(crate) hub: WakeHub,
+    /// The producer's task awaiting room (`publish_async`): the final stages notify it after
+    /// each release, the lifecycle on every change. On its own cache lines: arming writes it.
+    #[cfg(feature = "async")]
+    pub(crate) room_task: crate::kernel::Padded<crate::kernel::AsyncWaker>,
     drain_target: DrainTarget,
 }
 
@@ -73,6 +77,8 @@ impl<R: RingStorage> Runtime<R> {
                 ring,
                 // One parking slot per stage, plus one for the producer.
                 hub: WakeHub::new(stages + 1),
+                #[cfg(feature = "async")]
+                room_task: Default::default(),
                 drain_target: DrainTarget::new(),
             })
             .collect();
@@ -104,6 +110,8 @@ impl<R: RingStorage> Runtime<R> {
     fn notify_all(&self) {
         for shard in self.shards.iter() {
             shard.hub.notify();
+            #[cfg(feature = "async")]
+            shard.room_task.notify();
         }
     }
 
@@ -383,6 +391,9 @@ where
     };
     let barrier = SequenceBarrier::new(&upstream);
     let mut waiter = Waiter::new(rt.strategy, &sh.hub, stage_id);
+    // A final stage's release frees ring slots: a producer task may await them.
+    #[cfg(feature = "async")]
+    let frees_room = rt.finals.contains(&stage_id);
 
     let info = StageInfo {
         pipeline: rt.name.clone(),
@@ -464,6 +475,10 @@ where
             }
             own.store(available);
             sh.hub.notify();
+            #[cfg(feature = "async")]
+            if frees_room {
+                sh.room_task.notify();
+            }
             // Pace only while the stage is ahead (a stream it keeps up with in small batches):
             // a batch of a quarter of the ring or more means it is behind, and a pause would
             // only leave the producer waiting for room.

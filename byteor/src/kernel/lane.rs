@@ -27,6 +27,12 @@
 //!   read everything written: `published = delivered + dropped`, where `published` is every
 //!   event the writer was given ([`LaneCounts`]).
 //!
+//! * With the `async` feature, a task may wait on a lane end in place of a thread: the writer's
+//!   task in [`Lane::writer_task`], reader `r`'s in [`Lane::reader_task`]. The writer notifies
+//!   every reader's task after each write and on close; a reader notifies the writer's task
+//!   after each release and when it leaves — next to the hub's notifications, at the cost of
+//!   one relaxed load each while no task waits (see [`AsyncWaker`](super::AsyncWaker)).
+//!
 //! A writer never waits here: waiting (with a wait strategy) is the runtime's. The loom model
 //! (`kernel::lane::loom_tests`) checks that no reader sees a slot the writer is writing, that
 //! every reader sees every written event in order, and that the counts add up, on lanes of
@@ -75,6 +81,17 @@ pub struct Lane<T> {
     /// parked). On its own cache lines: parking writes it, and the fields every event reads
     /// must not share a line with it.
     hub: Padded<WakeHub>,
+    /// Async tasks waiting on the lane (see the module docs), on their own cache lines too.
+    #[cfg(feature = "async")]
+    tasks: Padded<LaneTasks>,
+}
+
+/// The async tasks a lane wakes: its writer's, and one per reader.
+#[cfg(feature = "async")]
+#[derive(Debug)]
+struct LaneTasks {
+    writer: super::AsyncWaker,
+    readers: Box<[super::AsyncWaker]>,
 }
 
 impl<T> std::fmt::Debug for Lane<T> {
@@ -139,6 +156,39 @@ impl<T> Lane<T> {
         &self.hub
     }
 
+    /// Where an async task writing the lane waits for room: readers notify it after each
+    /// release and when they leave; [`close`](Self::close) notifies it too.
+    #[cfg(feature = "async")]
+    pub fn writer_task(&self) -> &super::AsyncWaker {
+        &self.tasks.writer
+    }
+
+    /// Where an async task reading as reader `reader` waits for events: the writer notifies it
+    /// after each write and on close.
+    ///
+    /// # Panics
+    /// If `reader` is not below the lane's reader count.
+    #[cfg(feature = "async")]
+    pub fn reader_task(&self, reader: usize) -> &super::AsyncWaker {
+        &self.tasks.readers[reader]
+    }
+
+    /// After a write or a close: wakes the readers' tasks.
+    #[inline(always)]
+    fn notify_reader_tasks(&self) {
+        #[cfg(feature = "async")]
+        for task in self.tasks.readers.iter() {
+            task.notify();
+        }
+    }
+
+    /// After a release or a detach: wakes the writer's task.
+    #[inline(always)]
+    fn notify_writer_task(&self) {
+        #[cfg(feature = "async")]
+        self.tasks.writer.notify();
+    }
+
     /// The writer's slot in [`hub`](Self::hub).
     pub fn writer_slot(&self) -> usize {
         self.readers.len()
@@ -160,6 +210,8 @@ impl<T> Lane<T> {
     pub fn close(&self) {
         self.closed.store(1, Ordering::Release);
         self.hub.notify();
+        self.notify_reader_tasks();
+        self.notify_writer_task();
     }
 
     /// The counts now (relaxed reads: exact once the lane is quiescent).
@@ -251,6 +303,11 @@ pub fn lane<T: Default + Send + Sync>(
         closed: AtomicU32::new(0),
         detached: (0..readers).map(|_| AtomicU32::new(0)).collect(),
         hub: Padded(WakeHub::new(readers + 1)),
+        #[cfg(feature = "async")]
+        tasks: Padded(LaneTasks {
+            writer: super::AsyncWaker::new(),
+            readers: (0..readers).map(|_| super::AsyncWaker::new()).collect(),
+        }),
     });
     let writer = LaneWriter {
         lane: Arc::clone(&lane),
@@ -316,6 +373,18 @@ impl<T> LaneWriter<T> {
         self.next < self.limit
     }
 
+    /// Whether the next `n` events have room (reloads the readers' sequences only when the
+    /// cached gate says no). Never true for `n` above the capacity.
+    #[inline]
+    pub fn has_room_for(&mut self, n: u64) -> bool {
+        let end = self.next.saturating_add(n);
+        if end <= self.limit {
+            return true;
+        }
+        self.limit = self.lane.released().saturating_add(self.lane.capacity);
+        end <= self.limit
+    }
+
     /// Writes one event in place with `fill` if there is room, and publishes it; returns
     /// whether it did (nothing is counted when it did not: the caller may wait and retry).
     #[inline]
@@ -331,6 +400,7 @@ impl<T> LaneWriter<T> {
         self.next = seq + 1;
         self.lane.cursor.store(self.next);
         self.lane.hub.notify();
+        self.lane.notify_reader_tasks();
         true
     }
 
@@ -362,6 +432,7 @@ impl<T> Drop for LaneWriter<T> {
         // After the last cursor store (program order), published with release.
         self.lane.closed.store(1, Ordering::Release);
         self.lane.hub.notify();
+        self.lane.notify_reader_tasks();
     }
 }
 
@@ -380,6 +451,7 @@ impl<T> Drop for LaneReader<T> {
         // writer no longer waits for it.
         self.lane.detached[self.id].store(1, Ordering::Release);
         self.lane.hub.notify();
+        self.lane.notify_writer_task();
     }
 }
 
@@ -421,6 +493,7 @@ impl<T> LaneReader<T> {
             self.next = end;
             self.lane.readers[self.id].store(end);
             self.lane.hub.notify();
+            self.lane.notify_writer_task();
         }
         end - start
     }
@@ -438,6 +511,7 @@ impl<T> LaneReader<T> {
             self.next = end;
             self.lane.readers[self.id].store(end);
             self.lane.hub.notify();
+            self.lane.notify_writer_task();
         }
         end - start
     }

@@ -1,8 +1,9 @@
 //! The lock-free core: sequences, barriers, the producer's final-stage gate, wait strategies,
 //! the pipeline's lifecycle word and drain targets ([`lifecycle`](Lifecycle)), the SPSC
 //! queue under the egress ([`spsc`]), the lanes between LaneGraph roles ([`lane`], and
-//! [`broadcast`] for a lossy fan-out, and the [`journal`] gate of a `Journal` lane), and the notices processes post to each other through a
-//! shared-memory region ([`notice`]).
+//! [`broadcast`] for a lossy fan-out, and the [`journal`] gate of a `Journal` lane), the
+//! handshake with async tasks waiting on a runtime thread ([`AsyncWaker`]), and the notices
+//! processes post to each other through a shared-memory region ([`notice`]).
 //!
 //! This is the only module with lock-free protocol code; every protocol has a loom model next
 //! to it, and everything it uses comes from one `std`/loom facade chosen once for the crate. It works over plain
@@ -37,6 +38,7 @@ pub mod notice;
 mod sequence;
 mod spsc;
 mod wait;
+mod waker;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -50,3 +52,4 @@ pub use wait::{
     WaitStrategy, Waiter, WakeHub, EAGER_CHECKS, FIRST_PARK, MAX_PARK, PACE_SPINS, SPIN_TRIES,
     WAKE_HUB_SLOTS, YIELD_TRIES, YIELD_WINDOW,
 };
+pub use waker::AsyncWaker;

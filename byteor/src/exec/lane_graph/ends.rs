@@ -110,6 +110,24 @@ impl<T> OutEnd<T> {
         }
     }
 
+    /// Whether `n` writes would not have to wait (plain-data lanes never wait).
+    #[cfg(feature = "async")]
+    pub(super) fn has_room_for(&mut self, n: u64) -> bool {
+        match self {
+            OutEnd::Lane(w) => w.has_room_for(n),
+            OutEnd::Staged(_) => true,
+        }
+    }
+
+    /// The in-place lane's capacity (`None` for plain-data lanes: they never wait).
+    #[cfg(feature = "async")]
+    pub(super) fn capacity(&self) -> Option<u64> {
+        match self {
+            OutEnd::Lane(w) => Some(w.lane().capacity()),
+            OutEnd::Staged(_) => None,
+        }
+    }
+
     /// Writes one event filled in place by `fill` if there is room; returns whether it did.
     #[inline]
     pub(super) fn try_write(&mut self, fill: impl FnOnce(&mut T)) -> Result<bool, String> {

@@ -13,6 +13,9 @@ use super::ends::{InEnd, OutEnd};
 use super::ports::{Input, Output};
 use super::state::{panic_text, GraphRuntime, LaneEvent, RoleFailure, RoleWait};
 
+#[cfg(feature = "async")]
+mod awaiting;
+
 /// One endpoint's lane end before it is handed out, with what it carries.
 pub(super) struct ErasedEnd {
     pub(super) end: Box<dyn Any + Send>,
