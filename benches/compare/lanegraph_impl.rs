@@ -57,9 +57,11 @@ pub fn fan_out(broadcast: bool, params: RunParams) -> Result<Throughput, String>
         g.connect(&s_out, &out);
         outs.push(out);
     }
-    let built = g.build().map_err(|e| format!("build: {e}"))?;
-    eprintln!("{}", byteor::spec::describe(built.spec()));
-    let (mut ends, control) = built.spawn().map_err(|e| format!("spawn: {e}"))?;
+    let (mut ends, control) = g
+        .build()
+        .map_err(|e| format!("build: {e}"))?
+        .spawn()
+        .map_err(|e| format!("spawn: {e}"))?;
     let mut producer = ends.producer(&input).ok_or("no producer")?;
     let start = Instant::now();
     let mut next = 0u64;
