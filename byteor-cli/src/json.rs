@@ -32,6 +32,45 @@
 //!
 //! `byteor.fingerprint/1`: `{ "schema": "byteor.fingerprint/1", "pipeline": "orders",
 //! "fingerprint": "1f2e..." }`.
+//!
+//! `byteor.run/1` (`run --format json`):
+//! ```text
+//! { "schema": "byteor.run/1", "pipeline": "orders", "target": "single_ring",
+//!   "fingerprint": "1f2e...", "complete": true, "published": 1000000,
+//!   "elapsed_secs": 0.41, "events_per_sec": 2.4e6,
+//!   "stages": [ { "name": "parse", "processed": 1000000, "expected": 1000000 } ],
+//!   "lanes": [ { "name": "in->parse", "published": 10, "written": 10, "dropped": 0,
+//!                "delivered": [10], "lost": [0], "adds_up": true } ],
+//!   "egress": [ { "name": "out", "received": 10 } ],
+//!   "latency": [ { "stage": "latency", "count": 10, "p50_ns": 1023, "p99_ns": 4095,
+//!                  "p999_ns": 4095, "max_ns": 3100 } ],
+//!   "failure": null }
+//! ```
+//! (`expected` is `null` for LaneGraph roles, whose lanes carry the counts; `lanes` and
+//! `egress` are empty for a SingleRing; latency quantiles are upper bounds, within a factor of
+//! two.)
+//!
+//! `byteor.supervise/1` (`run --mp --format json`):
+//! ```text
+//! { "schema": "byteor.supervise/1", "pipeline": "orders", "complete": false,
+//!   "culprit": { "role": "risk", "pid": 4242, "how": "was killed by signal 9 (SIGKILL)" },
+//!   "roles": [ { "role": "parse", "pid": 4241, "success": false, "status": "exited with code 1" } ],
+//!   "regions_removed": [ "/dev/shm/byteor/orders.0" ] }
+//! ```
+//!
+//! `byteor.snapshot/1`:
+//! ```text
+//! { "schema": "byteor.snapshot/1", "dir": "/dev/shm/byteor",
+//!   "regions": [ { "path": "/dev/shm/byteor/orders.0", "pipeline": "orders", "shard": 0,
+//!     "abi_version": 1, "spec_fingerprint": "1f2e...", "event": "BuiltinEvent",
+//!     "event_bytes": 32, "capacity": 1024, "health": "alive",
+//!     "producer": { "pid": 4240, "health": "alive", "heartbeat_age_ms": 0.4, "death": null,
+//!                   "status": "running" },
+//!     "stream": "running", "published": 123456,
+//!     "stages": [ { "name": "parse", "sequence": 123450, "lag": 6, "peer": { ... } } ] } ],
+//!   "unreadable": [ { "path": "/dev/shm/byteor/junk", "error": "..." } ] }
+//! ```
+//! (`health` is `alive`, `stale` or `dead`, and `null` for a stage place no process took.)
 
 use byteor::spec::{LaneEnd, LaneGraphSpec, PipelineSpecV1, SingleRingSpec, TopologySpec};
 use byteor::vocab::RoleKind;
@@ -41,6 +80,12 @@ use serde_json::{json, Value};
 pub const VALIDATE_SCHEMA: &str = "byteor.validate/1";
 /// The `schema` of `describe`'s output.
 pub const DESCRIBE_SCHEMA: &str = "byteor.describe/1";
+/// The `schema` of `run`'s report.
+pub const RUN_SCHEMA: &str = "byteor.run/1";
+/// The `schema` of `run --mp`'s report.
+pub const SUPERVISE_SCHEMA: &str = "byteor.supervise/1";
+/// The `schema` of `snapshot`'s output.
+pub const SNAPSHOT_SCHEMA: &str = "byteor.snapshot/1";
 /// The `schema` of `fingerprint`'s output.
 pub const FINGERPRINT_SCHEMA: &str = "byteor.fingerprint/1";
 

@@ -25,9 +25,14 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod doctor;
 pub mod exit;
 mod input;
 pub mod json;
+mod run;
+mod signals;
+mod snapshot;
+mod supervise;
 mod verbs;
 
 use std::ffi::OsString;
@@ -36,7 +41,14 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use byteor::exec::lane_graph::GraphRegistry;
+use byteor::exec::StageRegistry;
+use byteor::ops::builtin::{builtin_kinds, BuiltinEvent};
+use byteor::ops::profile::TuningProfile;
+use byteor::transport::shm::DEFAULT_SHM_DIR;
+
 pub use input::{load, Input, InputError, Lowered};
+pub use snapshot::SnapshotFormat;
 
 /// Output format of the verbs that have one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -97,18 +109,128 @@ enum Verb {
         #[arg(long, value_enum, default_value_t)]
         format: Format,
     },
+    /// Run a plan with the built-in generator: one shot (--sp), long-running until SIGINT or
+    /// SIGTERM, one role over shared memory (--role), or one process per role (--mp).
+    #[command(
+        after_help = "Exit codes: 0 every stage processed everything; 1 a stage failed, a \
+                  role died, events were left unprocessed, or the plan is invalid; 2 usage, I/O \
+                  or shared-memory error."
+    )]
+    Run(RunCommand),
+    /// Check this host's readiness for a tuning profile (and a plan's needs).
+    Doctor(doctor::DoctorArgs),
+    /// Show every shared-memory region of a directory (or one region file), read-only.
+    #[command(
+        after_help = "Exit codes: 0 every region read; 1 some file is not a readable \
+                  region (listed); 2 I/O error, or --clean without confirmation."
+    )]
+    Snapshot {
+        /// A directory of regions, or one region file.
+        #[arg(default_value = DEFAULT_SHM_DIR)]
+        path: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: SnapshotFormat,
+        /// Same as --format json.
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
+        /// Print again every SECS seconds until SIGINT or SIGTERM.
+        #[arg(long, value_name = "SECS")]
+        watch: Option<f64>,
+        /// Remove regions whose owners are dead (and only those), after confirmation.
+        #[arg(long)]
+        clean: bool,
+        /// Do not ask before --clean removes.
+        #[arg(long, requires = "clean")]
+        yes: bool,
+        /// A peer whose heartbeat is older than this is stale.
+        #[arg(long, value_name = "MS", default_value_t = 2000)]
+        heartbeat_timeout_ms: u64,
+    },
+}
+
+/// `byteor run`'s arguments.
+#[derive(Debug, clap::Args)]
+struct RunCommand {
+    /// A plan document (.toml).
+    plan: PathBuf,
+    /// One-shot bring-up: every role in this process, run to the end of the generated input
+    /// (--events, default 1000000), report, exit 0 only if every stage processed everything.
+    #[arg(long, conflicts_with_all = ["roles", "mp"])]
+    sp: bool,
+    /// Events to publish into each ingress (default: until SIGINT or SIGTERM; --sp: 1000000).
+    #[arg(long)]
+    events: Option<u64>,
+    /// Events per second per ingress (default: as fast as the pipeline takes them).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Tuning profile: default, low-latency, isolated-core.
+    #[arg(long, default_value = "default", value_parser = parse_profile)]
+    profile: TuningProfile,
+    /// Put the rings in shared memory in this directory (SingleRing), where `snapshot` and
+    /// other processes see them (with --role and --mp default /dev/shm/byteor).
+    #[arg(long, value_name = "DIR")]
+    shm_dir: Option<PathBuf>,
+    /// Run only this role (repeatable): the ingress's name (the producer) or a stage's.
+    #[arg(long = "role", value_name = "NAME")]
+    roles: Vec<String>,
+    /// Supervise one child process per role; stop them all and name the culprit when one dies.
+    #[arg(long, conflicts_with = "roles")]
+    mp: bool,
+    /// Where Journal lanes keep their files.
+    #[arg(long, value_name = "DIR")]
+    journal_dir: Option<PathBuf>,
+    /// No progress line, no start-up line.
+    #[arg(long)]
+    quiet: bool,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// A peer process whose heartbeat is older than this is dead.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    heartbeat_timeout_ms: u64,
+}
+
+fn parse_profile(s: &str) -> Result<TuningProfile, String> {
+    s.parse()
+        .map_err(|e: byteor::ops::profile::UnknownProfile| e.to_string())
 }
 
 /// The command line: parse the arguments, run the verb, report.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Cli {
-    _private: (),
+    single: StageRegistry<BuiltinEvent>,
+    graph: GraphRegistry,
+}
+
+impl Default for Cli {
+    fn default() -> Self {
+        Cli::new()
+    }
 }
 
 impl Cli {
-    /// The stock command line.
+    /// The stock command line: the built-in stage kinds
+    /// ([`byteor::ops::builtin`]) resolve the plans `run` runs.
     pub fn new() -> Self {
-        Cli::default()
+        let (single, graph) = builtin_kinds();
+        Cli { single, graph }
+    }
+
+    /// A product's command line: `run` resolves plans with these registries (start from
+    /// [`builtin_kinds`] and register the product's own kinds over [`BuiltinEvent`]).
+    ///
+    /// ```no_run
+    /// use byteor::ops::builtin::builtin_kinds;
+    ///
+    /// fn main() -> std::process::ExitCode {
+    ///     let (single, graph) = builtin_kinds();
+    ///     // single.register::<MyStage>()?; graph.register_plain::<MyStage, _, _>()?; ...
+    ///     byteor_cli::Cli::with_kinds(single, graph).run()
+    /// }
+    /// ```
+    pub fn with_kinds(single: StageRegistry<BuiltinEvent>, graph: GraphRegistry) -> Self {
+        Cli { single, graph }
     }
 
     /// Runs with the process's arguments, printing to stdout and stderr; returns the exit code.
@@ -151,6 +273,57 @@ impl Cli {
             Verb::Dot { file } => verbs::dot(&file, out),
             Verb::Lower { file } => verbs::lower(&file, out),
             Verb::Fingerprint { file, format } => verbs::fingerprint(&file, format, out),
+            Verb::Doctor(args) => doctor::doctor_verb(&args, out),
+            Verb::Run(r) => {
+                let args = run::RunArgs {
+                    plan: r.plan,
+                    sp: r.sp,
+                    events: r.events,
+                    rate: r.rate,
+                    profile: r.profile,
+                    shm_dir: r.shm_dir.or_else(|| {
+                        (r.mp || !r.roles.is_empty()).then(|| PathBuf::from(DEFAULT_SHM_DIR))
+                    }),
+                    roles: r.roles,
+                    mp: r.mp,
+                    journal_dir: r.journal_dir,
+                    quiet: r.quiet,
+                    format: r.format,
+                    heartbeat_timeout: std::time::Duration::from_millis(r.heartbeat_timeout_ms),
+                };
+                return match run::run(&args, &self.single, &self.graph, out, err) {
+                    Ok(code) => code,
+                    Err(e) => {
+                        let _ = writeln!(err, "byteor: {e}");
+                        e.exit_code()
+                    }
+                };
+            }
+            Verb::Snapshot {
+                path,
+                format,
+                json,
+                watch,
+                clean,
+                yes,
+                heartbeat_timeout_ms,
+            } => {
+                let args = snapshot::SnapshotArgs {
+                    path,
+                    format: if json { SnapshotFormat::Json } else { format },
+                    watch,
+                    clean,
+                    yes,
+                    heartbeat_timeout: std::time::Duration::from_millis(heartbeat_timeout_ms),
+                };
+                return match snapshot::run(&args, out, err) {
+                    Ok(code) => code,
+                    Err(e) => {
+                        let _ = writeln!(err, "byteor: {e}");
+                        exit::USAGE
+                    }
+                };
+            }
         };
         match outcome {
             Ok(code) => code,

@@ -89,10 +89,14 @@
 #![deny(missing_docs, missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+// The derive macros name paths `::byteor::...`; this lets the crate use them on its own types.
+extern crate self as byteor;
+
 pub mod abi;
 pub mod backing;
 pub mod exec;
 pub mod kernel;
+pub mod ops;
 mod macro_support;
 mod sync;
 pub mod transport;

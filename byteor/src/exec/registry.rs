@@ -474,6 +474,18 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
         Ok(())
     }
 
+    /// The spec, the wait strategy and the stages' handlers (per stage, one per shard).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        PipelineSpecV1,
+        WaitStrategy,
+        Vec<Vec<Box<dyn BatchHandler<E>>>>,
+    ) {
+        (self.spec, self.strategy, self.handlers)
+    }
+
     /// Starts the resolved stages over `rings` with `router`.
     #[allow(clippy::type_complexity)]
     fn start_on<K, R>(

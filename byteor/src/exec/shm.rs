@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 
 use crate::abi::ShmEvent;
 use crate::backing::{PeerDown, RingStorage, ShmRing};
-use crate::kernel::{CLOSING, FAILED};
+use crate::kernel::{WaitStrategy, CLOSING, FAILED};
+use crate::spec::PipelineSpecV1;
 use crate::transport::shm::{
     Peer, PeerState, PeerStatus, RingDescriptor, ShmError, ShmOptions, StreamState,
 };
@@ -42,9 +43,11 @@ use super::control::Control;
 use super::error::{PipelineError, SpawnError, StageFailure};
 use super::pipeline::SingleRingPipeline;
 use super::producer::Producer;
+use super::registry::ResolvedPipeline;
+use super::routing::KeyRouter;
 use super::routing::Router;
 use super::runtime::Runtime;
-use super::threads::{launch, ring_requests, StageList};
+use super::threads::{launch, ring_requests, Spawner, StageList};
 
 /// How a pipeline split over processes watches its peers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,17 +83,6 @@ where
     K: Router<E>,
     L: StageList<E>,
 {
-    fn descriptor(&self, capacity: u64) -> Result<RingDescriptor, ShmError> {
-        let stages: Vec<&str> = self.spec.stages.iter().map(|s| s.name.as_str()).collect();
-        RingDescriptor::new(
-            &E::LAYOUT,
-            self.spec.fingerprint().as_u64(),
-            capacity,
-            &stages,
-        )?
-        .with_deps(&super::topology::single_ring_of(&self.spec).deps)
-    }
-
     /// The producer's side of a pipeline split over processes: creates one region per shard
     /// in `dir` ([`shm_region_path`]; never reusing an existing file), takes the producer's
     /// place, and starts no stage — stage processes [`attach_shm`](Self::attach_shm). The
@@ -107,24 +99,13 @@ where
         dir: impl AsRef<Path>,
         options: &ShmRunOptions,
     ) -> Result<(Producer<E, K, ShmRing<E>>, Control<E, ShmRing<E>>), SpawnError> {
-        let dir = dir.as_ref();
-        let mut rings = Vec::new();
-        for want in ring_requests(&self.spec) {
-            let desc = self
-                .descriptor(want.capacity)
-                .map_err(ShmError::into_spawn)?;
-            let path = shm_region_path(dir, &self.spec.name, want.shard);
-            rings.push(ShmRing::create(path, &desc, &options.shm).map_err(ShmError::into_spawn)?);
-        }
-        let stages = self.spec.stages.len();
-        let watch = options.clone();
-        let (rt, threads) = launch(&self.spec, self.strategy, rings, |spawner| {
-            spawner.select(vec![false; stages]);
-            let rt = Arc::clone(spawner.runtime());
-            spawner.spawn_helper("shm-watch", move || watch_stages(&rt, &watch))
-        })?;
-        let producer = Producer::new(Arc::clone(&rt), self.router);
-        Ok((producer, Control::new(rt, threads)))
+        create_shm_on(
+            &self.spec,
+            self.strategy,
+            self.router,
+            dir.as_ref(),
+            options,
+        )
     }
 
     /// A stage process's side: opens every shard's region in `dir` (checking the event layout,
@@ -142,38 +123,100 @@ where
         stages: &[&str],
         options: &ShmRunOptions,
     ) -> Result<Control<E, ShmRing<E>>, SpawnError> {
-        let dir = dir.as_ref();
-        let names: Vec<&str> = self.spec.stages.iter().map(|s| s.name.as_str()).collect();
-        let mut selected = vec![false; names.len()];
-        let mut rings = Vec::new();
-        for want in ring_requests(&self.spec) {
-            let desc = self
-                .descriptor(want.capacity)
-                .map_err(ShmError::into_spawn)?;
-            let path = shm_region_path(dir, &self.spec.name, want.shard);
-            let mut ring =
-                ShmRing::<E>::open(path, &desc, &options.shm).map_err(ShmError::into_spawn)?;
-            for name in stages {
-                let peer = ring.region().stage(name).map_err(ShmError::into_spawn)?;
-                if let Peer::Stage(i) = peer {
-                    selected[i] = true;
-                }
-                ring.region_mut()
-                    .claim(peer)
-                    .map_err(ShmError::into_spawn)?;
-            }
-            rings.push(ring);
-        }
-        let watch = options.clone();
-        let mine = selected.clone();
-        let (rt, threads) = launch(&self.spec, self.strategy, rings, |spawner| {
-            spawner.select(selected);
-            self.stages.spawn_all(spawner)?;
-            let rt = Arc::clone(spawner.runtime());
-            spawner.spawn_helper("shm-watch", move || watch_producer(&rt, &mine, &watch))
-        })?;
-        Ok(Control::new(rt, threads))
+        let list = self.stages;
+        attach_shm_on(
+            &self.spec,
+            self.strategy,
+            dir.as_ref(),
+            stages,
+            options,
+            |spawner| list.spawn_all(spawner),
+        )
     }
+}
+
+/// The region description of a ring of `spec` holding `E`s in `capacity` slots.
+fn shm_descriptor<E: ShmEvent>(
+    spec: &PipelineSpecV1,
+    capacity: u64,
+) -> Result<RingDescriptor, ShmError> {
+    let stages: Vec<&str> = spec.stages.iter().map(|s| s.name.as_str()).collect();
+    RingDescriptor::new(&E::LAYOUT, spec.fingerprint().as_u64(), capacity, &stages)?
+        .with_deps(&super::topology::single_ring_of(spec).deps)
+}
+
+/// [`SingleRingPipeline::create_shm`] for any pipeline with this spec (builder-made or
+/// resolved from a document).
+#[allow(clippy::type_complexity)]
+pub(crate) fn create_shm_on<E, K>(
+    spec: &PipelineSpecV1,
+    strategy: WaitStrategy,
+    router: K,
+    dir: &Path,
+    options: &ShmRunOptions,
+) -> Result<(Producer<E, K, ShmRing<E>>, Control<E, ShmRing<E>>), SpawnError>
+where
+    E: ShmEvent + Default + Send + Sync,
+    K: Router<E>,
+{
+    let mut rings = Vec::new();
+    for want in ring_requests(spec) {
+        let desc = shm_descriptor::<E>(spec, want.capacity).map_err(ShmError::into_spawn)?;
+        let path = shm_region_path(dir, &spec.name, want.shard);
+        rings.push(ShmRing::create(path, &desc, &options.shm).map_err(ShmError::into_spawn)?);
+    }
+    let stages = spec.stages.len();
+    let watch = options.clone();
+    let (rt, threads) = launch(spec, strategy, rings, |spawner| {
+        spawner.select(vec![false; stages]);
+        let rt = Arc::clone(spawner.runtime());
+        spawner.spawn_helper("shm-watch", move || watch_stages(&rt, &watch))
+    })?;
+    let producer = Producer::new(Arc::clone(&rt), router);
+    Ok((producer, Control::new(rt, threads)))
+}
+
+/// [`SingleRingPipeline::attach_shm`] for any pipeline with this spec: `spawn_stages` starts
+/// the stages (the spawner runs only those selected).
+pub(crate) fn attach_shm_on<E>(
+    spec: &PipelineSpecV1,
+    strategy: WaitStrategy,
+    dir: &Path,
+    stages: &[&str],
+    options: &ShmRunOptions,
+    spawn_stages: impl FnOnce(&mut Spawner<ShmRing<E>>) -> Result<(), SpawnError>,
+) -> Result<Control<E, ShmRing<E>>, SpawnError>
+where
+    E: ShmEvent + Default + Send + Sync,
+{
+    let names: Vec<&str> = spec.stages.iter().map(|s| s.name.as_str()).collect();
+    let mut selected = vec![false; names.len()];
+    let mut rings = Vec::new();
+    for want in ring_requests(spec) {
+        let desc = shm_descriptor::<E>(spec, want.capacity).map_err(ShmError::into_spawn)?;
+        let path = shm_region_path(dir, &spec.name, want.shard);
+        let mut ring =
+            ShmRing::<E>::open(path, &desc, &options.shm).map_err(ShmError::into_spawn)?;
+        for name in stages {
+            let peer = ring.region().stage(name).map_err(ShmError::into_spawn)?;
+            if let Peer::Stage(i) = peer {
+                selected[i] = true;
+            }
+            ring.region_mut()
+                .claim(peer)
+                .map_err(ShmError::into_spawn)?;
+        }
+        rings.push(ring);
+    }
+    let watch = options.clone();
+    let mine = selected.clone();
+    let (rt, threads) = launch(spec, strategy, rings, |spawner| {
+        spawner.select(selected);
+        spawn_stages(spawner)?;
+        let rt = Arc::clone(spawner.runtime());
+        spawner.spawn_helper("shm-watch", move || watch_producer(&rt, &mine, &watch))
+    })?;
+    Ok(Control::new(rt, threads))
 }
 
 impl ShmError {
@@ -403,4 +446,60 @@ fn failed_stage(region: &crate::transport::shm::Region, names: &[String]) -> Str
         .enumerate()
         .find(|(i, _)| matches!(region.status(Peer::Stage(*i)), PeerStatus::Failed { .. }))
         .map_or_else(|| "producer".to_owned(), |(_, n)| n.clone())
+}
+
+impl<E> ResolvedPipeline<E>
+where
+    E: ShmEvent + Default + Send + Sync,
+{
+    /// The producer's side of a plan document split over processes, as
+    /// [`SingleRingPipeline::create_shm`] for builder-made pipelines: creates the regions in
+    /// `dir`, takes the producer's place and starts no stage (this pipeline's resolved stages
+    /// are dropped unused; stage processes resolve the same plan and
+    /// [`attach_shm`](Self::attach_shm)). Events are routed to shards by `key` (any function
+    /// for an unsharded plan).
+    #[allow(clippy::type_complexity)]
+    pub fn create_shm<F>(
+        self,
+        key: F,
+        dir: impl AsRef<Path>,
+        options: &ShmRunOptions,
+    ) -> Result<
+        (
+            Producer<E, KeyRouter<F>, ShmRing<E>>,
+            Control<E, ShmRing<E>>,
+        ),
+        SpawnError,
+    >
+    where
+        F: Fn(&E) -> u64 + Send + 'static,
+    {
+        let shards = super::topology::single_ring_of(self.spec()).shards;
+        let (spec, strategy, _) = self.into_parts();
+        create_shm_on(
+            &spec,
+            strategy,
+            KeyRouter::new(key, shards),
+            dir.as_ref(),
+            options,
+        )
+    }
+
+    /// A stage process's side of a plan document split over processes, as
+    /// [`SingleRingPipeline::attach_shm`]: opens the regions in `dir`, takes the places of the
+    /// stages named in `stages` and runs them.
+    pub fn attach_shm(
+        self,
+        dir: impl AsRef<Path>,
+        stages: &[&str],
+        options: &ShmRunOptions,
+    ) -> Result<Control<E, ShmRing<E>>, SpawnError> {
+        let (spec, strategy, handlers) = self.into_parts();
+        attach_shm_on(&spec, strategy, dir.as_ref(), stages, options, |spawner| {
+            for (id, per_shard) in handlers.into_iter().enumerate() {
+                spawner.spawn_handlers(id, per_shard)?;
+            }
+            Ok(())
+        })
+    }
 }

@@ -63,6 +63,8 @@ mod error;
 mod os;
 mod region;
 
+pub(crate) use os::monotonic_ns;
+
 pub use error::{LayoutSummary, ShmError};
 pub use region::{
     DeathReason, Peer, PeerState, PeerStatus, Region, RingDescriptor, ShmOptions, StreamState,

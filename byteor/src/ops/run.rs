@@ -1,0 +1,874 @@
+//! Running a plan document in this process with the built-in generator: what `byteor run`
+//! does, as a function.
+//!
+//! [`run_plan`] resolves every stage by kind (the [`builtin`](super::builtin) kinds and any a
+//! product added to the registries), starts the pipeline, publishes generated
+//! [`BuiltinEvent`]s into every ingress (`events` of them each, or until `stop` is set), drains
+//! every egress, closes the stream, waits for every stage to finish what was published, and
+//! reports what each stage, lane and egress did. [`RunReport::complete`] says whether every
+//! stage processed everything (and on a LaneGraph whether every lane's counts add up): the
+//! condition `byteor run --sp` exits 0 on.
+//!
+//! ```
+//! use byteor::ops::builtin::builtin_kinds;
+//! use byteor::ops::run::{run_plan, RunOptions};
+//! use byteor::plan::PipelinePlanV2;
+//!
+//! let plan = PipelinePlanV2::from_toml(r#"
+//!     version = 2
+//!     name = "bring_up"
+//!     target = "single_ring"
+//!     [[ingress]]
+//!     name = "in"
+//!     [[egress]]
+//!     name = "out"
+//!     [[stages]]
+//!     name = "sum"
+//!     kind = "checksum"
+//!     [[stages]]
+//!     name = "latency"
+//!     kind = "stamp"
+//!     after = ["sum"]
+//! "#)?;
+//! let (single, graph) = builtin_kinds();
+//! let report = run_plan(&plan, &single, &graph, RunOptions::events(10_000))?;
+//! assert!(report.complete());
+//! assert_eq!(report.published, 10_000);
+//! assert_eq!(report.latency["latency"].count(), 10_000);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::backing::{RingStorage, ShmRing};
+use crate::exec::lane_graph::{
+    EndpointError, GraphRegistry, GraphResolveError, GraphSpawnError, LaneMetrics,
+};
+use crate::exec::{
+    shm_region_path, Control, PipelineError, PipelineMetrics, Producer, ResolveError,
+    ResolvedSpawnError, ShmRunOptions, SpawnError, StageRegistry,
+};
+use crate::plan::PipelinePlanV2;
+use crate::spec::SingleRingSpec;
+use crate::transport::shm::{Peer, PeerState};
+use crate::vocab::ExecutionTargetV1;
+
+use super::builtin::{take_latencies, BuiltinEvent, Generator, LatencyHistogram, Pacer};
+use super::profile::TuningProfile;
+
+/// A progress callback: see [`RunOptions::progress`].
+pub type ProgressFn = Box<dyn FnMut(&Progress) + Send>;
+
+/// What [`run_plan`] generates and how it reports progress.
+pub struct RunOptions {
+    /// Events to publish into each ingress; `None`: until `stop` is set.
+    pub events: Option<u64>,
+    /// Events per second per ingress; `None`: as fast as the pipeline takes them.
+    pub rate: Option<f64>,
+    /// The tuning profile (today: its wait strategy for SingleRing stages and producer).
+    pub profile: TuningProfile,
+    /// Set it to stop generating; the run then drains and reports.
+    pub stop: Arc<AtomicBool>,
+    /// Called about every `progress_every` with the counters so far (on the publishing
+    /// thread).
+    pub progress: Option<ProgressFn>,
+    /// How often `progress` is called (default 1 s).
+    pub progress_every: Duration,
+    /// Where `Journal` lanes keep their files (required when the plan has one).
+    pub journal_dir: Option<PathBuf>,
+    /// SingleRing only: put the rings in shared memory under this directory (one region per
+    /// shard, `<dir>/<pipeline>.<shard>`), so other processes can attach and `snapshot` can
+    /// look. Regions are removed after a clean run.
+    pub shm_dir: Option<PathBuf>,
+    /// SingleRing on shared memory only: the roles this process runs — the ingress's name
+    /// (the producer: creates the regions and publishes) and stage names; `None`: every role.
+    /// A process without the producer's role attaches to regions another process created
+    /// (waiting up to `attach_timeout` for them) and ends when that producer ends the stream.
+    pub roles: Option<Vec<String>>,
+    /// How long a role waits for the regions to appear, or the producer for every stage to
+    /// attach (default 10 s).
+    pub attach_timeout: Duration,
+    /// Liveness of peer processes on shared memory (heartbeat timeout, tick).
+    pub shm_options: ShmRunOptions,
+}
+
+impl fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("events", &self.events)
+            .field("rate", &self.rate)
+            .field("profile", &self.profile)
+            .field("stop", &self.stop.load(Ordering::Relaxed))
+            .field("progress", &self.progress.is_some())
+            .field("progress_every", &self.progress_every)
+            .field("journal_dir", &self.journal_dir)
+            .field("shm_dir", &self.shm_dir)
+            .field("roles", &self.roles)
+            .field("attach_timeout", &self.attach_timeout)
+            .finish()
+    }
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            events: None,
+            rate: None,
+            profile: TuningProfile::Default,
+            stop: Arc::new(AtomicBool::new(false)),
+            progress: None,
+            progress_every: Duration::from_secs(1),
+            journal_dir: None,
+            shm_dir: None,
+            roles: None,
+            attach_timeout: Duration::from_secs(10),
+            shm_options: ShmRunOptions::default(),
+        }
+    }
+}
+
+impl RunOptions {
+    /// Publish `n` events into each ingress, then drain and report.
+    pub fn events(n: u64) -> Self {
+        RunOptions {
+            events: Some(n),
+            ..RunOptions::default()
+        }
+    }
+}
+
+/// Counters while a run goes on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Time since the pipeline started.
+    pub elapsed: Duration,
+    /// Events published so far (all ingresses).
+    pub published: u64,
+    /// Per stage (SingleRing) or lane (LaneGraph): how far the slowest reader is behind.
+    pub lag: Vec<(String, u64)>,
+}
+
+/// One stage's count in a [`RunReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageCount {
+    /// Stage (or inserted role) name.
+    pub name: String,
+    /// Events it processed (SingleRing: over all shards).
+    pub processed: u64,
+    /// Events it had to process: what was published into its shards (SingleRing); `None` on a
+    /// LaneGraph, where the lane counts say it.
+    pub expected: Option<u64>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The pipeline.
+    pub pipeline: String,
+    /// Its execution model.
+    pub target: ExecutionTargetV1,
+    /// Its spec fingerprint (16 hex digits).
+    pub fingerprint: String,
+    /// Events published (all ingresses).
+    pub published: u64,
+    /// From start to the end of the drain.
+    pub elapsed: Duration,
+    /// Per stage or role.
+    pub stages: Vec<StageCount>,
+    /// Per lane (LaneGraph only).
+    pub lanes: Vec<LaneMetrics>,
+    /// Events received per egress (LaneGraph only; a SingleRing's egress is its final stages).
+    pub egress: Vec<(String, u64)>,
+    /// Latency histograms of `stamp` stages, by stage name.
+    pub latency: BTreeMap<String, LatencyHistogram>,
+    /// The failure that stopped the pipeline, if one did.
+    pub failure: Option<String>,
+}
+
+impl RunReport {
+    /// Whether the run ended cleanly with nothing left behind: no failure, every SingleRing
+    /// stage processed everything published to it, every LaneGraph lane's counts add up
+    /// (`published = delivered + dropped + lost` for every reader).
+    pub fn complete(&self) -> bool {
+        self.failure.is_none()
+            && self
+                .stages
+                .iter()
+                .all(|s| s.expected.is_none_or(|want| want == s.processed))
+            && self.lanes.iter().all(|l| l.counts.adds_up())
+    }
+
+    /// Events per second over the run.
+    pub fn rate(&self) -> f64 {
+        self.published as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{} `{}` (fingerprint {}): {} events in {:.3} s ({:.2} M events/s)",
+            self.target.as_str(),
+            self.pipeline,
+            self.fingerprint,
+            self.published,
+            self.elapsed.as_secs_f64(),
+            self.rate() / 1e6
+        )?;
+        for s in &self.stages {
+            match s.expected {
+                Some(want) if want != s.processed => writeln!(
+                    f,
+                    "  stage {:<20} processed {:>12} of {want}",
+                    s.name, s.processed
+                )?,
+                _ => writeln!(f, "  stage {:<20} processed {:>12}", s.name, s.processed)?,
+            }
+        }
+        for l in &self.lanes {
+            let c = &l.counts;
+            writeln!(
+                f,
+                "  lane  {:<30} published {:>10} dropped {:>8} delivered {:?} lost {:?}{}",
+                l.lane,
+                c.published,
+                c.dropped,
+                c.delivered,
+                c.lost,
+                if c.adds_up() {
+                    ""
+                } else {
+                    "  (does not add up)"
+                }
+            )?;
+        }
+        for (name, n) in &self.egress {
+            writeln!(f, "  egress {name:<19} received  {n:>12}")?;
+        }
+        for (name, h) in &self.latency {
+            let q = |q| h.quantile_ns(q).unwrap_or(0);
+            writeln!(
+                f,
+                "  latency {name:<18} p50 <= {} ns, p99 <= {} ns, p99.9 <= {} ns, max {} ns ({} samples)",
+                q(0.5),
+                q(0.99),
+                q(0.999),
+                h.max_ns(),
+                h.count()
+            )?;
+        }
+        match &self.failure {
+            Some(why) => write!(f, "failed: {why}"),
+            None if self.complete() => write!(f, "complete: every stage processed everything"),
+            None => write!(f, "incomplete: some stage did not process everything"),
+        }
+    }
+}
+
+/// Why a plan could not be run (a stage failing while it runs is in the report instead).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// A SingleRing plan's stages could not be resolved (every problem listed).
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// A SingleRing plan could not start.
+    #[error(transparent)]
+    Spawn(#[from] ResolvedSpawnError),
+    /// A LaneGraph plan could not be resolved (every problem listed).
+    #[error(transparent)]
+    ResolveGraph(#[from] GraphResolveError),
+    /// A LaneGraph plan could not start.
+    #[error(transparent)]
+    SpawnGraph(#[from] GraphSpawnError),
+    /// An ingress or egress does not carry the built-in event type.
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    /// A shared-memory region could not be created or attached.
+    #[error(transparent)]
+    SpawnShm(#[from] SpawnError),
+    /// A role is not the ingress or a stage of the plan, or roles were given without shared
+    /// memory, or for a LaneGraph.
+    #[error("{0}")]
+    Roles(String),
+    /// Waiting for regions or peers took longer than the attach timeout.
+    #[error("{0}")]
+    AttachTimeout(String),
+    /// The OS refused a thread.
+    #[error("cannot start the `{thread}` thread: {source}")]
+    Thread {
+        /// Which one.
+        thread: String,
+        /// The OS's reason.
+        source: std::io::Error,
+    },
+}
+
+/// Runs `plan` in this process; see the [module docs](self).
+pub fn run_plan(
+    plan: &PipelinePlanV2,
+    single: &StageRegistry<BuiltinEvent>,
+    graph: &GraphRegistry,
+    mut options: RunOptions,
+) -> Result<RunReport, RunError> {
+    match plan.target {
+        ExecutionTargetV1::SingleRing => run_single_ring(plan, single, &mut options),
+        ExecutionTargetV1::LaneGraph => run_lane_graph(plan, graph, &mut options),
+    }
+}
+
+/// The publishing loop's pacing, stop and progress bookkeeping.
+struct Feed<'a> {
+    options: &'a mut RunOptions,
+    pacer: Option<Pacer>,
+    start: Instant,
+    next_progress: Instant,
+    published: u64,
+}
+
+impl<'a> Feed<'a> {
+    fn new(options: &'a mut RunOptions, start: Instant) -> Self {
+        let pacer = options.rate.filter(|r| *r > 0.0).map(Pacer::new);
+        let next_progress = start + options.progress_every;
+        Feed {
+            options,
+            pacer,
+            start,
+            next_progress,
+            published: 0,
+        }
+    }
+
+    /// Whether another event should go out (waiting for it to be due under a rate).
+    #[inline]
+    fn more(&mut self) -> bool {
+        if self.options.events.is_some_and(|n| self.published >= n)
+            || self.options.stop.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        if let Some(p) = &mut self.pacer {
+            p.wait();
+        }
+        true
+    }
+
+    /// Whether progress is due (checked every 1024 events or when paced).
+    #[inline]
+    fn progress_due(&self) -> bool {
+        self.options.progress.is_some()
+            && (self.published % 1024 == 0 || self.pacer.is_some())
+            && Instant::now() >= self.next_progress
+    }
+
+    fn report_progress(&mut self, published: u64, lag: Vec<(String, u64)>) {
+        self.next_progress = Instant::now() + self.options.progress_every;
+        let p = Progress {
+            elapsed: self.start.elapsed(),
+            published,
+            lag,
+        };
+        if let Some(cb) = &mut self.options.progress {
+            cb(&p);
+        }
+    }
+}
+
+fn run_single_ring(
+    plan: &PipelinePlanV2,
+    registry: &StageRegistry<BuiltinEvent>,
+    options: &mut RunOptions,
+) -> Result<RunReport, RunError> {
+    let resolved = registry
+        .resolve(plan)?
+        .wait_strategy(options.profile.wait_strategy());
+    let fingerprint = resolved.spec().fingerprint().to_string();
+    let ring = match &resolved.spec().topology {
+        crate::spec::TopologySpec::SingleRing(ring) => ring.clone(),
+        crate::spec::TopologySpec::LaneGraph(_) => unreachable!("resolved as a SingleRing"),
+    };
+    let start = Instant::now();
+    // A sharded plan's shard key names a field of the product's event; the built-in event
+    // shards by its `value` (pseudo-random, so shards fill evenly).
+    let key = |e: &BuiltinEvent| e.value;
+    let Some(dir) = options.shm_dir.clone() else {
+        if options.roles.is_some() {
+            return Err(RunError::Roles(
+                "roles run in separate processes over shared memory: give a shm directory".into(),
+            ));
+        }
+        let (producer, control) = resolved.spawn_sharded(key)?;
+        let published = publish_all(producer, &control, options, start);
+        let metrics = settle(&control);
+        let joined = control.join().map(|_| ());
+        return Ok(single_ring_report(
+            plan,
+            fingerprint,
+            published,
+            start,
+            &metrics,
+            joined,
+            None,
+        ));
+    };
+
+    let stage_names: Vec<String> = plan.stages.iter().map(|s| s.name.clone()).collect();
+    let (producer_role, stages) = split_roles(plan, &ring, options.roles.as_deref())?;
+    let stage_refs: Vec<&str> = stages.iter().map(String::as_str).collect();
+    let shm = options.shm_options.clone();
+    if producer_role {
+        let (producer, control) = resolved.create_shm(key, &dir, &shm)?;
+        let local = if stage_refs.is_empty() {
+            None
+        } else {
+            Some(
+                registry
+                    .resolve(plan)?
+                    .attach_shm(&dir, &stage_refs, &shm)?,
+            )
+        };
+        wait_for_stages(&control, &stage_names, options.attach_timeout)?;
+        let published = publish_all(producer, &control, options, start);
+        let metrics = settle(&control);
+        let local_joined = local.map(|c| c.join().map(|_| ()));
+        let regions: Vec<PathBuf> = control
+            .rings()
+            .map(|r| r.region().path().to_path_buf())
+            .collect();
+        let joined = control.join().map(|_| ());
+        let joined = match (joined, local_joined) {
+            (Err(e), _) | (Ok(()), Some(Err(e))) => Err(e),
+            _ => Ok(()),
+        };
+        if joined.is_ok() {
+            // Every stage drained the stream: nobody needs the regions any more.
+            for path in regions {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(single_ring_report(
+            plan,
+            fingerprint,
+            published,
+            start,
+            &metrics,
+            joined,
+            None,
+        ))
+    } else {
+        let shards = ring.shards;
+        wait_for_regions(&dir, &plan.name, shards, options.attach_timeout)?;
+        let control = resolved.attach_shm(&dir, &stage_refs, &shm)?;
+        let (metrics, joined) = settle_stage_process(control, &stages);
+        let published = metrics.published();
+        Ok(single_ring_report(
+            plan,
+            fingerprint,
+            published,
+            start,
+            &metrics,
+            joined,
+            Some(&stages),
+        ))
+    }
+}
+
+/// Which roles of a SingleRing plan this process runs: whether it is the producer (the
+/// ingress's role), and which stages.
+fn split_roles(
+    plan: &PipelinePlanV2,
+    ring: &SingleRingSpec,
+    roles: Option<&[String]>,
+) -> Result<(bool, Vec<String>), RunError> {
+    let ingress = ring.ingress.clone();
+    let all: Vec<String> = plan.stages.iter().map(|s| s.name.clone()).collect();
+    let Some(roles) = roles else {
+        return Ok((true, all));
+    };
+    let mut producer = false;
+    let mut stages = Vec::new();
+    let mut unknown = Vec::new();
+    for role in roles {
+        if *role == ingress {
+            producer = true;
+        } else if all.contains(role) {
+            stages.push(role.clone());
+        } else {
+            unknown.push(format!("`{role}`"));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(RunError::Roles(format!(
+            "no role {} in `{}`: its roles are `{ingress}` (the producer) and the stages {}",
+            unknown.join(", "),
+            plan.name,
+            all.iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok((producer, stages))
+}
+
+/// Waits until every shard's region file of `pipeline` exists in `dir`.
+fn wait_for_regions(
+    dir: &std::path::Path,
+    pipeline: &str,
+    shards: u32,
+    timeout: Duration,
+) -> Result<(), RunError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let missing: Vec<PathBuf> = (0..shards)
+            .map(|s| shm_region_path(dir, pipeline, s))
+            .filter(|p| !p.exists())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(RunError::AttachTimeout(format!(
+                "no producer created {} within {timeout:?}",
+                missing
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The producer waits until every stage's place is taken, so its first events do not find
+/// the ring without readers (which the watcher would report as stages down).
+fn wait_for_stages(
+    control: &Control<BuiltinEvent, ShmRing<BuiltinEvent>>,
+    stages: &[String],
+    timeout: Duration,
+) -> Result<(), RunError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut missing = Vec::new();
+        for ring in control.rings() {
+            for (i, name) in stages.iter().enumerate() {
+                if matches!(
+                    ring.region().peer_state(Peer::Stage(i), timeout),
+                    PeerState::Absent
+                ) && !missing.contains(name)
+                {
+                    missing.push(name.clone());
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(RunError::AttachTimeout(format!(
+                "stage{} {} did not attach within {timeout:?}",
+                if missing.len() == 1 { "" } else { "s" },
+                missing
+                    .iter()
+                    .map(|s| format!("`{s}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Publishes generated events until the options say stop, then closes the stream; returns
+/// how many went out.
+fn publish_all<K, R>(
+    mut producer: Producer<BuiltinEvent, K, R>,
+    control: &Control<BuiltinEvent, R>,
+    options: &mut RunOptions,
+    start: Instant,
+) -> u64
+where
+    K: crate::exec::Router<BuiltinEvent>,
+    R: RingStorage<Event = BuiltinEvent>,
+{
+    let mut generator = Generator::new();
+    let mut feed = Feed::new(options, start);
+    while feed.more() {
+        if producer.publish(|e| generator.fill(e)).is_err() {
+            break; // a stage failed or its process went down: the report says which
+        }
+        feed.published += 1;
+        if feed.progress_due() {
+            let m = control.metrics();
+            let lag = stage_lags(&m);
+            feed.report_progress(m.published(), lag);
+        }
+    }
+    let published = feed.published;
+    producer.close();
+    published
+}
+
+/// Waits until every stage finished what was published, or the pipeline failed, and returns
+/// the counters then (`join` consumes the control and returns no counts on failure).
+fn settle<R: RingStorage<Event = BuiltinEvent>>(
+    control: &Control<BuiltinEvent, R>,
+) -> PipelineMetrics {
+    loop {
+        let m = control.metrics();
+        let done = m
+            .shards
+            .iter()
+            .all(|sh| sh.stages.iter().all(|s| s.processed == sh.published));
+        if done || control.failure().is_some() {
+            return m;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A stage process's end: once the producer ended the stream (or died, or the pipeline
+/// failed) and this process's stages finished what was published, the counters; then join.
+fn settle_stage_process(
+    control: Control<BuiltinEvent, ShmRing<BuiltinEvent>>,
+    mine: &[String],
+) -> (PipelineMetrics, Result<(), PipelineError>) {
+    loop {
+        let m = control.metrics();
+        let ending = control.state() != crate::exec::PipelineState::Running;
+        let drained = m.shards.iter().all(|sh| {
+            sh.stages
+                .iter()
+                .filter(|s| mine.contains(&s.stage))
+                .all(|s| s.processed == sh.published)
+        });
+        if (ending && drained) || control.failure().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let metrics = control.metrics();
+    let joined = control.join().map(|_| ());
+    (metrics, joined)
+}
+
+fn single_ring_report(
+    plan: &PipelinePlanV2,
+    fingerprint: String,
+    published: u64,
+    start: Instant,
+    metrics: &PipelineMetrics,
+    joined: Result<(), PipelineError>,
+    only: Option<&[String]>,
+) -> RunReport {
+    let mut stages: Vec<StageCount> = Vec::new();
+    for shard in &metrics.shards {
+        for s in &shard.stages {
+            if only.is_some_and(|only| !only.contains(&s.stage)) {
+                continue;
+            }
+            match stages.iter_mut().find(|c| c.name == s.stage) {
+                Some(c) => {
+                    c.processed += s.processed;
+                    *c.expected.get_or_insert(0) += shard.published;
+                }
+                None => stages.push(StageCount {
+                    name: s.stage.clone(),
+                    processed: s.processed,
+                    expected: Some(shard.published),
+                }),
+            }
+        }
+    }
+    RunReport {
+        pipeline: plan.name.clone(),
+        target: ExecutionTargetV1::SingleRing,
+        fingerprint,
+        published,
+        elapsed: start.elapsed(),
+        stages,
+        lanes: Vec::new(),
+        egress: Vec::new(),
+        latency: take_latencies(&plan.name),
+        failure: joined.err().map(|e| match e {
+            PipelineError::StageFailed(f) => f.to_string(),
+            e => e.to_string(),
+        }),
+    }
+}
+
+fn stage_lags(m: &crate::exec::PipelineMetrics) -> Vec<(String, u64)> {
+    let mut lag: Vec<(String, u64)> = Vec::new();
+    for shard in &m.shards {
+        for s in &shard.stages {
+            match lag.iter_mut().find(|(n, _)| *n == s.stage) {
+                Some((_, l)) => *l = (*l).max(s.lag),
+                None => lag.push((s.stage.clone(), s.lag)),
+            }
+        }
+    }
+    lag
+}
+
+fn lane_lags(lanes: &[LaneMetrics]) -> Vec<(String, u64)> {
+    lanes
+        .iter()
+        .map(|l| {
+            let c = &l.counts;
+            let behind = (0..c.delivered.len())
+                .map(|r| {
+                    c.written
+                        .saturating_sub(c.delivered[r] + c.lost.get(r).copied().unwrap_or(0))
+                })
+                .max()
+                .unwrap_or(0);
+            (l.lane.clone(), behind)
+        })
+        .collect()
+}
+
+fn run_lane_graph(
+    plan: &PipelinePlanV2,
+    registry: &GraphRegistry,
+    options: &mut RunOptions,
+) -> Result<RunReport, RunError> {
+    if options.shm_dir.is_some() || options.roles.is_some() {
+        return Err(RunError::Roles(format!(
+            "`{}` is a LaneGraph: its lanes run in this process only (LaneGraph lanes in shared memory are not available yet)",
+            plan.name
+        )));
+    }
+    let mut pipeline = registry.resolve(plan)?;
+    if let Some(dir) = &options.journal_dir {
+        pipeline = pipeline.journal_dir(dir.clone());
+    }
+    let fingerprint = pipeline.spec().fingerprint().to_string();
+    let start = Instant::now();
+    let (mut ends, control) = pipeline.spawn()?;
+
+    // Drain every egress on a thread of its own, counting.
+    let mut drains = Vec::new();
+    for egress in &plan.egress {
+        let mut rx = ends.receiver_named::<BuiltinEvent>(&egress.name)?;
+        let count = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&count);
+        let handle = std::thread::Builder::new()
+            .name(crate::exec::thread_name("out", &egress.name, None))
+            .spawn(move || loop {
+                let n = rx.recv_all(|_| {});
+                seen.fetch_add(n, Ordering::Relaxed);
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(Some(_)) => {
+                        seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(None) | Err(crate::exec::lane_graph::GraphRecvError::Failed(_)) => break,
+                    Err(_) => {}
+                }
+            })
+            .map_err(|source| RunError::Thread {
+                thread: format!("egress {}", egress.name),
+                source,
+            })?;
+        drains.push((egress.name.clone(), count, handle));
+    }
+
+    // One publishing thread per ingress beyond the first; the first publishes here, with the
+    // progress reports.
+    let stop = Arc::clone(&options.stop);
+    let mut producers = Vec::new();
+    for ingress in &plan.ingress {
+        producers.push(ends.producer_named::<BuiltinEvent>(&ingress.name)?);
+    }
+    let mut first = producers.remove(0);
+    let mut feeders = Vec::new();
+    for (i, mut producer) in producers.into_iter().enumerate() {
+        let events = options.events;
+        let rate = options.rate;
+        let stop = Arc::clone(&stop);
+        let name = producer.name().to_owned();
+        let handle = std::thread::Builder::new()
+            .name(crate::exec::thread_name("in", &name, None))
+            .spawn(move || {
+                let mut generator = Generator::starting_at(((i as u64) + 1) << 40);
+                let mut pacer = rate.filter(|r| *r > 0.0).map(Pacer::new);
+                let mut n = 0u64;
+                while events.is_none_or(|e| n < e) && !stop.load(Ordering::Relaxed) {
+                    if let Some(p) = &mut pacer {
+                        p.wait();
+                    }
+                    if producer.publish(|e| generator.fill(e)).is_err() {
+                        break;
+                    }
+                    n += 1;
+                }
+                n
+            })
+            .map_err(|source| RunError::Thread {
+                thread: format!("ingress {name}"),
+                source,
+            })?;
+        feeders.push(handle);
+    }
+    let mut generator = Generator::new();
+    let mut feed = Feed::new(options, start);
+    while feed.more() {
+        if first.publish(|e| generator.fill(e)).is_err() {
+            break;
+        }
+        feed.published += 1;
+        if feed.progress_due() {
+            let lanes = control.lanes();
+            let published = feed.published;
+            feed.report_progress(published, lane_lags(&lanes));
+        }
+    }
+    let mut published = feed.published;
+    drop(first);
+    for f in feeders {
+        published += f.join().unwrap_or(0);
+    }
+    // On a failure `join` returns no counts: keep the last ones seen.
+    let last_lanes = control.lanes();
+    let joined = control.join();
+    let mut egress = Vec::new();
+    for (name, count, handle) in drains {
+        let _ = handle.join();
+        egress.push((name, count.load(Ordering::Relaxed)));
+    }
+    let elapsed = start.elapsed();
+    let (stages, lanes, failure) = match joined {
+        Ok(report) => (
+            report
+                .roles
+                .into_iter()
+                .map(|(name, processed)| StageCount {
+                    name,
+                    processed,
+                    expected: None,
+                })
+                .collect(),
+            report.lanes,
+            None,
+        ),
+        Err(e) => (Vec::new(), last_lanes, Some(e.to_string())),
+    };
+    Ok(RunReport {
+        pipeline: plan.name.clone(),
+        target: ExecutionTargetV1::LaneGraph,
+        fingerprint,
+        published,
+        elapsed,
+        stages,
+        lanes,
+        egress,
+        latency: take_latencies(&plan.name),
+        failure,
+    })
+}

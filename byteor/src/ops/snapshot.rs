@@ -1,0 +1,549 @@
+//! A read-only view of shared-memory regions — what `byteor snapshot` prints, AeronStat style:
+//! a header line per region (ABI version, pipeline, shard, spec fingerprint, owner pid,
+//! heartbeat age, alive / stale / dead), then one line per counter (the producer's cursor,
+//! each stage's sequence, lag and process).
+//!
+//! Taking a snapshot opens each region file, reads its header and sequences with plain atomic
+//! loads and takes no place in it: it writes nothing and never blocks or slows the writer. A
+//! file that is not a consistent byteor region is listed with the reason instead (a snapshot
+//! of a directory never fails because of one bad file).
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use byteor::ops::snapshot::{snapshot_dir, Health};
+//! use byteor::transport::shm::{Region, RingDescriptor, ShmOptions};
+//! use byteor::abi::ShmEvent;
+//!
+//! #[derive(Clone, Copy, Default, ShmEvent)]
+//! #[repr(C)]
+//! struct Tick { seq: u64 }
+//!
+//! let dir = std::env::temp_dir().join(format!("byteor-snapshot-doc-{}", std::process::id()));
+//! let desc = RingDescriptor::new(&Tick::LAYOUT, 0xfeed, 64, &["sum"])?;
+//! let region = Region::create(dir.join("ticks.0"), &desc, &ShmOptions::default())?;
+//! region.heartbeat();
+//!
+//! let snap = snapshot_dir(&dir, &Default::default())?;
+//! let ring = snap.regions[0].as_ref().unwrap();
+//! assert_eq!((ring.pipeline.as_str(), ring.shard), ("ticks", Some(0)));
+//! assert_eq!(ring.health, Health::Alive);
+//! assert_eq!(ring.stages[0].name, "sum");
+//! print!("{snap}");
+//! # region.remove_file()?; std::fs::remove_dir_all(&dir)?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::transport::shm::{
+    self, DeathReason, PeerState, PeerStatus, RegionInfo, ShmError, StreamState,
+};
+
+/// How a snapshot judges liveness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotOptions {
+    /// A holder whose heartbeat is older than this is `stale` (default 2 s, the runtime's own
+    /// default).
+    pub heartbeat_timeout: Duration,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        SnapshotOptions {
+            heartbeat_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Whether a region's owner (its producer) is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Health {
+    /// The owner holds its lock and ticks its heartbeat.
+    Alive,
+    /// The owner holds its lock but its heartbeat is older than the timeout (stopped or stuck).
+    Stale,
+    /// The owner is gone (lock released, process gone) or never took its place: the region is
+    /// left over, and `snapshot --clean` may remove it.
+    Dead,
+}
+
+impl Health {
+    /// `alive`, `stale` or `dead`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Alive => "alive",
+            Health::Stale => "stale",
+            Health::Dead => "dead",
+        }
+    }
+}
+
+/// A peer (the producer or a stage process) as a snapshot sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerView {
+    /// Its process id (0: no process ever took the place).
+    pub pid: u32,
+    /// `alive`, `stale` or `dead`; `None` when no process ever took the place.
+    pub health: Option<Health>,
+    /// Time since its last heartbeat (when it holds its place).
+    pub heartbeat_age: Option<Duration>,
+    /// How it was found dead, when it is.
+    pub death: Option<String>,
+    /// What it says of itself: `running`, `done` or `failed`.
+    pub status: &'static str,
+}
+
+impl PeerView {
+    fn new(state: PeerState, status: PeerStatus) -> Self {
+        let status = match status {
+            PeerStatus::Running => "running",
+            PeerStatus::Done => "done",
+            PeerStatus::Failed { .. } => "failed",
+        };
+        match state {
+            PeerState::Absent => PeerView {
+                pid: 0,
+                health: None,
+                heartbeat_age: None,
+                death: None,
+                status,
+            },
+            PeerState::Alive { pid, heartbeat_age } => PeerView {
+                pid,
+                health: Some(Health::Alive),
+                heartbeat_age: Some(heartbeat_age),
+                death: None,
+                status,
+            },
+            PeerState::Dead { pid, reason } => PeerView {
+                pid,
+                health: Some(match reason {
+                    DeathReason::HeartbeatStale { .. } => Health::Stale,
+                    _ => Health::Dead,
+                }),
+                heartbeat_age: match reason {
+                    DeathReason::HeartbeatStale { age } => Some(age),
+                    _ => None,
+                },
+                death: Some(reason.to_string()),
+                status,
+            },
+        }
+    }
+}
+
+/// One stage's counters in a region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageView {
+    /// Stage name.
+    pub name: String,
+    /// Its sequence: events it finished in this shard.
+    pub sequence: u64,
+    /// Published events it has not finished.
+    pub lag: u64,
+    /// The process running it.
+    pub peer: PeerView,
+}
+
+/// One ring region's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegionView {
+    /// The file.
+    pub path: PathBuf,
+    /// The pipeline, from the file name (`<pipeline>.<shard>`).
+    pub pipeline: String,
+    /// The shard, from the file name.
+    pub shard: Option<u32>,
+    /// The region's ABI version.
+    pub abi_version: u32,
+    /// The spec fingerprint the region was created for (16 hex digits).
+    pub spec_fingerprint: String,
+    /// The event type's name.
+    pub event: String,
+    /// Bytes of one event.
+    pub event_bytes: u64,
+    /// Slots in the ring.
+    pub capacity: u64,
+    /// The owner's (producer's) health: the region's.
+    pub health: Health,
+    /// The producer.
+    pub producer: PeerView,
+    /// What the producer told the stages: `running`, `closed` or `failed`.
+    pub stream: &'static str,
+    /// Events published: the producer's cursor.
+    pub published: u64,
+    /// Each stage, in stage order.
+    pub stages: Vec<StageView>,
+}
+
+impl RegionView {
+    fn from_info(info: RegionInfo) -> Self {
+        let file = info
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (pipeline, shard) = match file.rsplit_once('.') {
+            Some((name, shard)) if shard.parse::<u32>().is_ok() => {
+                (name.to_owned(), shard.parse().ok())
+            }
+            _ => (file.clone(), None),
+        };
+        let producer = PeerView::new(info.producer, PeerStatus::Running);
+        let health = producer.health.unwrap_or(Health::Dead);
+        let stages = info
+            .ring
+            .stages()
+            .iter()
+            .zip(info.stage_sequences.iter())
+            .zip(info.stages.iter())
+            .map(|((name, &sequence), &(state, status))| StageView {
+                name: name.clone(),
+                sequence,
+                lag: info.published.saturating_sub(sequence),
+                peer: PeerView::new(state, status),
+            })
+            .collect();
+        RegionView {
+            pipeline,
+            shard,
+            abi_version: crate::abi::region::REGION_ABI_VERSION,
+            spec_fingerprint: format!("{:016x}", info.ring.spec_fingerprint()),
+            event: info.ring.event().name.clone(),
+            event_bytes: info.ring.event().size,
+            capacity: info.ring.capacity(),
+            health,
+            producer,
+            stream: match info.stream {
+                StreamState::Running => "running",
+                StreamState::Closed { .. } => "closed",
+                StreamState::Failed => "failed",
+            },
+            published: info.published,
+            stages,
+            path: info.path,
+        }
+    }
+}
+
+/// A snapshot of a directory of regions.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Every regular file of it, in path order: the region's view, or why it could not be read.
+    pub regions: Vec<Result<RegionView, ShmError>>,
+}
+
+/// Snapshots one region file.
+pub fn snapshot_region(
+    path: impl AsRef<Path>,
+    options: &SnapshotOptions,
+) -> Result<RegionView, ShmError> {
+    shm::inspect(path, options.heartbeat_timeout).map(RegionView::from_info)
+}
+
+/// Snapshots every region of `dir` (a missing directory has none).
+pub fn snapshot_dir(
+    dir: impl AsRef<Path>,
+    options: &SnapshotOptions,
+) -> Result<Snapshot, ShmError> {
+    let dir = dir.as_ref();
+    let regions = shm::list(dir)?
+        .into_iter()
+        .map(|status| snapshot_region(&status.path, options))
+        .collect();
+    Ok(Snapshot {
+        dir: dir.to_path_buf(),
+        regions,
+    })
+}
+
+/// What [`clean`] did to one region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cleaned {
+    /// Its owner was gone: removed.
+    Removed(PathBuf),
+    /// Its owner is alive (or was being created): kept.
+    Kept(PathBuf),
+}
+
+/// The regions of `dir` whose owners are dead — what [`clean`] would remove. Only files that
+/// start with the region magic count: anything else in the directory is never touched.
+pub fn stale_regions(dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, ShmError> {
+    Ok(shm::list(dir)?
+        .into_iter()
+        .filter(|r| !r.owner_alive && has_region_magic(&r.path))
+        .map(|r| r.path)
+        .collect())
+}
+
+/// Whether the file at `path` starts with [`REGION_MAGIC`](crate::abi::region::REGION_MAGIC).
+fn has_region_magic(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == crate::abi::region::REGION_MAGIC)
+}
+
+/// Removes the regions of `dir` whose owners are dead, and only those: each is checked again
+/// under its owner's lock as it is removed ([`shm::remove_stale`]), so a region whose owner
+/// came back meanwhile is kept.
+pub fn clean(dir: impl AsRef<Path>) -> Result<Vec<Cleaned>, ShmError> {
+    let mut out = Vec::new();
+    for path in stale_regions(dir)? {
+        if shm::remove_stale(&path)? {
+            out.push(Cleaned::Removed(path));
+        } else {
+            out.push(Cleaned::Kept(path));
+        }
+    }
+    Ok(out)
+}
+
+fn age(d: Option<Duration>) -> String {
+    match d {
+        Some(d) if d < Duration::from_secs(1) => format!("{} ms", d.as_millis()),
+        Some(d) => format!("{:.1} s", d.as_secs_f64()),
+        None => "-".into(),
+    }
+}
+
+impl fmt::Display for Snapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.regions.is_empty() {
+            return writeln!(f, "no regions in {}", self.dir.display());
+        }
+        for region in &self.regions {
+            match region {
+                Ok(r) => write!(f, "{r}")?,
+                Err(e) => writeln!(
+                    f,
+                    "{}: unreadable: {e}",
+                    e.path().unwrap_or(&self.dir).display()
+                )?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for RegionView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: abi {} pipeline {} shard {} spec {} event {} ({} B) capacity {} owner pid {} heartbeat {} {} stream {}",
+            self.path.display(),
+            self.abi_version,
+            self.pipeline,
+            self.shard.map_or("-".into(), |s| s.to_string()),
+            self.spec_fingerprint,
+            self.event,
+            self.event_bytes,
+            self.capacity,
+            self.producer.pid,
+            age(self.producer.heartbeat_age),
+            self.health.as_str(),
+            self.stream,
+        )?;
+        writeln!(f, "  {:<24} {:>14}", "cursor", self.published)?;
+        for s in &self.stages {
+            let health = s.peer.health.map_or("unattached", Health::as_str);
+            writeln!(
+                f,
+                "  {:<24} {:>14}  lag {:>10}  pid {:>7}  heartbeat {:>8}  {} {}",
+                format!("stage {}", s.name),
+                s.sequence,
+                s.lag,
+                s.peer.pid,
+                age(s.peer.heartbeat_age),
+                health,
+                s.peer.status,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// The snapshot in the OpenMetrics text exposition format (what Prometheus scrapes):
+    /// `byteor_region_up`, `byteor_published_total`, `byteor_stage_processed_total`,
+    /// `byteor_stage_lag`, `byteor_heartbeat_age_seconds`, labelled by `pipeline`, `shard`
+    /// and `stage`; ends with `# EOF`.
+    pub fn to_openmetrics(&self) -> String {
+        let mut out = String::new();
+        let regions: Vec<&RegionView> = self
+            .regions
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .collect();
+        let labels = |r: &RegionView| {
+            format!(
+                "pipeline=\"{}\",shard=\"{}\"",
+                escape(&r.pipeline),
+                r.shard.map_or(String::new(), |s| s.to_string())
+            )
+        };
+        let _ = writeln!(out, "# TYPE byteor_region_up gauge");
+        let _ = writeln!(
+            out,
+            "# HELP byteor_region_up 1 while the region's owner is alive."
+        );
+        for r in &regions {
+            let up = u8::from(r.health == Health::Alive);
+            let _ = writeln!(out, "byteor_region_up{{{}}} {up}", labels(r));
+        }
+        let _ = writeln!(out, "# TYPE byteor_published counter");
+        let _ = writeln!(
+            out,
+            "# HELP byteor_published Events the producer published."
+        );
+        for r in &regions {
+            let _ = writeln!(
+                out,
+                "byteor_published_total{{{}}} {}",
+                labels(r),
+                r.published
+            );
+        }
+        let _ = writeln!(out, "# TYPE byteor_stage_processed counter");
+        let _ = writeln!(
+            out,
+            "# HELP byteor_stage_processed Events the stage finished."
+        );
+        for r in &regions {
+            for s in &r.stages {
+                let _ = writeln!(
+                    out,
+                    "byteor_stage_processed_total{{{},stage=\"{}\"}} {}",
+                    labels(r),
+                    escape(&s.name),
+                    s.sequence
+                );
+            }
+        }
+        let _ = writeln!(out, "# TYPE byteor_stage_lag gauge");
+        let _ = writeln!(
+            out,
+            "# HELP byteor_stage_lag Published events the stage has not finished."
+        );
+        for r in &regions {
+            for s in &r.stages {
+                let _ = writeln!(
+                    out,
+                    "byteor_stage_lag{{{},stage=\"{}\"}} {}",
+                    labels(r),
+                    escape(&s.name),
+                    s.lag
+                );
+            }
+        }
+        let _ = writeln!(out, "# TYPE byteor_heartbeat_age_seconds gauge");
+        let _ = writeln!(
+            out,
+            "# HELP byteor_heartbeat_age_seconds Time since the peer's last heartbeat."
+        );
+        for r in &regions {
+            if let Some(a) = r.producer.heartbeat_age {
+                let _ = writeln!(
+                    out,
+                    "byteor_heartbeat_age_seconds{{{},peer=\"producer\"}} {:.6}",
+                    labels(r),
+                    a.as_secs_f64()
+                );
+            }
+            for s in &r.stages {
+                if let Some(a) = s.peer.heartbeat_age {
+                    let _ = writeln!(
+                        out,
+                        "byteor_heartbeat_age_seconds{{{},peer=\"{}\"}} {:.6}",
+                        labels(r),
+                        escape(&s.name),
+                        a.as_secs_f64()
+                    );
+                }
+            }
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+fn escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::ShmEvent;
+    use crate::transport::shm::{Peer, Region, RingDescriptor, ShmOptions};
+
+    #[derive(Clone, Copy, Default, ShmEvent)]
+    #[repr(C)]
+    struct Tick {
+        seq: u64,
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("byteor-snap-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn a_live_region_with_a_stage_and_its_metrics() {
+        let d = dir("live");
+        let desc = RingDescriptor::new(&Tick::LAYOUT, 0xabc, 64, &["a", "b"]).unwrap();
+        let owner = Region::create(d.join("p.3"), &desc, &ShmOptions::default()).unwrap();
+        owner.heartbeat();
+        let mut stage = Region::open(d.join("p.3"), &desc, &ShmOptions::default()).unwrap();
+        stage.claim(Peer::Stage(1)).unwrap();
+        std::fs::write(d.join("junk"), b"not a region").unwrap();
+
+        let snap = snapshot_dir(&d, &SnapshotOptions::default()).unwrap();
+        assert_eq!(snap.regions.len(), 2);
+        let r = snap.regions[0].as_ref().unwrap();
+        assert_eq!((r.pipeline.as_str(), r.shard), ("p", Some(3)));
+        assert_eq!(r.spec_fingerprint, "0000000000000abc");
+        assert_eq!(r.health, Health::Alive);
+        assert_eq!(r.producer.pid, std::process::id());
+        assert_eq!(r.stages[0].peer.health, None);
+        assert_eq!(r.stages[1].peer.health, Some(Health::Alive));
+        assert!(snap.regions[1].is_err());
+        let text = snap.to_string();
+        assert!(text.contains("pipeline p shard 3"), "{text}");
+        assert!(text.contains("unreadable"), "{text}");
+        let metrics = snap.to_openmetrics();
+        assert!(
+            metrics.contains("byteor_region_up{pipeline=\"p\",shard=\"3\"} 1"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("byteor_stage_lag{pipeline=\"p\",shard=\"3\",stage=\"b\"} 0"));
+        assert!(metrics.ends_with("# EOF\n"));
+
+        // The owner is alive: nothing to clean.
+        assert!(stale_regions(&d)
+            .unwrap()
+            .iter()
+            .all(|p| p != &d.join("p.3")));
+        drop(stage);
+        owner.remove_file().unwrap();
+        drop(owner);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_missing_directory_has_no_regions() {
+        let snap = snapshot_dir(dir("none"), &SnapshotOptions::default()).unwrap();
+        assert!(snap.regions.is_empty());
+        assert!(snap.to_string().starts_with("no regions"));
+    }
+}
