@@ -44,7 +44,11 @@
 //!   "egress": [ { "name": "out", "received": 10 } ],
 //!   "latency": [ { "stage": "latency", "count": 10, "p50_ns": 1023, "p99_ns": 4095,
 //!                  "p999_ns": 4095, "max_ns": 3100 } ],
-//!   "failure": null }
+//!   "failure": null,
+//!   "tuning": { "profile": "low-latency",
+//!               "settings": [ { "name": "mlockall", "requested": "MCL_CURRENT | MCL_FUTURE",
+//!                               "status": "degraded",
+//!                               "detail": "Cannot allocate memory (os error 12), RLIMIT_MEMLOCK 8192 KiB" } ] } }
 //! ```
 //! (`expected` is `null` for LaneGraph roles, whose lanes carry the counts; `lanes` and
 //! `egress` are empty for a SingleRing; latency quantiles are upper bounds, within a factor of

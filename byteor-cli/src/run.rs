@@ -10,7 +10,7 @@ use std::time::Duration;
 use byteor::exec::lane_graph::GraphRegistry;
 use byteor::exec::{ShmRunOptions, StageRegistry};
 use byteor::ops::builtin::BuiltinEvent;
-use byteor::ops::profile::TuningProfile;
+use byteor::ops::profile::{Outcome, TuningProfile};
 use byteor::ops::run::{run_plan, Progress, RunError, RunOptions, RunReport};
 use byteor::plan::PipelinePlanV2;
 use serde_json::{json, Value};
@@ -203,5 +203,15 @@ pub(crate) fn report_json(r: &RunReport) -> Value {
             "max_ns": h.max_ns(),
         })).collect::<Vec<_>>(),
         "failure": r.failure,
+        "tuning": {
+            "profile": r.tuning.profile.name(),
+            "settings": r.tuning.settings.iter().map(|s| {
+                let (status, detail) = match &s.outcome {
+                    Outcome::Applied(now) => ("applied", now),
+                    Outcome::Degraded(why) => ("degraded", why),
+                };
+                json!({ "name": s.name, "requested": s.requested, "status": status, "detail": detail })
+            }).collect::<Vec<_>>(),
+        },
     })
 }

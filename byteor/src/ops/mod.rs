@@ -3,6 +3,8 @@
 //!
 //! * [`profile`] — tuning profiles (`default`, `low-latency`, `isolated-core`): what each asks
 //!   of the host and of the threads a pipeline starts, and a report of what was applied.
+//! * [`doctor`] — host readiness for a profile: one check per host property, each with what
+//!   was requested, what was observed, a status and, when not ok, the reason and the fix.
 //! * [`snapshot`] — a read-only view of every shared-memory region of a directory: owner,
 //!   heartbeat, every sequence and lag, as text, JSON-ready values or OpenMetrics.
 //! * [`run`] — running a plan document in this process with the built-in generator (every
@@ -13,6 +15,7 @@
 //! `ops` uses the rest of the crate; nothing in the crate uses `ops`.
 
 pub mod builtin;
+pub mod doctor;
 pub mod profile;
 pub mod run;
 pub mod snapshot;

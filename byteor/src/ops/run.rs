@@ -59,7 +59,7 @@ use crate::transport::shm::{Peer, PeerState};
 use crate::vocab::ExecutionTargetV1;
 
 use super::builtin::{take_latencies, BuiltinEvent, Generator, LatencyHistogram, Pacer};
-use super::profile::TuningProfile;
+use super::profile::{apply, TuningProfile, TuningReport};
 
 /// A progress callback: see [`RunOptions::progress`].
 pub type ProgressFn = Box<dyn FnMut(&Progress) + Send>;
@@ -188,6 +188,8 @@ pub struct RunReport {
     pub latency: BTreeMap<String, LatencyHistogram>,
     /// The failure that stopped the pipeline, if one did.
     pub failure: Option<String>,
+    /// What the tuning profile asked for and what was applied or degraded.
+    pub tuning: TuningReport,
 }
 
 impl RunReport {
@@ -211,6 +213,7 @@ impl RunReport {
 
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.tuning)?;
         writeln!(
             f,
             "{} `{}` (fingerprint {}): {} events in {:.3} s ({:.2} M events/s)",
@@ -404,6 +407,11 @@ fn run_single_ring(
             ));
         }
         let (producer, control) = resolved.spawn_sharded(key)?;
+        let tuning = apply(
+            options.profile,
+            Some(ring.ingress.as_str()),
+            &stage_threads(plan, &all_stages(plan), ring.shards),
+        );
         let published = publish_all(producer, &control, options, start);
         let metrics = settle(&control);
         let joined = control.join().map(|_| ());
@@ -415,6 +423,7 @@ fn run_single_ring(
             &metrics,
             joined,
             None,
+            tuning,
         ));
     };
 
@@ -434,6 +443,11 @@ fn run_single_ring(
             )
         };
         wait_for_stages(&control, &stage_names, options.attach_timeout)?;
+        let tuning = apply(
+            options.profile,
+            Some(ring.ingress.as_str()),
+            &stage_threads(plan, &stages, ring.shards),
+        );
         let published = publish_all(producer, &control, options, start);
         let metrics = settle(&control);
         let local_joined = local.map(|c| c.join().map(|_| ()));
@@ -460,11 +474,13 @@ fn run_single_ring(
             &metrics,
             joined,
             None,
+            tuning,
         ))
     } else {
         let shards = ring.shards;
         wait_for_regions(&dir, &plan.name, shards, options.attach_timeout)?;
         let control = resolved.attach_shm(&dir, &stage_refs, &shm)?;
+        let tuning = apply(options.profile, None, &stage_threads(plan, &stages, shards));
         let (metrics, joined) = settle_stage_process(control, &stages);
         let published = metrics.published();
         Ok(single_ring_report(
@@ -475,6 +491,7 @@ fn run_single_ring(
             &metrics,
             joined,
             Some(&stages),
+            tuning,
         ))
     }
 }
@@ -659,6 +676,7 @@ fn settle_stage_process(
     (metrics, joined)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn single_ring_report(
     plan: &PipelinePlanV2,
     fingerprint: String,
@@ -667,6 +685,7 @@ fn single_ring_report(
     metrics: &PipelineMetrics,
     joined: Result<(), PipelineError>,
     only: Option<&[String]>,
+    tuning: TuningReport,
 ) -> RunReport {
     let mut stages: Vec<StageCount> = Vec::new();
     for shard in &metrics.shards {
@@ -701,7 +720,28 @@ fn single_ring_report(
             PipelineError::StageFailed(f) => f.to_string(),
             e => e.to_string(),
         }),
+        tuning,
     }
+}
+
+fn all_stages(plan: &PipelinePlanV2) -> Vec<String> {
+    plan.stages.iter().map(|s| s.name.clone()).collect()
+}
+
+/// `(label, OS thread name)` of each thread running `stages` (one per shard).
+fn stage_threads(plan: &PipelinePlanV2, stages: &[String], shards: u32) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for stage in stages {
+        for shard in 0..shards {
+            let sharded = (shards > 1).then_some(shard);
+            let label = match sharded {
+                Some(s) => format!("{stage}-{s}"),
+                None => stage.clone(),
+            };
+            out.push((label, crate::exec::thread_name(&plan.name, stage, sharded)));
+        }
+    }
+    out
 }
 
 fn stage_lags(m: &crate::exec::PipelineMetrics) -> Vec<(String, u64)> {
@@ -751,7 +791,21 @@ fn run_lane_graph(
     }
     let fingerprint = pipeline.spec().fingerprint().to_string();
     let start = Instant::now();
+    let roles: Vec<String> = match &pipeline.spec().topology {
+        crate::spec::TopologySpec::LaneGraph(g) => g.roles.iter().map(|r| r.name.clone()).collect(),
+        crate::spec::TopologySpec::SingleRing(_) => Vec::new(),
+    };
     let (mut ends, control) = pipeline.spawn()?;
+    let first_ingress = plan
+        .ingress
+        .first()
+        .map(|i| i.name.clone())
+        .unwrap_or_default();
+    let tuning = apply(
+        options.profile,
+        Some(first_ingress.as_str()),
+        &stage_threads(plan, &roles, 1),
+    );
 
     // Drain every egress on a thread of its own, counting.
     let mut drains = Vec::new();
@@ -870,5 +924,6 @@ fn run_lane_graph(
         egress,
         latency: take_latencies(&plan.name),
         failure,
+        tuning,
     })
 }
