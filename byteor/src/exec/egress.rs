@@ -31,9 +31,8 @@
 //! Each queue has one sender: a sharded pipeline makes one queue per shard (see
 //! [`per_shard`](super::per_shard)).
 //!
-//! With the `async` feature the receiver is also a [`futures_core::Stream`] and offers
-//! [`recv`](EgressReceiver::recv)`.await`: a task waiting for an item arms the queue's
-//! [`AsyncWaker`](crate::kernel::AsyncWaker), which the sender notifies after each item (one
+//! With the `async` feature the receiver is also a `futures_core::Stream` and offers
+//! `recv().await`: a task waiting for an item arms the queue's `kernel::AsyncWaker`, which the sender notifies after each item (one
 //! relaxed load while no task waits). The stream ends (`None`) once the sender is gone — its
 //! stage finished, after a shutdown drained the pipeline — and every queued item was received.
 

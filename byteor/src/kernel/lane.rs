@@ -28,10 +28,10 @@
 //!   event the writer was given ([`LaneCounts`]).
 //!
 //! * With the `async` feature, a task may wait on a lane end in place of a thread: the writer's
-//!   task in [`Lane::writer_task`], reader `r`'s in [`Lane::reader_task`]. The writer notifies
+//!   task in `Lane::writer_task`, reader `r`'s in `Lane::reader_task`. The writer notifies
 //!   every reader's task after each write and on close; a reader notifies the writer's task
 //!   after each release and when it leaves — next to the hub's notifications, at the cost of
-//!   one relaxed load each while no task waits (see [`AsyncWaker`](super::AsyncWaker)).
+//!   one relaxed load each while no task waits (see `kernel::AsyncWaker`).
 //!
 //! A writer never waits here: waiting (with a wait strategy) is the runtime's. The loom model
 //! (`kernel::lane::loom_tests`) checks that no reader sees a slot the writer is writing, that
