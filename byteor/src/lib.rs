@@ -96,8 +96,8 @@ pub mod abi;
 pub mod backing;
 pub mod exec;
 pub mod kernel;
-pub mod ops;
 mod macro_support;
+pub mod ops;
 mod sync;
 pub mod transport;
 
