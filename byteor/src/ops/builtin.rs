@@ -39,6 +39,8 @@
 //!     name = "check"
 //!     kind = "verify"
 //!     after = ["stamp"]
+//!     [single_ring]
+//!     capacity = 1024
 //! "#)?;
 //! let (single, _graph) = builtin_kinds();
 //! let (mut producer, control) = single.resolve(&plan)?.spawn()?;

@@ -29,6 +29,8 @@
 //!     name = "latency"
 //!     kind = "stamp"
 //!     after = ["sum"]
+//!     [single_ring]
+//!     capacity = 1024
 //! "#)?;
 //! let (single, graph) = builtin_kinds();
 //! let report = run_plan(&plan, &single, &graph, RunOptions::events(10_000))?;
