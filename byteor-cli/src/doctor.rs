@@ -91,7 +91,7 @@ fn profile_parser() -> impl TypedValueParser<Value = TuningProfile> {
 }
 
 /// The plan the host was checked for.
-struct PlanNeeds<'a> {
+pub(crate) struct PlanNeeds<'a> {
     file: &'a Path,
     pipeline: String,
 }
@@ -141,7 +141,11 @@ pub(crate) fn doctor_verb(args: &DoctorArgs, out: &mut dyn Write) -> Result<u8, 
 }
 
 /// The `byteor.doctor/1` object of `report`.
-fn to_json(report: &DoctorReport, options: &DoctorOptions, plan: Option<&PlanNeeds<'_>>) -> Value {
+pub(crate) fn to_json(
+    report: &DoctorReport,
+    options: &DoctorOptions,
+    plan: Option<&PlanNeeds<'_>>,
+) -> Value {
     let checks: Vec<Value> = report
         .checks
         .iter()

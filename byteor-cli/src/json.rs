@@ -54,6 +54,19 @@
 //! `egress` are empty for a SingleRing; latency quantiles are upper bounds, within a factor of
 //! two.)
 //!
+//! `run`'s report also carries `"policy": { "env": "prod", "side_effecting": ["audit"],
+//! "approved": [ { "stage": "audit", "approver": "alice", "expires_unix": 1798761599,
+//! "reason": null } ] }`.
+//!
+//! `byteor.replay/1` (`replay --format json`):
+//! ```text
+//! { "schema": "byteor.replay/1", "dry_run": true, "matches": true,
+//!   "withheld": [ { "stage": "audit", "kind": "count", "would_receive": 1000 } ],
+//!   "diffs": [ { "egress": "decisions_out", "captured": 3000, "replayed": 3000,
+//!                "equal": true, "first_difference": null } ],
+//!   "run": { ...byteor.run/1... } }
+//! ```
+//!
 //! `byteor.supervise/1` (`run --mp --format json`):
 //! ```text
 //! { "schema": "byteor.supervise/1", "pipeline": "orders", "complete": false,
@@ -88,6 +101,8 @@ pub const DESCRIBE_SCHEMA: &str = "byteor.describe/1";
 pub const RUN_SCHEMA: &str = "byteor.run/1";
 /// The `schema` of `run --mp`'s report.
 pub const SUPERVISE_SCHEMA: &str = "byteor.supervise/1";
+/// The `schema` of `replay --format json`'s report.
+pub const REPLAY_SCHEMA: &str = "byteor.replay/1";
 /// The `schema` of `snapshot`'s output.
 pub const SNAPSHOT_SCHEMA: &str = "byteor.snapshot/1";
 /// The `schema` of `fingerprint`'s output.

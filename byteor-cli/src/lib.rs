@@ -27,6 +27,7 @@
 
 pub mod doctor;
 pub mod exit;
+mod incident;
 mod input;
 pub mod json;
 mod run;
@@ -44,6 +45,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use byteor::exec::lane_graph::GraphRegistry;
 use byteor::exec::StageRegistry;
 use byteor::ops::builtin::{builtin_kinds, BuiltinEvent};
+use byteor::ops::policy::Environment;
 use byteor::ops::profile::TuningProfile;
 use byteor::transport::shm::DEFAULT_SHM_DIR;
 
@@ -119,6 +121,35 @@ enum Verb {
     Run(RunCommand),
     /// Check this host's readiness for a tuning profile (and a plan's needs).
     Doctor(doctor::DoctorArgs),
+    /// Make an incident bundle from a capture directory, or `verify` one.
+    #[command(
+        args_conflicts_with_subcommands = true,
+        after_help = "Exit codes: 0 written (verify: intact); 1 verify: an entry is missing, extra \
+                      or altered (each named); 2 usage or I/O error."
+    )]
+    IncidentBundle(BundleCommand),
+    /// Re-run a bundle's captured inputs through its spec: a dry run unless --promote.
+    #[command(
+        after_help = "Exit codes: 0 replayed and every captured output matched; 1 outputs \
+                  differ, a stage failed, or the bundle was refused (tampered, fingerprint \
+                  mismatch, missing stage kinds, --promote not allowed); 2 usage or I/O error."
+    )]
+    Replay {
+        /// The bundle.
+        file: PathBuf,
+        /// Run side-effecting stages for real (needs approvals in staging and prod).
+        #[arg(long)]
+        promote: bool,
+        /// dev, staging or prod (default: BYTEOR_ENV, else dev).
+        #[arg(long, value_parser = parse_env)]
+        env: Option<Environment>,
+        /// Approvals file (default: BYTEOR_APPROVALS).
+        #[arg(long, value_name = "FILE")]
+        approvals: Option<PathBuf>,
+        /// Report format.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     /// Show every shared-memory region of a directory (or one region file), read-only.
     #[command(
         after_help = "Exit codes: 0 every region read; 1 some file is not a readable \
@@ -147,6 +178,46 @@ enum Verb {
         #[arg(long, value_name = "MS", default_value_t = 2000)]
         heartbeat_timeout_ms: u64,
     },
+}
+
+/// `byteor incident-bundle`'s arguments.
+#[derive(Debug, clap::Args)]
+struct BundleCommand {
+    #[command(subcommand)]
+    verify: Option<BundleVerb>,
+    /// The capture directory (`run --capture DIR`).
+    #[arg(long, value_name = "DIR")]
+    from: Option<PathBuf>,
+    /// The archive to write.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Only events captured within this long before the last one (e.g. 60s, 5m).
+    #[arg(long, value_parser = incident::parse_duration, conflicts_with = "from_seq")]
+    last: Option<std::time::Duration>,
+    /// Only inputs from this sequence number on (and outputs from then).
+    #[arg(long, value_name = "SEQ")]
+    from_seq: Option<u64>,
+    /// Add a snapshot of the regions in this directory.
+    #[arg(long, value_name = "DIR")]
+    shm_dir: Option<PathBuf>,
+    /// Leave the host report out (it changes from run to run; without it two bundles of one
+    /// capture are byte-identical).
+    #[arg(long)]
+    no_doctor: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BundleVerb {
+    /// Check every entry against the manifest; name each missing, extra or altered one.
+    Verify {
+        /// The bundle.
+        file: PathBuf,
+    },
+}
+
+fn parse_env(s: &str) -> Result<Environment, String> {
+    s.parse()
+        .map_err(|e: byteor::ops::policy::UnknownEnvironment| e.to_string())
 }
 
 /// `byteor run`'s arguments.
@@ -180,6 +251,20 @@ struct RunCommand {
     /// Where Journal lanes keep their files.
     #[arg(long, value_name = "DIR")]
     journal_dir: Option<PathBuf>,
+    /// Record every ingress event (and every LaneGraph egress event) into journals here, for
+    /// `incident-bundle`.
+    #[arg(long, value_name = "DIR")]
+    capture: Option<PathBuf>,
+    /// Bytes each capture journal keeps (oldest segments go first).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 << 20)]
+    capture_retain_bytes: u64,
+    /// dev, staging or prod (default: BYTEOR_ENV, else dev). In staging and prod every
+    /// side-effecting stage needs an approval for this spec.
+    #[arg(long, value_parser = parse_env)]
+    env: Option<Environment>,
+    /// Approvals file (default: BYTEOR_APPROVALS).
+    #[arg(long, value_name = "FILE")]
+    approvals: Option<PathBuf>,
     /// No progress line, no start-up line.
     #[arg(long)]
     quiet: bool,
@@ -201,6 +286,7 @@ fn parse_profile(s: &str) -> Result<TuningProfile, String> {
 pub struct Cli {
     single: StageRegistry<BuiltinEvent>,
     graph: GraphRegistry,
+    product: (String, String),
 }
 
 impl Default for Cli {
@@ -214,7 +300,7 @@ impl Cli {
     /// ([`byteor::ops::builtin`]) resolve the plans `run` runs.
     pub fn new() -> Self {
         let (single, graph) = builtin_kinds();
-        Cli { single, graph }
+        Cli::with_kinds(single, graph)
     }
 
     /// A product's command line: `run` resolves plans with these registries (start from
@@ -230,7 +316,18 @@ impl Cli {
     /// }
     /// ```
     pub fn with_kinds(single: StageRegistry<BuiltinEvent>, graph: GraphRegistry) -> Self {
-        Cli { single, graph }
+        Cli {
+            single,
+            graph,
+            product: ("byteor".into(), env!("CARGO_PKG_VERSION").into()),
+        }
+    }
+
+    /// The product binary's name and version, recorded in incident bundles (default `byteor`
+    /// and this crate's version).
+    pub fn product(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.product = (name.into(), version.into());
+        self
     }
 
     /// Runs with the process's arguments, printing to stdout and stderr; returns the exit code.
@@ -290,6 +387,10 @@ impl Cli {
                     quiet: r.quiet,
                     format: r.format,
                     heartbeat_timeout: std::time::Duration::from_millis(r.heartbeat_timeout_ms),
+                    capture: r.capture,
+                    capture_retain_bytes: r.capture_retain_bytes,
+                    env: r.env,
+                    approvals: r.approvals,
                 };
                 return match run::run(&args, &self.single, &self.graph, out, err) {
                     Ok(code) => code,
@@ -298,6 +399,55 @@ impl Cli {
                         e.exit_code()
                     }
                 };
+            }
+            Verb::IncidentBundle(b) => {
+                let code = match (b.verify, b.from, b.out) {
+                    (Some(BundleVerb::Verify { file }), _, _) => incident::verify(&file, out, err),
+                    (None, Some(from), Some(out_file)) => incident::bundle(
+                        &incident::BundleArgs {
+                            from,
+                            out: out_file,
+                            last: b.last,
+                            from_seq: b.from_seq,
+                            shm_dir: b.shm_dir,
+                            no_doctor: b.no_doctor,
+                            product: self.product.clone(),
+                        },
+                        out,
+                        err,
+                    ),
+                    _ => {
+                        let _ = writeln!(
+                            err,
+                            "byteor: incident-bundle needs --from DIR and --out FILE (or `verify FILE`)"
+                        );
+                        return exit::USAGE;
+                    }
+                };
+                return code.unwrap_or_else(|e| {
+                    let _ = writeln!(err, "byteor: {e}");
+                    exit::USAGE
+                });
+            }
+            Verb::Replay {
+                file,
+                promote,
+                env,
+                approvals,
+                format,
+            } => {
+                let args = incident::ReplayArgs {
+                    file,
+                    promote,
+                    env,
+                    approvals,
+                    format,
+                };
+                return incident::replay_verb(&args, &self.single, &self.graph, out, err)
+                    .unwrap_or_else(|e| {
+                        let _ = writeln!(err, "byteor: {e}");
+                        exit::USAGE
+                    });
             }
             Verb::Snapshot {
                 path,

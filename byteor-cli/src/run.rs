@@ -10,6 +10,8 @@ use std::time::Duration;
 use byteor::exec::lane_graph::GraphRegistry;
 use byteor::exec::{ShmRunOptions, StageRegistry};
 use byteor::ops::builtin::BuiltinEvent;
+use byteor::ops::capture::{Capture, CaptureError, CaptureOptions};
+use byteor::ops::policy::Environment;
 use byteor::ops::profile::{Outcome, TuningProfile};
 use byteor::ops::run::{run_plan, Progress, RunError, RunOptions, RunReport};
 use byteor::plan::PipelinePlanV2;
@@ -33,6 +35,10 @@ pub(crate) struct RunArgs {
     pub quiet: bool,
     pub format: Format,
     pub heartbeat_timeout: Duration,
+    pub capture: Option<PathBuf>,
+    pub capture_retain_bytes: u64,
+    pub env: Option<Environment>,
+    pub approvals: Option<PathBuf>,
 }
 
 /// Events `--sp` publishes when `--events` is not given.
@@ -53,6 +59,10 @@ pub(crate) enum RunVerbError {
     },
     #[error("{0}")]
     Supervise(String),
+    #[error("{0}")]
+    Policy(String),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
     #[error(transparent)]
     Output(#[from] std::io::Error),
 }
@@ -63,12 +73,16 @@ impl RunVerbError {
             RunVerbError::Input(e) => e.exit_code(),
             RunVerbError::NotAPlan(_) => exit::USAGE,
             RunVerbError::Run { source, .. } => match source {
-                RunError::Resolve(_) | RunError::ResolveGraph(_) | RunError::Endpoint(_) => {
-                    exit::INVALID
-                }
+                RunError::Resolve(_)
+                | RunError::ResolveGraph(_)
+                | RunError::Endpoint(_)
+                | RunError::Policy(_)
+                | RunError::Lower(_) => exit::INVALID,
                 _ => exit::USAGE,
             },
             RunVerbError::Supervise(_) => exit::INVALID,
+            RunVerbError::Policy(_) => exit::USAGE,
+            RunVerbError::Capture(_) => exit::USAGE,
             RunVerbError::Output(_) => exit::USAGE,
         }
     }
@@ -97,6 +111,18 @@ pub(crate) fn run(
     if args.mp {
         return crate::supervise::supervise(args, &plan, out, err);
     }
+    let policy = crate::incident::policy(args.env, args.approvals.as_deref())
+        .map_err(RunVerbError::Policy)?;
+    let capture = match &args.capture {
+        Some(dir) => Some(Capture::create(
+            dir,
+            &plan,
+            &CaptureOptions {
+                retain_bytes: args.capture_retain_bytes,
+            },
+        )?),
+        None => None,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signals(&stop);
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
@@ -110,6 +136,8 @@ pub(crate) fn run(
         journal_dir: args.journal_dir.clone(),
         shm_dir: args.shm_dir.clone(),
         roles: (!args.roles.is_empty()).then(|| args.roles.clone()),
+        capture,
+        policy,
         ..RunOptions::default()
     };
     options.shm_options = ShmRunOptions {
@@ -203,6 +231,14 @@ pub(crate) fn report_json(r: &RunReport) -> Value {
             "max_ns": h.max_ns(),
         })).collect::<Vec<_>>(),
         "failure": r.failure,
+        "policy": r.policy.as_ref().map(|d| json!({
+            "env": d.env.name(),
+            "side_effecting": d.side_effecting,
+            "approved": d.approved.iter().map(|a| json!({
+                "stage": a.stage, "approver": a.approver, "expires_unix": a.expires_unix,
+                "reason": a.reason,
+            })).collect::<Vec<_>>(),
+        })),
         "tuning": {
             "profile": r.tuning.profile.name(),
             "settings": r.tuning.settings.iter().map(|s| {

@@ -104,6 +104,13 @@ pub(crate) fn supervise(
     let mut roles = vec![ingress];
     roles.extend(plan.stages.iter().map(|s| s.name.clone()));
 
+    // Refuse before starting anything when the policy does not allow the plan.
+    let policy = crate::incident::policy(args.env, args.approvals.as_deref())
+        .map_err(RunVerbError::Policy)?;
+    let spec = byteor::lower::lower_v2(plan).map_err(|e| RunVerbError::Supervise(e.to_string()))?;
+    policy
+        .check(&spec, byteor::ops::policy::now_unix())
+        .map_err(|e| RunVerbError::Policy(e.to_string()))?;
     let stop = Arc::new(AtomicBool::new(false));
     crate::signals::stop_on_signals(&stop);
     let exe = std::env::current_exe()?;
@@ -130,6 +137,12 @@ pub(crate) fn supervise(
         }
         if let Some(rate) = args.rate {
             cmd.arg("--rate").arg(rate.to_string());
+        }
+        if let Some(env) = args.env {
+            cmd.arg("--env").arg(env.name());
+        }
+        if let Some(approvals) = &args.approvals {
+            cmd.arg("--approvals").arg(approvals);
         }
         let mut child = cmd
             .spawn()

@@ -15,7 +15,11 @@
 //! `ops` uses the rest of the crate; nothing in the crate uses `ops`.
 
 pub mod builtin;
+pub mod bundle;
+pub mod capture;
 pub mod doctor;
+pub mod policy;
 pub mod profile;
+pub mod replay;
 pub mod run;
 pub mod snapshot;

@@ -43,7 +43,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ use crate::transport::shm::{Peer, PeerState};
 use crate::vocab::ExecutionTargetV1;
 
 use super::builtin::{take_latencies, BuiltinEvent, Generator, LatencyHistogram, Pacer};
+use super::capture::{Capture, CaptureTap};
+use super::policy::{now_unix, Decision, Policy, PolicyError};
 use super::profile::{apply, TuningProfile, TuningReport};
 
 /// A progress callback: see [`RunOptions::progress`].
@@ -97,6 +99,16 @@ pub struct RunOptions {
     pub attach_timeout: Duration,
     /// Liveness of peer processes on shared memory (heartbeat timeout, tick).
     pub shm_options: ShmRunOptions,
+    /// Per ingress name, the events to publish instead of generated ones (a replay's captured
+    /// inputs; `events` does not limit them). Each is re-stamped (`stamp_ns`) as it goes out.
+    pub inputs: Option<BTreeMap<String, Vec<BuiltinEvent>>>,
+    /// Records every published event, and every event a LaneGraph egress receives.
+    pub capture: Option<Capture>,
+    /// Keeps every event each LaneGraph egress receives in [`RunReport::outputs`].
+    pub collect_outputs: bool,
+    /// The environment and its approvals: a plan whose side-effecting stages it does not allow
+    /// does not start ([`RunError::Policy`]). Default: `dev`, which allows anything.
+    pub policy: Policy,
 }
 
 impl fmt::Debug for RunOptions {
@@ -112,6 +124,13 @@ impl fmt::Debug for RunOptions {
             .field("shm_dir", &self.shm_dir)
             .field("roles", &self.roles)
             .field("attach_timeout", &self.attach_timeout)
+            .field("inputs", &self.inputs.as_ref().map(|i| i.len()))
+            .field(
+                "capture",
+                &self.capture.as_ref().map(|c| c.dir().to_path_buf()),
+            )
+            .field("collect_outputs", &self.collect_outputs)
+            .field("policy", &self.policy)
             .finish()
     }
 }
@@ -130,6 +149,10 @@ impl Default for RunOptions {
             roles: None,
             attach_timeout: Duration::from_secs(10),
             shm_options: ShmRunOptions::default(),
+            inputs: None,
+            capture: None,
+            collect_outputs: false,
+            policy: Policy::default(),
         }
     }
 }
@@ -192,9 +215,23 @@ pub struct RunReport {
     pub failure: Option<String>,
     /// What the tuning profile asked for and what was applied or degraded.
     pub tuning: TuningReport,
+    /// The policy's decision (environment, side-effecting stages, the approvals that allowed
+    /// them).
+    pub policy: Option<Decision>,
+    /// Every event received per LaneGraph egress, when [`RunOptions::collect_outputs`] asked.
+    pub outputs: BTreeMap<String, Vec<BuiltinEvent>>,
 }
 
 impl RunReport {
+    /// A capture failure stops the run: it is the report's failure unless a stage failed
+    /// first.
+    fn with_capture_error(mut self, error: Option<String>) -> Self {
+        if let Some(e) = error {
+            self.failure.get_or_insert(format!("capture failed: {e}"));
+        }
+        self
+    }
+
     /// Whether the run ended cleanly with nothing left behind: no failure, every SingleRing
     /// stage processed everything published to it, every LaneGraph lane's counts add up
     /// (`published = delivered + dropped + lost` for every reader).
@@ -215,6 +252,9 @@ impl RunReport {
 
 impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(policy) = &self.policy {
+            writeln!(f, "{policy}")?;
+        }
         writeln!(f, "{}", self.tuning)?;
         writeln!(
             f,
@@ -295,6 +335,12 @@ pub enum RunError {
     /// An ingress or egress does not carry the built-in event type.
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
+    /// The policy refused the plan's side-effecting stages (every unapproved one is named).
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The plan does not lower.
+    #[error(transparent)]
+    Lower(#[from] crate::lower::LowerError),
     /// A shared-memory region could not be created or attached.
     #[error(transparent)]
     SpawnShm(#[from] SpawnError),
@@ -322,64 +368,145 @@ pub fn run_plan(
     graph: &GraphRegistry,
     mut options: RunOptions,
 ) -> Result<RunReport, RunError> {
-    match plan.target {
+    let spec = crate::lower::lower_v2(plan)?;
+    let decision = options.policy.check(&spec, now_unix())?;
+    let mut report = match plan.target {
         ExecutionTargetV1::SingleRing => run_single_ring(plan, single, &mut options),
         ExecutionTargetV1::LaneGraph => run_lane_graph(plan, graph, &mut options),
+    }?;
+    if let Some(capture) = &mut options.capture {
+        if let Err(e) = capture.flush() {
+            report = report.with_capture_error(Some(e.to_string()));
+        }
     }
+    report.policy = Some(decision);
+    Ok(report)
 }
 
-/// The publishing loop's pacing, stop and progress bookkeeping.
-struct Feed<'a> {
-    options: &'a mut RunOptions,
+/// Where an ingress's events come from.
+enum Source {
+    /// The generator.
+    Generated(Generator),
+    /// Given events (a replay's captured inputs), re-stamped as they go out.
+    Given(std::vec::IntoIter<BuiltinEvent>),
+}
+
+/// One ingress's publishing: its source, pacing, limit, stop flag and capture.
+struct Feeder {
+    source: Source,
+    tap: Option<CaptureTap>,
     pacer: Option<Pacer>,
-    start: Instant,
-    next_progress: Instant,
+    limit: Option<u64>,
+    stop: Arc<AtomicBool>,
     published: u64,
+    capture_error: Option<String>,
 }
 
-impl<'a> Feed<'a> {
-    fn new(options: &'a mut RunOptions, start: Instant) -> Self {
-        let pacer = options.rate.filter(|r| *r > 0.0).map(Pacer::new);
-        let next_progress = start + options.progress_every;
-        Feed {
-            options,
-            pacer,
-            start,
-            next_progress,
+impl Feeder {
+    /// The feeder of ingress number `index`, named `name`.
+    fn new(options: &mut RunOptions, index: usize, name: &str) -> Feeder {
+        let given = options.inputs.as_mut().and_then(|i| i.remove(name));
+        let (source, limit) = match given {
+            Some(events) => (Source::Given(events.into_iter()), None),
+            None => (
+                Source::Generated(if index == 0 {
+                    Generator::new()
+                } else {
+                    // Other ingresses' sequences start far apart, so every event is unique.
+                    Generator::starting_at((index as u64) << 40)
+                }),
+                options.events,
+            ),
+        };
+        Feeder {
+            source,
+            tap: options.capture.as_mut().and_then(|c| c.take_input(index)),
+            pacer: options.rate.filter(|r| *r > 0.0).map(Pacer::new),
+            limit,
+            stop: Arc::clone(&options.stop),
             published: 0,
+            capture_error: None,
         }
     }
 
-    /// Whether another event should go out (waiting for it to be due under a rate).
+    /// The next event to publish, once it is due; `None` when the feed ends.
     #[inline]
-    fn more(&mut self) -> bool {
-        if self.options.events.is_some_and(|n| self.published >= n)
-            || self.options.stop.load(Ordering::Relaxed)
+    fn next(&mut self) -> Option<BuiltinEvent> {
+        if self.limit.is_some_and(|n| self.published >= n)
+            || self.stop.load(Ordering::Relaxed)
+            || self.capture_error.is_some()
         {
-            return false;
+            return None;
+        }
+        let mut e = BuiltinEvent::default();
+        match &mut self.source {
+            Source::Generated(g) => g.fill(&mut e),
+            Source::Given(events) => {
+                e = events.next()?;
+                e.stamp_ns = super::builtin::now_ns();
+            }
         }
         if let Some(p) = &mut self.pacer {
             p.wait();
         }
-        true
+        Some(e)
     }
 
-    /// Whether progress is due (checked every 1024 events or when paced).
+    /// `e` went out.
     #[inline]
-    fn progress_due(&self) -> bool {
-        self.options.progress.is_some()
-            && (self.published % 1024 == 0 || self.pacer.is_some())
-            && Instant::now() >= self.next_progress
+    fn sent(&mut self, e: &BuiltinEvent) {
+        self.published += 1;
+        if let Some(tap) = &mut self.tap {
+            if let Err(err) = tap.record(e) {
+                self.capture_error = Some(err.to_string());
+            }
+        }
     }
 
-    fn report_progress(&mut self, published: u64, lag: Vec<(String, u64)>) {
-        self.next_progress = Instant::now() + self.options.progress_every;
+    /// Flushes the capture; returns what went out and any capture failure.
+    fn finish(mut self) -> (u64, Option<String>) {
+        if let Some(tap) = &mut self.tap {
+            if let Err(err) = tap.flush() {
+                self.capture_error.get_or_insert(err.to_string());
+            }
+        }
+        (self.published, self.capture_error)
+    }
+}
+
+/// Progress reports from the publishing loop.
+struct Ticker<'a> {
+    callback: Option<&'a mut ProgressFn>,
+    start: Instant,
+    every: Duration,
+    next: Instant,
+}
+
+impl<'a> Ticker<'a> {
+    fn new(options: &'a mut RunOptions, start: Instant) -> Self {
+        let every = options.progress_every;
+        Ticker {
+            callback: options.progress.as_mut(),
+            start,
+            every,
+            next: start + every,
+        }
+    }
+
+    /// Whether progress is due (the clock is read every 1024 events).
+    #[inline]
+    fn due(&self, published: u64) -> bool {
+        self.callback.is_some() && published % 1024 == 0 && Instant::now() >= self.next
+    }
+
+    fn report(&mut self, published: u64, lag: Vec<(String, u64)>) {
+        self.next = Instant::now() + self.every;
         let p = Progress {
             elapsed: self.start.elapsed(),
             published,
             lag,
         };
-        if let Some(cb) = &mut self.options.progress {
+        if let Some(cb) = &mut self.callback {
             cb(&p);
         }
     }
@@ -414,7 +541,8 @@ fn run_single_ring(
             Some(ring.ingress.as_str()),
             &stage_threads(plan, &all_stages(plan), ring.shards),
         );
-        let published = publish_all(producer, &control, options, start);
+        let (published, capture_error) =
+            publish_all(producer, &control, options, &ring.ingress, start);
         let metrics = settle(&control);
         let joined = control.join().map(|_| ());
         return Ok(single_ring_report(
@@ -426,7 +554,8 @@ fn run_single_ring(
             joined,
             None,
             tuning,
-        ));
+        )
+        .with_capture_error(capture_error));
     };
 
     let stage_names: Vec<String> = plan.stages.iter().map(|s| s.name.clone()).collect();
@@ -450,7 +579,8 @@ fn run_single_ring(
             Some(ring.ingress.as_str()),
             &stage_threads(plan, &stages, ring.shards),
         );
-        let published = publish_all(producer, &control, options, start);
+        let (published, capture_error) =
+            publish_all(producer, &control, options, &ring.ingress, start);
         let metrics = settle(&control);
         let local_joined = local.map(|c| c.join().map(|_| ()));
         let regions: Vec<PathBuf> = control
@@ -477,7 +607,8 @@ fn run_single_ring(
             joined,
             None,
             tuning,
-        ))
+        )
+        .with_capture_error(capture_error))
     } else {
         let shards = ring.shards;
         wait_for_regions(&dir, &plan.name, shards, options.attach_timeout)?;
@@ -605,34 +736,33 @@ fn wait_for_stages(
     }
 }
 
-/// Publishes generated events until the options say stop, then closes the stream; returns
-/// how many went out.
+/// Publishes the ingress's events until its feed ends, then closes the stream; returns how
+/// many went out and any capture failure.
 fn publish_all<K, R>(
     mut producer: Producer<BuiltinEvent, K, R>,
     control: &Control<BuiltinEvent, R>,
     options: &mut RunOptions,
+    ingress: &str,
     start: Instant,
-) -> u64
+) -> (u64, Option<String>)
 where
     K: crate::exec::Router<BuiltinEvent>,
     R: RingStorage<Event = BuiltinEvent>,
 {
-    let mut generator = Generator::new();
-    let mut feed = Feed::new(options, start);
-    while feed.more() {
-        if producer.publish(|e| generator.fill(e)).is_err() {
+    let mut feeder = Feeder::new(options, 0, ingress);
+    let mut ticker = Ticker::new(options, start);
+    while let Some(e) = feeder.next() {
+        if producer.publish(|slot| *slot = e).is_err() {
             break; // a stage failed or its process went down: the report says which
         }
-        feed.published += 1;
-        if feed.progress_due() {
+        feeder.sent(&e);
+        if ticker.due(feeder.published) {
             let m = control.metrics();
-            let lag = stage_lags(&m);
-            feed.report_progress(m.published(), lag);
+            ticker.report(m.published(), stage_lags(&m));
         }
     }
-    let published = feed.published;
     producer.close();
-    published
+    feeder.finish()
 }
 
 /// Waits until every stage finished what was published, or the pipeline failed, and returns
@@ -723,6 +853,8 @@ fn single_ring_report(
             e => e.to_string(),
         }),
         tuning,
+        policy: None,
+        outputs: BTreeMap::new(),
     }
 }
 
@@ -809,95 +941,121 @@ fn run_lane_graph(
         &stage_threads(plan, &roles, 1),
     );
 
-    // Drain every egress on a thread of its own, counting.
+    // Drain every egress on a thread of its own: count, capture, keep.
     let mut drains = Vec::new();
-    for egress in &plan.egress {
+    for (index, egress) in plan.egress.iter().enumerate() {
         let mut rx = ends.receiver_named::<BuiltinEvent>(&egress.name)?;
-        let count = Arc::new(AtomicU64::new(0));
-        let seen = Arc::clone(&count);
+        let mut tap = options.capture.as_mut().and_then(|c| c.take_output(index));
+        let keep = options.collect_outputs;
         let handle = std::thread::Builder::new()
             .name(crate::exec::thread_name("out", &egress.name, None))
-            .spawn(move || loop {
-                let n = rx.recv_all(|_| {});
-                seen.fetch_add(n, Ordering::Relaxed);
-                match rx.recv_timeout(Duration::from_millis(50)) {
-                    Ok(Some(_)) => {
-                        seen.fetch_add(1, Ordering::Relaxed);
+            .spawn(move || {
+                let mut count = 0u64;
+                let mut kept = Vec::new();
+                let mut capture_error = None;
+                let mut take = |e: &BuiltinEvent| {
+                    count += 1;
+                    if keep {
+                        kept.push(*e);
                     }
-                    Ok(None) | Err(crate::exec::lane_graph::GraphRecvError::Failed(_)) => break,
-                    Err(_) => {}
+                    if let Some(t) = &mut tap {
+                        if let Err(err) = t.record(e) {
+                            capture_error.get_or_insert(err.to_string());
+                        }
+                    }
+                };
+                loop {
+                    rx.recv_all(&mut take);
+                    match rx.recv_timeout(Duration::from_millis(50)) {
+                        Ok(Some(e)) => take(&e),
+                        Ok(None) | Err(crate::exec::lane_graph::GraphRecvError::Failed(_)) => break,
+                        Err(_) => {}
+                    }
                 }
+                if let Some(t) = &mut tap {
+                    if let Err(err) = t.flush() {
+                        capture_error.get_or_insert(err.to_string());
+                    }
+                }
+                (count, kept, capture_error)
             })
             .map_err(|source| RunError::Thread {
                 thread: format!("egress {}", egress.name),
                 source,
             })?;
-        drains.push((egress.name.clone(), count, handle));
+        drains.push((egress.name.clone(), handle));
     }
 
     // One publishing thread per ingress beyond the first; the first publishes here, with the
     // progress reports.
-    let stop = Arc::clone(&options.stop);
-    let mut producers = Vec::new();
-    for ingress in &plan.ingress {
-        producers.push(ends.producer_named::<BuiltinEvent>(&ingress.name)?);
-    }
-    let mut first = producers.remove(0);
     let mut feeders = Vec::new();
-    for (i, mut producer) in producers.into_iter().enumerate() {
-        let events = options.events;
-        let rate = options.rate;
-        let stop = Arc::clone(&stop);
-        let name = producer.name().to_owned();
+    let mut first = None;
+    for (index, ingress) in plan.ingress.iter().enumerate() {
+        let producer = ends.producer_named::<BuiltinEvent>(&ingress.name)?;
+        let feeder = Feeder::new(options, index, &ingress.name);
+        if index == 0 {
+            first = Some((producer, feeder));
+            continue;
+        }
+        let mut producer = producer;
+        let mut feeder = feeder;
         let handle = std::thread::Builder::new()
-            .name(crate::exec::thread_name("in", &name, None))
+            .name(crate::exec::thread_name("in", &ingress.name, None))
             .spawn(move || {
-                let mut generator = Generator::starting_at(((i as u64) + 1) << 40);
-                let mut pacer = rate.filter(|r| *r > 0.0).map(Pacer::new);
-                let mut n = 0u64;
-                while events.is_none_or(|e| n < e) && !stop.load(Ordering::Relaxed) {
-                    if let Some(p) = &mut pacer {
-                        p.wait();
-                    }
-                    if producer.publish(|e| generator.fill(e)).is_err() {
+                while let Some(e) = feeder.next() {
+                    if producer.publish(|slot| *slot = e).is_err() {
                         break;
                     }
-                    n += 1;
+                    feeder.sent(&e);
                 }
-                n
+                drop(producer);
+                feeder.finish()
             })
             .map_err(|source| RunError::Thread {
-                thread: format!("ingress {name}"),
+                thread: format!("ingress {}", ingress.name),
                 source,
             })?;
         feeders.push(handle);
     }
-    let mut generator = Generator::new();
-    let mut feed = Feed::new(options, start);
-    while feed.more() {
-        if first.publish(|e| generator.fill(e)).is_err() {
-            break;
+    let mut capture_error = None;
+    let mut published = 0;
+    if let Some((mut producer, mut feeder)) = first {
+        let mut ticker = Ticker::new(options, start);
+        while let Some(e) = feeder.next() {
+            if producer.publish(|slot| *slot = e).is_err() {
+                break;
+            }
+            feeder.sent(&e);
+            if ticker.due(feeder.published) {
+                let lanes = control.lanes();
+                ticker.report(feeder.published, lane_lags(&lanes));
+            }
         }
-        feed.published += 1;
-        if feed.progress_due() {
-            let lanes = control.lanes();
-            let published = feed.published;
-            feed.report_progress(published, lane_lags(&lanes));
-        }
+        drop(producer);
+        let (n, err) = feeder.finish();
+        published += n;
+        capture_error = capture_error.or(err);
     }
-    let mut published = feed.published;
-    drop(first);
     for f in feeders {
-        published += f.join().unwrap_or(0);
+        let (n, err) = f.join().unwrap_or((0, None));
+        published += n;
+        capture_error = capture_error.or(err);
+    }
+    // The egresses end once the graph drained (or failed): join them first, so the lanes'
+    // counts are final when the control reads them.
+    let mut egress = Vec::new();
+    let mut outputs = BTreeMap::new();
+    for (name, handle) in drains {
+        let (count, kept, err) = handle.join().unwrap_or((0, Vec::new(), None));
+        capture_error = capture_error.or(err);
+        egress.push((name.clone(), count));
+        if options.collect_outputs {
+            outputs.insert(name, kept);
+        }
     }
     // On a failure `join` returns no counts: keep the last ones seen.
     let last_lanes = control.lanes();
     let joined = control.join();
-    let mut egress = Vec::new();
-    for (name, count, handle) in drains {
-        let _ = handle.join();
-        egress.push((name, count.load(Ordering::Relaxed)));
-    }
     let elapsed = start.elapsed();
     let (stages, lanes, failure) = match joined {
         Ok(report) => (
@@ -927,5 +1085,8 @@ fn run_lane_graph(
         latency: take_latencies(&plan.name),
         failure,
         tuning,
-    })
+        policy: None,
+        outputs,
+    }
+    .with_capture_error(capture_error))
 }
