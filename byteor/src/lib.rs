@@ -97,6 +97,8 @@ pub mod backing;
 pub mod exec;
 pub mod kernel;
 mod macro_support;
+// The operator surface needs shared memory (snapshot, roles over processes): Linux only.
+#[cfg(all(target_os = "linux", not(loom)))]
 pub mod ops;
 mod sync;
 pub mod transport;
