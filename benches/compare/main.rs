@@ -7,6 +7,7 @@
 
 mod async_impl;
 mod byteor_impl;
+mod capture_impl;
 mod common;
 mod crossbeam_impl;
 mod disruptor_impl;
@@ -28,7 +29,7 @@ use disruptor::{BusySpin, BusySpinWithSpinLoopHint};
 use common::{PingParams, Publish, RunParams, Samples, Throughput, Topology};
 use report::{Family, IdleResult, LatencyRuns, Outcome, Scenario, ThroughputRuns};
 
-const SCENARIOS: &str = "abcdefghijkl";
+const SCENARIOS: &str = "abcdefghijklm";
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -55,7 +56,8 @@ fn env_num(name: &str) -> Result<Option<u64>, String> {
     }
 }
 
-const USAGE: &str = "usage: compare [--quick] [SCENARIO...]   (scenarios: a b c d e f g h i j k l)
+const USAGE: &str =
+    "usage: compare [--quick] [SCENARIO...]   (scenarios: a b c d e f g h i j k l m)
 environment: BYTEOR_BENCH_EVENTS, BYTEOR_BENCH_ROUNDS, BYTEOR_BENCH_PINGS,
              BYTEOR_BENCH_TIMEOUT_SECS, BYTEOR_BENCH_QUICK=1";
 
@@ -739,6 +741,24 @@ fn main() {
         ));
     }
 
+    if cfg.wants('m') {
+        scenarios.push(throughput_scenario(
+            &cfg,
+            "m. capture cost: the orders plan (4 built-in stages) with and without capture",
+            vec![
+                Contender {
+                    family: Family::Byteor,
+                    variant: "run_plan, no capture".to_string(),
+                    run: Arc::new(|p| capture_impl::orders(false, p)),
+                },
+                Contender {
+                    family: Family::Byteor,
+                    variant: "run_plan, --capture (journal)".to_string(),
+                    run: Arc::new(|p| capture_impl::orders(true, p)),
+                },
+            ],
+        ));
+    }
     for s in &scenarios {
         print!("{}", report::detail(s));
     }

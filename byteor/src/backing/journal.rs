@@ -148,7 +148,12 @@ fn record_bytes<T>() -> u64 {
 }
 
 fn checksum(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+    checksum_from(0xcbf2_9ce4_8422_2325, bytes)
+}
+
+/// FNV-1a 64 of `bytes`, continuing from `h` (the hash of what came before them).
+fn checksum_from(h: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(h, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
@@ -344,27 +349,18 @@ impl<T: Pod> JournalWriter<T> {
         }
         let offset = self.next;
         let n = size_of::<T>();
-        let mut record = [0u8; 4096];
-        let mut big = Vec::new();
-        let buf: &mut [u8] = if 16 + n <= record.len() {
-            &mut record[..16 + n]
-        } else {
-            big.resize(16 + n, 0);
-            &mut big
-        };
-        buf[..8].copy_from_slice(&offset.to_le_bytes());
-        // SAFETY: `T: Pod` has no padding, so all `n` bytes of `event` are initialised; `buf`
-        // has room for them after the offset.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                (event as *const T).cast::<u8>(),
-                buf[8..].as_mut_ptr(),
-                n,
-            )
-        };
-        let sum = checksum(&buf[..8 + n]);
-        buf[8 + n..].copy_from_slice(&sum.to_le_bytes());
-        self.out.write_all(buf).map_err(io(&self.path, "write"))?;
+        // SAFETY: `T: Pod` has no padding, so all `n` bytes of `event` are initialised and may
+        // be read as bytes for as long as the borrow of `event` lasts.
+        let bytes = unsafe { std::slice::from_raw_parts((event as *const T).cast::<u8>(), n) };
+        let head = offset.to_le_bytes();
+        // The record is written in three pieces straight into the buffer (no staging copy);
+        // the checksum runs over the offset and the event, as one record would.
+        let sum = checksum_from(checksum(&head), bytes);
+        let write = |out: &mut BufWriter<File>, piece: &[u8]| out.write_all(piece);
+        write(&mut self.out, &head)
+            .and_then(|()| write(&mut self.out, bytes))
+            .and_then(|()| write(&mut self.out, &sum.to_le_bytes()))
+            .map_err(io(&self.path, "write"))?;
         self.bytes += record_bytes::<T>();
         self.next += 1;
         Ok(offset)
