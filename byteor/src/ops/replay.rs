@@ -139,7 +139,10 @@ impl ReplayReport {
 impl fmt::Display for ReplayReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.dry_run {
-            writeln!(f, "dry run: side-effecting stages do not act")?;
+            writeln!(
+                f,
+                "dry run: side-effecting stages do not act (a pass-through stands in for each)"
+            )?;
             for (stage, kind, n) in &self.withheld {
                 writeln!(
                     f,
@@ -285,6 +288,7 @@ pub fn replay(
             computed: spec_fp,
         });
     }
+    let spec_fp_for_report = spec_fp.clone();
     let plan_fp = lower_v2(&plan)
         .map_err(|e| ReplayError::Unparsable {
             entry: "plan.toml",
@@ -351,8 +355,10 @@ pub fn replay(
             ..RunOptions::default()
         },
     )?;
-    // The run went under `dev` (the decision was taken above): report the real one.
+    // The run went under `dev` (the decision was taken above): report the real one; and the
+    // bundle's fingerprint (a dry run's plan has stand-ins, so lowers to another one).
     run.policy = decision.clone();
+    run.fingerprint = spec_fp_for_report;
     let withheld = withheld
         .into_iter()
         .map(|(stage, kind)| {
