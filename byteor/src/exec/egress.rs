@@ -84,7 +84,12 @@ pub fn channel<T: Send>(capacity: usize, on_full: OnFull) -> (EgressSender<T>, E
             hub: Arc::clone(&hub),
             on_full,
         },
-        EgressReceiver { rx, hub },
+        EgressReceiver {
+            rx,
+            hub,
+            #[cfg(feature = "async")]
+            spin: Default::default(),
+        },
     )
 }
 
@@ -195,6 +200,8 @@ impl<T> Drop for EgressSender<T> {
 pub struct EgressReceiver<T> {
     rx: SpscReceiver<T>,
     hub: Arc<Wakeups>,
+    #[cfg(feature = "async")]
+    spin: super::poll_spin::PollSpin,
 }
 
 impl<T> std::fmt::Debug for EgressReceiver<T> {
@@ -269,6 +276,7 @@ impl<T: Send> EgressReceiver<T> {
                 if armed {
                     self.hub.receiver_task.disarm();
                 }
+                self.spin.reset();
                 return Poll::Ready(Some(item));
             }
             if self.rx.queue().sender_gone() {
@@ -276,6 +284,10 @@ impl<T: Send> EgressReceiver<T> {
                 return Poll::Ready(self.try_recv());
             }
             if armed {
+                return Poll::Pending;
+            }
+            // An item may be moments away: be polled again a few times before arming.
+            if self.spin.spin(cx) {
                 return Poll::Pending;
             }
             // Arm, then look once more: an item queued before the arm is seen now, one queued

@@ -44,6 +44,8 @@ pub mod egress;
 mod error;
 pub mod lane_graph;
 mod pipeline;
+#[cfg(feature = "async")]
+mod poll_spin;
 mod producer;
 mod registry;
 mod routing;

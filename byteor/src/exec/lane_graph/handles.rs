@@ -180,6 +180,8 @@ impl GraphEndpoints {
             name: name.to_owned(),
             reader,
             rt: Arc::clone(&self.rt),
+            #[cfg(feature = "async")]
+            spin: Default::default(),
         })
     }
 }
@@ -307,6 +309,8 @@ pub struct GraphReceiver<T> {
     name: String,
     reader: InEnd<T>,
     rt: Arc<GraphRuntime>,
+    #[cfg(feature = "async")]
+    spin: crate::exec::poll_spin::PollSpin,
 }
 
 impl<T: Clone> GraphReceiver<T> {

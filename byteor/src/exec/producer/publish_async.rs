@@ -12,6 +12,7 @@
 //! and the producer as they were (on a sharded ring `fill` may already have run on the
 //! producer's staging event to find the shard; that event is discarded).
 
+use crate::exec::poll_spin::PollSpin;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -64,6 +65,7 @@ where
             fill: Some(fill),
             shard: None,
             armed: None,
+            spin: PollSpin::default(),
         }
     }
 
@@ -81,6 +83,7 @@ where
             count,
             fill: Some(fill),
             armed: None,
+            spin: PollSpin::default(),
         }
     }
 
@@ -124,6 +127,8 @@ pub struct PublishAsync<'p, E, K, R: RingStorage<Event = E>, F> {
     shard: Option<usize>,
     /// The shard whose room waker this future armed, if it did.
     armed: Option<usize>,
+    /// Polls asked for before arming.
+    spin: PollSpin,
 }
 
 impl<E, K, R: RingStorage<Event = E>, F> std::fmt::Debug for PublishAsync<'_, E, K, R, F> {
@@ -177,6 +182,10 @@ where
             if armed_now {
                 return Poll::Pending;
             }
+            // Room may be moments away: be polled again a few times before arming.
+            if this.armed.is_none() && this.spin.spin(cx) {
+                return Poll::Pending;
+            }
             // Arm, then look once more: room freed before the arm is seen now, room freed
             // after it comes with a wake-up.
             this.armed = Some(shard);
@@ -203,6 +212,8 @@ pub struct PublishBatchAsync<'p, E, K, R: RingStorage<Event = E>, F> {
     count: usize,
     fill: Option<F>,
     armed: Option<usize>,
+    /// Polls asked for before arming.
+    spin: PollSpin,
 }
 
 impl<E, K, R: RingStorage<Event = E>, F> std::fmt::Debug for PublishBatchAsync<'_, E, K, R, F> {
@@ -261,6 +272,10 @@ where
                 return Poll::Ready(Err(e));
             }
             if armed_now == Some(shard) {
+                return Poll::Pending;
+            }
+            // Room may be moments away: be polled again a few times before arming.
+            if this.armed.is_none() && this.spin.spin(cx) {
                 return Poll::Pending;
             }
             if let Some(previous) = this.armed.replace(shard) {

@@ -15,6 +15,7 @@
 
 use std::task::{Context, Poll};
 
+use crate::exec::poll_spin::PollSpin;
 use crate::kernel::lane::LaneHandle;
 use crate::vocab::OnFull;
 
@@ -63,6 +64,7 @@ impl<T> GraphProducer<T> {
         &mut self,
         n: u64,
         armed: &mut Armed<T>,
+        spin: &mut PollSpin,
         cx: &Context<'_>,
     ) -> Poll<Result<(), GraphError>> {
         let mut armed_now = false;
@@ -82,6 +84,10 @@ impl<T> GraphProducer<T> {
             let Some((lane, _)) = self.writer.waker() else {
                 return Poll::Ready(Ok(()));
             };
+            // Room may be moments away: be polled again a few times before arming.
+            if spin.spin(cx) {
+                return Poll::Pending;
+            }
             // Arm, then look once more: room freed before the arm is seen now, room freed
             // after it comes with a wake-up.
             if !armed.arm(lane, cx) {
@@ -99,7 +105,8 @@ impl<T: LaneEvent> GraphProducer<T> {
     /// the poll that completes the future, so a future dropped before that published nothing.
     pub async fn publish_async(&mut self, fill: impl FnOnce(&mut T)) -> Result<(), GraphError> {
         let mut armed = Armed::none();
-        std::future::poll_fn(|cx| self.poll_room(1, &mut armed, cx)).await?;
+        let mut spin = PollSpin::default();
+        std::future::poll_fn(|cx| self.poll_room(1, &mut armed, &mut spin, cx)).await?;
         self.publish(fill)
     }
 
@@ -121,7 +128,9 @@ impl<T: LaneEvent> GraphProducer<T> {
         while done < n {
             let len = chunk.min(n - done).max(1);
             let mut armed = Armed::none();
-            std::future::poll_fn(|cx| self.poll_room(len as u64, &mut armed, cx)).await?;
+            let mut spin = PollSpin::default();
+            std::future::poll_fn(|cx| self.poll_room(len as u64, &mut armed, &mut spin, cx))
+                .await?;
             self.publish_batch(len, |i, slot| fill(done + i, slot))?;
             done += len;
         }
@@ -146,6 +155,7 @@ impl<T: Clone> GraphReceiver<T> {
                 if armed {
                     self.disarm_task();
                 }
+                self.spin.reset();
                 return Poll::Ready(Ok(Some(e)));
             }
             // A failed role's lanes close too: the failure comes first.
@@ -156,6 +166,10 @@ impl<T: Clone> GraphReceiver<T> {
                 return Poll::Ready(Ok(None));
             }
             if armed {
+                return Poll::Pending;
+            }
+            // An event may be moments away: be polled again a few times before arming.
+            if self.spin.spin(cx) {
                 return Poll::Pending;
             }
             match self.reader.waker() {
