@@ -84,10 +84,12 @@
 //!     "producer": { "pid": 4240, "health": "alive", "heartbeat_age_ms": 0.4, "death": null,
 //!                   "status": "running" },
 //!     "stream": "running", "published": 123456,
+//!     "policy": "policy: environment dev; no side-effecting stage",
 //!     "stages": [ { "name": "parse", "sequence": 123450, "lag": 6, "peer": { ... } } ] } ],
 //!   "unreadable": [ { "path": "/dev/shm/byteor/junk", "error": "..." } ] }
 //! ```
-//! (`health` is `alive`, `stale` or `dead`, and `null` for a stage place no process took.)
+//! (`health` is `alive`, `stale` or `dead`, and `null` for a stage place no process took;
+//! `policy` is the decision the producer started under, `null` if it recorded none.)
 
 use byteor::spec::{LaneEnd, LaneGraphSpec, PipelineSpecV1, SingleRingSpec, TopologySpec};
 use byteor::vocab::RoleKind;

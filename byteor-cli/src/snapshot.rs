@@ -170,6 +170,7 @@ fn region_json(r: &RegionView) -> Value {
         "producer": peer_json(&r.producer),
         "stream": r.stream,
         "published": r.published,
+        "policy": r.policy,
         "stages": r.stages.iter().map(|s| json!({
             "name": s.name, "sequence": s.sequence, "lag": s.lag, "peer": peer_json(&s.peer),
         })).collect::<Vec<_>>(),

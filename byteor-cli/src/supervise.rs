@@ -284,5 +284,6 @@ fn clean_pipeline_regions(dir: &Path, pipeline: &str) -> Vec<PathBuf> {
             removed.push(path);
         }
     }
+    snapshot::remove_orphan_policies(dir);
     removed
 }

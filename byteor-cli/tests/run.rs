@@ -286,6 +286,13 @@ fn snapshot_sees_a_running_pipeline_advance_and_sigterm_drains_it() {
     assert_eq!(region["health"], "alive");
     assert_eq!(region["event"], "BuiltinEvent");
     assert_eq!(region["producer"]["pid"], run.0.id());
+    // The policy decision the producer started under is next to its regions.
+    assert!(
+        region["policy"]
+            .as_str()
+            .is_some_and(|p| p.contains("environment dev")),
+        "{region}"
+    );
     let stages: Vec<&str> = region["stages"]
         .as_array()
         .unwrap()
@@ -314,7 +321,7 @@ fn snapshot_sees_a_running_pipeline_advance_and_sigterm_drains_it() {
     c.args(["snapshot", "--clean", "--yes"]).arg(&dir.0);
     let out = output(c);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(dir.files(), ["orders.0"]);
+    assert_eq!(dir.files(), ["orders.0", "orders.policy"]);
 
     // SIGTERM: the run stops publishing, drains, reports complete and removes its region.
     // SAFETY: signalling our own child, which is not reaped yet (the guard holds it).
@@ -362,7 +369,7 @@ fn snapshot_clean_removes_only_dead_owners_regions() {
         .arg(&dir.0)
         .stdin(Stdio::null());
     assert_eq!(output(c).status.code(), Some(2));
-    assert_eq!(dir.files(), ["notes.txt", "orders.0"]);
+    assert_eq!(dir.files(), ["notes.txt", "orders.0", "orders.policy"]);
 
     let mut c = byteor();
     c.args(["snapshot", "--clean", "--yes"]).arg(&dir.0);
@@ -401,7 +408,9 @@ fn run_mp_runs_one_process_per_role_and_cleans_up() {
     let status = sup.wait_for(Duration::from_secs(60));
     let mut out = String::new();
     std::io::Read::read_to_string(sup.0.stdout.as_mut().unwrap(), &mut out).unwrap();
-    assert_eq!(status.code(), Some(0), "{out}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(sup.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{out}\n{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["schema"], "byteor.supervise/1");
     assert_eq!(v["complete"], true);

@@ -371,7 +371,7 @@ pub fn run_plan(
     let spec = crate::lower::lower_v2(plan)?;
     let decision = options.policy.check(&spec, now_unix())?;
     let mut report = match plan.target {
-        ExecutionTargetV1::SingleRing => run_single_ring(plan, single, &mut options),
+        ExecutionTargetV1::SingleRing => run_single_ring(plan, single, &mut options, &decision),
         ExecutionTargetV1::LaneGraph => run_lane_graph(plan, graph, &mut options),
     }?;
     if let Some(capture) = &mut options.capture {
@@ -516,6 +516,7 @@ fn run_single_ring(
     plan: &PipelinePlanV2,
     registry: &StageRegistry<BuiltinEvent>,
     options: &mut RunOptions,
+    decision: &Decision,
 ) -> Result<RunReport, RunError> {
     let resolved = registry
         .resolve(plan)?
@@ -564,6 +565,10 @@ fn run_single_ring(
     let shm = options.shm_options.clone();
     if producer_role {
         let (producer, control) = resolved.create_shm(key, &dir, &shm)?;
+        // What the policy decided, next to the regions, for `snapshot` (best effort: the
+        // regions work without it).
+        let policy_file = super::snapshot::policy_path(&dir, &plan.name);
+        let _ = std::fs::write(&policy_file, format!("{decision}\n"));
         let local = if stage_refs.is_empty() {
             None
         } else {
@@ -573,7 +578,12 @@ fn run_single_ring(
                     .attach_shm(&dir, &stage_refs, &shm)?,
             )
         };
-        wait_for_stages(&control, &stage_names, options.attach_timeout)?;
+        wait_for_stages(
+            &control,
+            &stage_names,
+            options.attach_timeout,
+            &options.stop,
+        )?;
         let tuning = apply(
             options.profile,
             Some(ring.ingress.as_str()),
@@ -597,6 +607,7 @@ fn run_single_ring(
             for path in regions {
                 let _ = std::fs::remove_file(path);
             }
+            let _ = std::fs::remove_file(&policy_file);
         }
         Ok(single_ring_report(
             plan,
@@ -611,7 +622,13 @@ fn run_single_ring(
         .with_capture_error(capture_error))
     } else {
         let shards = ring.shards;
-        wait_for_regions(&dir, &plan.name, shards, options.attach_timeout)?;
+        wait_for_regions(
+            &dir,
+            &plan.name,
+            shards,
+            options.attach_timeout,
+            &options.stop,
+        )?;
         let control = resolved.attach_shm(&dir, &stage_refs, &shm)?;
         let tuning = apply(options.profile, None, &stage_threads(plan, &stages, shards));
         let (metrics, joined) = settle_stage_process(control, &stages);
@@ -673,15 +690,24 @@ fn wait_for_regions(
     pipeline: &str,
     shards: u32,
     timeout: Duration,
+    stop: &AtomicBool,
 ) -> Result<(), RunError> {
     let deadline = Instant::now() + timeout;
     loop {
+        // A region exists for an opener once its header is there: the creator makes the file
+        // (O_EXCL), then sizes it; opening in between would find it shorter than a header.
+        let header = crate::abi::region::REGION_HEADER_BYTES as u64;
         let missing: Vec<PathBuf> = (0..shards)
             .map(|s| shm_region_path(dir, pipeline, s))
-            .filter(|p| !p.exists())
+            .filter(|p| std::fs::metadata(p).map_or(true, |m| m.len() < header))
             .collect();
         if missing.is_empty() {
             return Ok(());
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Err(RunError::AttachTimeout(
+                "stopped while waiting for the other roles".into(),
+            ));
         }
         if Instant::now() >= deadline {
             return Err(RunError::AttachTimeout(format!(
@@ -703,6 +729,7 @@ fn wait_for_stages(
     control: &Control<BuiltinEvent, ShmRing<BuiltinEvent>>,
     stages: &[String],
     timeout: Duration,
+    stop: &AtomicBool,
 ) -> Result<(), RunError> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -720,6 +747,11 @@ fn wait_for_stages(
         }
         if missing.is_empty() {
             return Ok(());
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Err(RunError::AttachTimeout(
+                "stopped while waiting for the other roles".into(),
+            ));
         }
         if Instant::now() >= deadline {
             return Err(RunError::AttachTimeout(format!(

@@ -177,6 +177,9 @@ pub struct RegionView {
     pub published: u64,
     /// Each stage, in stage order.
     pub stages: Vec<StageView>,
+    /// The policy decision the producer started under (environment, side-effecting stages,
+    /// the approvals that allowed them), from its [`policy_path`] file, if it wrote one.
+    pub policy: Option<String>,
 }
 
 impl RegionView {
@@ -224,6 +227,7 @@ impl RegionView {
             },
             published: info.published,
             stages,
+            policy: None,
             path: info.path,
         }
     }
@@ -238,12 +242,32 @@ pub struct Snapshot {
     pub regions: Vec<Result<RegionView, ShmError>>,
 }
 
+/// The file next to a pipeline's regions in `dir` where its producer records the policy
+/// decision it started under: `<dir>/<pipeline>.policy` (text; removed with the regions).
+pub fn policy_path(dir: impl AsRef<Path>, pipeline: &str) -> PathBuf {
+    dir.as_ref().join(format!("{pipeline}.{POLICY_EXTENSION}"))
+}
+
+/// The extension of [`policy_path`] files (never a region).
+const POLICY_EXTENSION: &str = "policy";
+
+fn is_policy_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == POLICY_EXTENSION)
+}
+
 /// Snapshots one region file.
 pub fn snapshot_region(
     path: impl AsRef<Path>,
     options: &SnapshotOptions,
 ) -> Result<RegionView, ShmError> {
-    shm::inspect(path, options.heartbeat_timeout).map(RegionView::from_info)
+    let path = path.as_ref();
+    let mut view = shm::inspect(path, options.heartbeat_timeout).map(RegionView::from_info)?;
+    if let Some(dir) = path.parent() {
+        view.policy = std::fs::read_to_string(policy_path(dir, &view.pipeline))
+            .ok()
+            .map(|t| t.trim_end().to_owned());
+    }
+    Ok(view)
 }
 
 /// Snapshots every region of `dir` (a missing directory has none).
@@ -254,6 +278,7 @@ pub fn snapshot_dir(
     let dir = dir.as_ref();
     let regions = shm::list(dir)?
         .into_iter()
+        .filter(|status| !is_policy_file(&status.path))
         .map(|status| snapshot_region(&status.path, options))
         .collect();
     Ok(Snapshot {
@@ -294,6 +319,7 @@ fn has_region_magic(path: &Path) -> bool {
 /// under its owner's lock as it is removed ([`shm::remove_stale`]), so a region whose owner
 /// came back meanwhile is kept.
 pub fn clean(dir: impl AsRef<Path>) -> Result<Vec<Cleaned>, ShmError> {
+    let dir = dir.as_ref();
     let mut out = Vec::new();
     for path in stale_regions(dir)? {
         if shm::remove_stale(&path)? {
@@ -302,7 +328,32 @@ pub fn clean(dir: impl AsRef<Path>) -> Result<Vec<Cleaned>, ShmError> {
             out.push(Cleaned::Kept(path));
         }
     }
+    remove_orphan_policies(dir);
     Ok(out)
+}
+
+/// Removes the [`policy_path`] files of `dir` whose pipeline has no region left.
+pub fn remove_orphan_policies(dir: impl AsRef<Path>) {
+    let dir = dir.as_ref();
+    let Ok(files) = shm::list(dir) else { return };
+    let regions: Vec<String> = files
+        .iter()
+        .filter(|f| !is_policy_file(&f.path))
+        .filter_map(|f| f.path.file_name()?.to_str().map(str::to_owned))
+        .collect();
+    for f in files.iter().filter(|f| is_policy_file(&f.path)) {
+        let Some(pipeline) = f.path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
+        let prefix = format!("{pipeline}.");
+        let has_region = regions.iter().any(|r| {
+            r.strip_prefix(&prefix)
+                .is_some_and(|shard| shard.parse::<u32>().is_ok())
+        });
+        if !has_region {
+            let _ = std::fs::remove_file(&f.path);
+        }
+    }
 }
 
 fn age(d: Option<Duration>) -> String {
@@ -350,6 +401,9 @@ impl fmt::Display for RegionView {
             self.health.as_str(),
             self.stream,
         )?;
+        if let Some(policy) = &self.policy {
+            writeln!(f, "  {policy}")?;
+        }
         writeln!(f, "  {:<24} {:>14}", "cursor", self.published)?;
         for s in &self.stages {
             let health = s.peer.health.map_or("unattached", Health::as_str);
