@@ -131,8 +131,13 @@ fn single_ring_round_trip_replays_every_input() {
     for s in v["run"]["stages"].as_array().unwrap() {
         assert_eq!(s["processed"], 5000, "{s}");
     }
-    // A SingleRing's egress is its final stages: no outputs to compare.
-    assert!(v["diffs"].as_array().unwrap().is_empty());
+    // The events as they left the ring (after the last final stage), replayed = captured.
+    let diffs = v["diffs"].as_array().unwrap();
+    assert_eq!(diffs.len(), 1, "{v}");
+    assert_eq!(diffs[0]["egress"], "fills_out");
+    assert_eq!(diffs[0]["captured"], 5000);
+    assert_eq!(diffs[0]["replayed"], 5000);
+    assert_eq!(diffs[0]["equal"], true);
 }
 
 #[test]

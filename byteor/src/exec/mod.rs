@@ -76,8 +76,8 @@ pub use producer::Producer;
 #[cfg(feature = "async")]
 pub use producer::{PublishAsync, PublishBatchAsync};
 pub use registry::{
-    DuplicateKind, KindInfo, ResolveError, ResolvedPipeline, ResolvedSpawnError, StageRegistry,
-    StageResolveError,
+    DuplicateKind, EgressTap, KindInfo, ResolveError, ResolvedPipeline, ResolvedSpawnError,
+    StageRegistry, StageResolveError,
 };
 pub use routing::{shard_for_key, KeyRouter, Router, ShardKey, Unsharded};
 #[cfg(all(target_os = "linux", not(loom)))]

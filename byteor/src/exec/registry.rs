@@ -370,6 +370,58 @@ impl<E> fmt::Debug for ResolvedPipeline<E> {
     }
 }
 
+/// Where [`ResolvedPipeline::tap_egress`] hands each batch of events leaving the ring.
+pub type EgressTap<E> = Box<dyn FnMut(&[E]) + Send>;
+
+/// A final stage's handler that copies each batch it finished to a tap.
+struct Tapped<E> {
+    inner: Box<dyn BatchHandler<E>>,
+    tap: EgressTap<E>,
+    /// The batch's events, reused from batch to batch.
+    batch: Vec<E>,
+}
+
+impl<E: Clone + Send> BatchHandler<E> for Tapped<E> {
+    fn start(&mut self, info: &crate::exec::StageInfo) -> Result<(), crate::exec::StageError> {
+        self.inner.start(info)
+    }
+
+    unsafe fn handle(
+        &mut self,
+        slots: crate::backing::SlotView<'_, E>,
+        start: u64,
+        end: u64,
+        shard: u32,
+        current: &std::cell::Cell<u64>,
+    ) -> Result<(), (u64, crate::exec::StageError)> {
+        // SAFETY: our caller's guarantees, passed on unchanged.
+        unsafe { self.inner.handle(slots, start, end, shard, current) }?;
+        self.batch.clear();
+        for seq in start..end {
+            // SAFETY: events `start..end` are published and finished by every stage this one
+            // runs after, and are not overwritten until this stage passes them (the caller's
+            // contract). This is the last final stage: a stage that mutates events is ordered
+            // against every other stage (`check_mutation_order`), so none writes them now and a
+            // shared read is valid.
+            let event = slots.slot(seq).with(|p| unsafe { (*p).clone() });
+            self.batch.push(event);
+        }
+        (self.tap)(&self.batch);
+        Ok(())
+    }
+
+    fn batch_end(
+        &mut self,
+        batch: &crate::exec::BatchContext,
+    ) -> Result<(), crate::exec::StageError> {
+        self.inner.batch_end(batch)
+    }
+
+    fn shutdown(&mut self) {
+        self.inner.shutdown()
+    }
+}
+
 /// Spawning a resolved plan that needs a shard key function.
 #[derive(Debug, thiserror::Error)]
 pub enum ResolvedSpawnError {
@@ -484,6 +536,33 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
         Vec<Vec<Box<dyn BatchHandler<E>>>>,
     ) {
         (self.spec, self.strategy, self.handlers)
+    }
+
+    /// Hands every event to a tap as it leaves the ring — once the last final stage (in stage
+    /// order) finished it: what the plan's egress gets. `make(shard)` gives each shard's tap,
+    /// which is called on that stage's thread once per batch, with the batch's events in
+    /// order (copies). For capture and replay; one extra copy per event while tapped.
+    pub fn tap_egress<F>(mut self, mut make: F) -> Self
+    where
+        E: Clone,
+        F: FnMut(u32) -> EgressTap<E>,
+    {
+        let ring = single_ring_of(&self.spec);
+        if let Some(last) = ring.final_stages().max() {
+            let handlers = std::mem::take(&mut self.handlers[last]);
+            self.handlers[last] = handlers
+                .into_iter()
+                .enumerate()
+                .map(|(shard, inner)| {
+                    Box::new(Tapped {
+                        inner,
+                        tap: make(shard as u32),
+                        batch: Vec::new(),
+                    }) as Box<dyn BatchHandler<E>>
+                })
+                .collect();
+        }
+        self
     }
 
     /// Starts the resolved stages over `rings` with `router`.

@@ -12,8 +12,9 @@
 //!
 //! Each journal keeps at most [`CaptureOptions::retain_bytes`] (the oldest segments go first);
 //! a torn tail left by a crash is cut when the capture is opened again, never read as an event
-//! (see [`backing::journal`](crate::backing::journal)). A SingleRing's egress is its final
-//! stages (events are not handed out), so its captures hold inputs only.
+//! (see [`backing::journal`](crate::backing::journal)). A SingleRing's outputs are its events
+//! as they leave the ring, after the last final stage (recorded on that stage's thread, in
+//! process; a role split over processes records inputs only).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -209,12 +210,7 @@ impl Capture {
             ));
         }
         let mut outputs = Vec::new();
-        // A SingleRing's egress is its final stages: no events are handed out to capture.
-        let egress = match plan.target {
-            crate::vocab::ExecutionTargetV1::LaneGraph => plan.egress.as_slice(),
-            crate::vocab::ExecutionTargetV1::SingleRing => &[],
-        };
-        for e in egress {
+        for e in &plan.egress {
             outputs.push((
                 e.name.clone(),
                 Some(journal(&dir.join("outputs").join(&e.name), options)?),
@@ -513,11 +509,10 @@ mod tests {
     }
 
     #[test]
-    fn a_single_ring_capture_has_no_outputs_and_windows_by_time() {
+    fn a_capture_windows_by_time_and_sequence() {
         let dir = std::env::temp_dir().join(format!("byteor-capture-win-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let mut capture = Capture::create(&dir, &plan(), &CaptureOptions::default()).unwrap();
-        assert!(capture.take_output(0).is_none());
         let mut g = Generator::new();
         for _ in 0..10 {
             let mut e = BuiltinEvent::default();
@@ -527,7 +522,7 @@ mod tests {
         capture.flush().unwrap();
         let all = read_capture(&dir, Window::Last(Duration::from_secs(3600))).unwrap();
         assert_eq!(all.inputs["in"].len(), 10);
-        assert!(all.outputs.is_empty());
+        assert!(all.outputs["out"].is_empty());
         let none = read_capture(&dir, Window::FromSeq(10)).unwrap();
         assert!(none.inputs["in"].is_empty());
         std::fs::remove_dir_all(&dir).unwrap();

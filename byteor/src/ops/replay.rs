@@ -122,8 +122,7 @@ pub struct ReplayReport {
     pub withheld: Vec<(String, String, u64)>,
     /// The run (counts per stage, lanes, egress).
     pub run: RunReport,
-    /// Per egress with captured outputs, the comparison; empty when the bundle holds none (a
-    /// SingleRing's egress is its final stages).
+    /// Per egress with captured outputs, the comparison; empty when the bundle holds none.
     pub diffs: Vec<OutputDiff>,
     /// The policy's decision when promoted.
     pub decision: Option<Decision>,

@@ -104,7 +104,8 @@ pub struct RunOptions {
     pub inputs: Option<BTreeMap<String, Vec<BuiltinEvent>>>,
     /// Records every published event, and every event a LaneGraph egress receives.
     pub capture: Option<Capture>,
-    /// Keeps every event each LaneGraph egress receives in [`RunReport::outputs`].
+    /// Keeps every event each egress receives in [`RunReport::outputs`] (a SingleRing's:
+    /// as its events leave the ring, in process).
     pub collect_outputs: bool,
     /// The environment and its approvals: a plan whose side-effecting stages it does not allow
     /// does not start ([`RunError::Policy`]). Default: `dev`, which allows anything.
@@ -207,7 +208,8 @@ pub struct RunReport {
     pub stages: Vec<StageCount>,
     /// Per lane (LaneGraph only).
     pub lanes: Vec<LaneMetrics>,
-    /// Events received per egress (LaneGraph only; a SingleRing's egress is its final stages).
+    /// Events received per egress (LaneGraph; a SingleRing in process when it captures or
+    /// keeps its outputs).
     pub egress: Vec<(String, u64)>,
     /// Latency histograms of `stamp` stages, by stage name.
     pub latency: BTreeMap<String, LatencyHistogram>,
@@ -218,7 +220,7 @@ pub struct RunReport {
     /// The policy's decision (environment, side-effecting stages, the approvals that allowed
     /// them).
     pub policy: Option<Decision>,
-    /// Every event received per LaneGraph egress, when [`RunOptions::collect_outputs`] asked.
+    /// Every event received per egress, when [`RunOptions::collect_outputs`] asked.
     pub outputs: BTreeMap<String, Vec<BuiltinEvent>>,
 }
 
@@ -536,6 +538,7 @@ fn run_single_ring(
                 "roles run in separate processes over shared memory: give a shm directory".into(),
             ));
         }
+        let (resolved, sink) = tap_egress(resolved, options);
         let (producer, control) = resolved.spawn_sharded(key)?;
         let tuning = apply(
             options.profile,
@@ -546,7 +549,7 @@ fn run_single_ring(
             publish_all(producer, &control, options, &ring.ingress, start);
         let metrics = settle(&control);
         let joined = control.join().map(|_| ());
-        return Ok(single_ring_report(
+        let mut report = single_ring_report(
             plan,
             fingerprint,
             published,
@@ -556,7 +559,22 @@ fn run_single_ring(
             None,
             tuning,
         )
-        .with_capture_error(capture_error));
+        .with_capture_error(capture_error);
+        if let Some(sink) = sink {
+            let sink = std::mem::take(&mut *sink.lock().unwrap_or_else(|p| p.into_inner()));
+            report.egress.push((ring.egress.clone(), sink.count));
+            if let Some(kept) = sink.kept {
+                report.outputs.insert(ring.egress.clone(), kept);
+            }
+            let mut error = sink.error;
+            if let Some(mut tap) = sink.tap {
+                if let Err(e) = tap.flush() {
+                    error.get_or_insert(e.to_string());
+                }
+            }
+            report = report.with_capture_error(error);
+        }
+        return Ok(report);
     };
 
     let stage_names: Vec<String> = plan.stages.iter().map(|s| s.name.clone()).collect();
@@ -644,6 +662,58 @@ fn run_single_ring(
             tuning,
         ))
     }
+}
+
+/// What reached a SingleRing's egress, shared by the shards' taps.
+#[derive(Default)]
+struct EgressSink {
+    tap: Option<CaptureTap>,
+    kept: Option<Vec<BuiltinEvent>>,
+    count: u64,
+    error: Option<String>,
+}
+
+/// Taps the ring's egress when the run captures outputs or keeps them; returns the sink.
+#[allow(clippy::type_complexity)]
+fn tap_egress(
+    resolved: crate::exec::ResolvedPipeline<BuiltinEvent>,
+    options: &mut RunOptions,
+) -> (
+    crate::exec::ResolvedPipeline<BuiltinEvent>,
+    Option<Arc<std::sync::Mutex<EgressSink>>>,
+) {
+    let tap = options.capture.as_mut().and_then(|c| c.take_output(0));
+    if tap.is_none() && !options.collect_outputs {
+        return (resolved, None);
+    }
+    let sink = Arc::new(std::sync::Mutex::new(EgressSink {
+        tap,
+        kept: options.collect_outputs.then(Vec::new),
+        count: 0,
+        error: None,
+    }));
+    let shared = Arc::clone(&sink);
+    let resolved = resolved.tap_egress(move |_shard| {
+        let sink = Arc::clone(&shared);
+        // One lock per batch (never per event), on the last final stage's thread.
+        Box::new(move |events: &[BuiltinEvent]| {
+            let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());
+            let sink = &mut *sink;
+            sink.count += events.len() as u64;
+            if let Some(kept) = &mut sink.kept {
+                kept.extend_from_slice(events);
+            }
+            if let (Some(tap), None) = (&mut sink.tap, &sink.error) {
+                for e in events {
+                    if let Err(err) = tap.record(e) {
+                        sink.error = Some(err.to_string());
+                        break;
+                    }
+                }
+            }
+        })
+    });
+    (resolved, Some(sink))
 }
 
 /// Which roles of a SingleRing plan this process runs: whether it is the producer (the
@@ -1121,4 +1191,59 @@ fn run_lane_graph(
         outputs,
     }
     .with_capture_error(capture_error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::builtin::{builtin_kinds, checksum_of};
+
+    #[test]
+    fn a_single_ring_hands_out_its_events_as_they_leave_the_ring() {
+        let plan = PipelinePlanV2::from_toml(
+            r#"
+            version = 2
+            name = "tapped"
+            target = "single_ring"
+            [[ingress]]
+            name = "in"
+            [[egress]]
+            name = "out"
+            [[stages]]
+            name = "sum"
+            kind = "checksum"
+            [[stages]]
+            name = "a"
+            kind = "verify"
+            after = ["sum"]
+            [[stages]]
+            name = "b"
+            kind = "count"
+            after = ["sum"]
+            [single_ring]
+            capacity = 64
+        "#,
+        )
+        .unwrap();
+        let (single, graph) = builtin_kinds();
+        let report = run_plan(
+            &plan,
+            &single,
+            &graph,
+            RunOptions {
+                events: Some(10_000),
+                collect_outputs: true,
+                ..RunOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(report.complete(), "{report}");
+        assert_eq!(report.egress, [("out".to_owned(), 10_000)]);
+        let out = &report.outputs["out"];
+        // In order, each with the checksum the writing stage stamped.
+        assert!(out
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.seq == i as u64 && e.checksum == checksum_of(e.seq, e.value)));
+    }
 }
