@@ -337,4 +337,27 @@ mod loom_tests {
             assert!(saw || b >= 1, "lost wake-up (first {a}, second {b})");
         });
     }
+
+    /// A notifier takes the task's waker while the task registers a new one: the task's write
+    /// of the slot must happen after the notifier's take of it — the `Acquire` of the first
+    /// exchange in `register`, pairing with the notifier's `Release` as it gives the slot back
+    /// (weakened to `Relaxed`, this model reports the two slot accesses as a data race).
+    #[test]
+    fn registering_after_a_wake_is_ordered_after_the_take() {
+        loom::model(|| {
+            let slot = Arc::new(AsyncWaker::new());
+            let (first, w1) = counting();
+            let (_, w2) = counting();
+            slot.register(&w1);
+            let notifier = {
+                let slot = Arc::clone(&slot);
+                thread::spawn(move || slot.wake())
+            };
+            slot.register(&w2);
+            notifier.join().unwrap();
+            // The first waker was woken at most once; the slot holds the second or is empty.
+            assert!(first.0.load(std::sync::atomic::Ordering::SeqCst) <= 1);
+            slot.disarm();
+        });
+    }
 }
