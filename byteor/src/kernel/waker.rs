@@ -31,7 +31,9 @@
 //!
 //! The loom model (`kernel::waker::loom_tests`, both barriers modelled as `SeqCst` fences)
 //! checks that a task which armed and then saw no progress is always woken, that a waker is
-//! never taken twice, and that a task re-arming with a new waker is woken through it.
+//! never taken twice, that a task re-arming with a new waker is woken through it, and that a
+//! waker registered after a notifier's take is written after that take (no data race on the
+//! slot).
 
 use std::task::Waker;
 
