@@ -465,6 +465,19 @@ impl Feeder {
         }
     }
 
+    /// Publishes events with `publish` (`false`: the pipeline stopped, the report says why)
+    /// until the feed ends, calling `after(published)` after each one.
+    #[inline]
+    fn pump(&mut self, mut publish: impl FnMut(BuiltinEvent) -> bool, mut after: impl FnMut(u64)) {
+        while let Some(e) = self.next() {
+            if !publish(e) {
+                break;
+            }
+            self.sent(&e);
+            after(self.published);
+        }
+    }
+
     /// Flushes the capture; returns what went out and any capture failure.
     fn finish(mut self) -> (u64, Option<String>) {
         if let Some(tap) = &mut self.tap {
@@ -754,7 +767,35 @@ fn split_roles(
     Ok((producer, stages))
 }
 
-/// Waits until every shard's region file of `pipeline` exists in `dir`.
+/// Polls `missing` every `every` until it returns `None` (nothing missing any more); fails
+/// with its last answer, described by `late`, after `timeout`, or at once when `stop` is set.
+fn wait_until(
+    timeout: Duration,
+    every: Duration,
+    stop: &AtomicBool,
+    mut missing: impl FnMut() -> Option<String>,
+    late: impl FnOnce(String) -> String,
+) -> Result<(), RunError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let Some(what) = missing() else {
+            return Ok(());
+        };
+        if stop.load(Ordering::Relaxed) {
+            return Err(RunError::AttachTimeout(
+                "stopped while waiting for the other roles".into(),
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(RunError::AttachTimeout(late(what)));
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Waits until every shard's region of `pipeline` exists in `dir` with its header: the
+/// creator makes the file (O_EXCL), then sizes it, and opening in between would find it
+/// shorter than a header.
 fn wait_for_regions(
     dir: &std::path::Path,
     pipeline: &str,
@@ -762,35 +803,18 @@ fn wait_for_regions(
     timeout: Duration,
     stop: &AtomicBool,
 ) -> Result<(), RunError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        // A region exists for an opener once its header is there: the creator makes the file
-        // (O_EXCL), then sizes it; opening in between would find it shorter than a header.
-        let header = crate::abi::region::REGION_HEADER_BYTES as u64;
-        let missing: Vec<PathBuf> = (0..shards)
+    let header = crate::abi::region::REGION_HEADER_BYTES as u64;
+    let missing = || {
+        let paths: Vec<String> = (0..shards)
             .map(|s| shm_region_path(dir, pipeline, s))
             .filter(|p| std::fs::metadata(p).map_or(true, |m| m.len() < header))
+            .map(|p| p.display().to_string())
             .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        if stop.load(Ordering::Relaxed) {
-            return Err(RunError::AttachTimeout(
-                "stopped while waiting for the other roles".into(),
-            ));
-        }
-        if Instant::now() >= deadline {
-            return Err(RunError::AttachTimeout(format!(
-                "no producer created {} within {timeout:?}",
-                missing
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+        (!paths.is_empty()).then(|| paths.join(", "))
+    };
+    wait_until(timeout, Duration::from_millis(10), stop, missing, |paths| {
+        format!("no producer created {paths} within {timeout:?}")
+    })
 }
 
 /// The producer waits until every stage's place is taken, so its first events do not find
@@ -801,41 +825,28 @@ fn wait_for_stages(
     timeout: Duration,
     stop: &AtomicBool,
 ) -> Result<(), RunError> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let mut missing = Vec::new();
-        for ring in control.rings() {
-            for (i, name) in stages.iter().enumerate() {
-                if matches!(
-                    ring.region().peer_state(Peer::Stage(i), timeout),
-                    PeerState::Absent
-                ) && !missing.contains(name)
-                {
-                    missing.push(name.clone());
-                }
-            }
-        }
-        if missing.is_empty() {
-            return Ok(());
-        }
-        if stop.load(Ordering::Relaxed) {
-            return Err(RunError::AttachTimeout(
-                "stopped while waiting for the other roles".into(),
-            ));
-        }
-        if Instant::now() >= deadline {
-            return Err(RunError::AttachTimeout(format!(
-                "stage{} {} did not attach within {timeout:?}",
-                if missing.len() == 1 { "" } else { "s" },
-                missing
-                    .iter()
-                    .map(|s| format!("`{s}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let missing = || {
+        let absent: Vec<String> = stages
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| {
+                control.rings().any(|ring| {
+                    matches!(
+                        ring.region().peer_state(Peer::Stage(i), timeout),
+                        PeerState::Absent
+                    )
+                })
+            })
+            .map(|(_, name)| format!("`{name}`"))
+            .collect();
+        (!absent.is_empty()).then(|| {
+            let s = if absent.len() == 1 { "" } else { "s" };
+            format!("stage{s} {}", absent.join(", "))
+        })
+    };
+    wait_until(timeout, Duration::from_millis(5), stop, missing, |stages| {
+        format!("{stages} did not attach within {timeout:?}")
+    })
 }
 
 /// Publishes the ingress's events until its feed ends, then closes the stream; returns how
@@ -853,16 +864,16 @@ where
 {
     let mut feeder = Feeder::new(options, 0, ingress);
     let mut ticker = Ticker::new(options, start);
-    while let Some(e) = feeder.next() {
-        if producer.publish(|slot| *slot = e).is_err() {
-            break; // a stage failed or its process went down: the report says which
-        }
-        feeder.sent(&e);
-        if ticker.due(feeder.published) {
-            let m = control.metrics();
-            ticker.report(m.published(), stage_lags(&m));
-        }
-    }
+    // A failed publish means a stage failed or its process went down: the report says which.
+    feeder.pump(
+        |e| producer.publish(|slot| *slot = e).is_ok(),
+        |published| {
+            if ticker.due(published) {
+                let m = control.metrics();
+                ticker.report(m.published(), stage_lags(&m));
+            }
+        },
+    );
     producer.close();
     feeder.finish()
 }
@@ -1104,12 +1115,7 @@ fn run_lane_graph(
         let handle = std::thread::Builder::new()
             .name(crate::exec::thread_name("in", &ingress.name, None))
             .spawn(move || {
-                while let Some(e) = feeder.next() {
-                    if producer.publish(|slot| *slot = e).is_err() {
-                        break;
-                    }
-                    feeder.sent(&e);
-                }
+                feeder.pump(|e| producer.publish(|slot| *slot = e).is_ok(), |_| {});
                 drop(producer);
                 feeder.finish()
             })
@@ -1123,16 +1129,14 @@ fn run_lane_graph(
     let mut published = 0;
     if let Some((mut producer, mut feeder)) = first {
         let mut ticker = Ticker::new(options, start);
-        while let Some(e) = feeder.next() {
-            if producer.publish(|slot| *slot = e).is_err() {
-                break;
-            }
-            feeder.sent(&e);
-            if ticker.due(feeder.published) {
-                let lanes = control.lanes();
-                ticker.report(feeder.published, lane_lags(&lanes));
-            }
-        }
+        feeder.pump(
+            |e| producer.publish(|slot| *slot = e).is_ok(),
+            |published| {
+                if ticker.due(published) {
+                    ticker.report(published, lane_lags(&control.lanes()));
+                }
+            },
+        );
         drop(producer);
         let (n, err) = feeder.finish();
         published += n;

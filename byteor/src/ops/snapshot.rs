@@ -429,12 +429,25 @@ impl Snapshot {
     /// `byteor_stage_lag`, `byteor_heartbeat_age_seconds`, labelled by `pipeline`, `shard`
     /// and `stage`; ends with `# EOF`.
     pub fn to_openmetrics(&self) -> String {
-        let mut out = String::new();
         let regions: Vec<&RegionView> = self
             .regions
             .iter()
             .filter_map(|r| r.as_ref().ok())
             .collect();
+        // Each family: its header, then one sample per (labels, value) its rows give.
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, rows: Vec<(String, String)>| {
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let sample = if kind == "counter" {
+                format!("{name}_total")
+            } else {
+                name.to_owned()
+            };
+            for (labels, value) in rows {
+                let _ = writeln!(out, "{sample}{{{labels}}} {value}");
+            }
+        };
         let labels = |r: &RegionView| {
             format!(
                 "pipeline=\"{}\",shard=\"{}\"",
@@ -442,86 +455,70 @@ impl Snapshot {
                 r.shard.map_or(String::new(), |s| s.to_string())
             )
         };
-        let _ = writeln!(out, "# TYPE byteor_region_up gauge");
-        let _ = writeln!(
-            out,
-            "# HELP byteor_region_up 1 while the region's owner is alive."
+        let per_stage = |value: fn(&StageView) -> u64| -> Vec<(String, String)> {
+            regions
+                .iter()
+                .flat_map(|r| {
+                    r.stages.iter().map(move |s| {
+                        let l = format!("{},stage=\"{}\"", labels(r), escape(&s.name));
+                        (l, value(s).to_string())
+                    })
+                })
+                .collect()
+        };
+        family(
+            "byteor_region_up",
+            "gauge",
+            "1 while the region's owner is alive.",
+            regions
+                .iter()
+                .map(|r| (labels(r), u8::from(r.health == Health::Alive).to_string()))
+                .collect(),
         );
-        for r in &regions {
-            let up = u8::from(r.health == Health::Alive);
-            let _ = writeln!(out, "byteor_region_up{{{}}} {up}", labels(r));
-        }
-        let _ = writeln!(out, "# TYPE byteor_published counter");
-        let _ = writeln!(
-            out,
-            "# HELP byteor_published Events the producer published."
+        family(
+            "byteor_published",
+            "counter",
+            "Events the producer published.",
+            regions
+                .iter()
+                .map(|r| (labels(r), r.published.to_string()))
+                .collect(),
         );
-        for r in &regions {
-            let _ = writeln!(
-                out,
-                "byteor_published_total{{{}}} {}",
-                labels(r),
-                r.published
-            );
-        }
-        let _ = writeln!(out, "# TYPE byteor_stage_processed counter");
-        let _ = writeln!(
-            out,
-            "# HELP byteor_stage_processed Events the stage finished."
+        family(
+            "byteor_stage_processed",
+            "counter",
+            "Events the stage finished.",
+            per_stage(|s| s.sequence),
         );
-        for r in &regions {
-            for s in &r.stages {
-                let _ = writeln!(
-                    out,
-                    "byteor_stage_processed_total{{{},stage=\"{}\"}} {}",
-                    labels(r),
-                    escape(&s.name),
-                    s.sequence
-                );
-            }
-        }
-        let _ = writeln!(out, "# TYPE byteor_stage_lag gauge");
-        let _ = writeln!(
-            out,
-            "# HELP byteor_stage_lag Published events the stage has not finished."
+        family(
+            "byteor_stage_lag",
+            "gauge",
+            "Published events the stage has not finished.",
+            per_stage(|s| s.lag),
         );
-        for r in &regions {
-            for s in &r.stages {
-                let _ = writeln!(
-                    out,
-                    "byteor_stage_lag{{{},stage=\"{}\"}} {}",
-                    labels(r),
-                    escape(&s.name),
-                    s.lag
-                );
-            }
-        }
-        let _ = writeln!(out, "# TYPE byteor_heartbeat_age_seconds gauge");
-        let _ = writeln!(
-            out,
-            "# HELP byteor_heartbeat_age_seconds Time since the peer's last heartbeat."
+        let heartbeats = regions
+            .iter()
+            .flat_map(|r| {
+                let producer = ("producer".to_owned(), r.producer.heartbeat_age);
+                let stages = r
+                    .stages
+                    .iter()
+                    .map(|s| (escape(&s.name), s.peer.heartbeat_age));
+                std::iter::once(producer)
+                    .chain(stages)
+                    .filter_map(move |(peer, age)| {
+                        let age = age?;
+                        let l = format!("{},peer=\"{peer}\"", labels(r));
+                        Some((l, format!("{:.6}", age.as_secs_f64())))
+                    })
+            })
+            .collect();
+        family(
+            "byteor_heartbeat_age_seconds",
+            "gauge",
+            "Time since the peer's last heartbeat.",
+            heartbeats,
         );
-        for r in &regions {
-            if let Some(a) = r.producer.heartbeat_age {
-                let _ = writeln!(
-                    out,
-                    "byteor_heartbeat_age_seconds{{{},peer=\"producer\"}} {:.6}",
-                    labels(r),
-                    a.as_secs_f64()
-                );
-            }
-            for s in &r.stages {
-                if let Some(a) = s.peer.heartbeat_age {
-                    let _ = writeln!(
-                        out,
-                        "byteor_heartbeat_age_seconds{{{},peer=\"{}\"}} {:.6}",
-                        labels(r),
-                        escape(&s.name),
-                        a.as_secs_f64()
-                    );
-                }
-            }
-        }
         out.push_str("# EOF\n");
         out
     }
