@@ -3,8 +3,6 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use byteor::exec::lane_graph::GraphRegistry;
@@ -123,8 +121,7 @@ pub(crate) fn run(
         )?),
         None => None,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    crate::signals::stop_on_signals(&stop);
+    let stop = crate::signals::stop_flag();
     let show_progress = !args.quiet && std::io::stderr().is_terminal();
     let mut options = RunOptions {
         events: args.events.or(args.sp.then_some(SP_DEFAULT_EVENTS)),

@@ -5,14 +5,14 @@ use std::sync::{Arc, OnceLock};
 
 static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
-/// Sets `stop` when the process gets SIGINT or SIGTERM (the first flag given wins for the
-/// process's lifetime; later calls share it by setting theirs when it is set).
-pub(crate) fn stop_on_signals(stop: &Arc<AtomicBool>) {
-    if STOP.set(Arc::clone(stop)).is_err() {
-        return;
-    }
-    #[cfg(unix)]
-    install();
+/// The process's stop flag, set when the process gets SIGINT or SIGTERM (the handlers are
+/// installed on the first call).
+pub(crate) fn stop_flag() -> Arc<AtomicBool> {
+    Arc::clone(STOP.get_or_init(|| {
+        #[cfg(unix)]
+        install();
+        Arc::new(AtomicBool::new(false))
+    }))
 }
 
 #[cfg(unix)]

@@ -3,8 +3,6 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 
 use byteor::ops::snapshot::{self, Cleaned, RegionView, Snapshot, SnapshotOptions};
@@ -59,9 +57,9 @@ pub(crate) fn run(
     let options = SnapshotOptions {
         heartbeat_timeout: args.heartbeat_timeout,
     };
-    let stop = Arc::new(AtomicBool::new(false));
     if args.watch.is_some() {
-        crate::signals::stop_on_signals(&stop);
+        // SIGINT/SIGTERM end the watch (checked with `stop_requested` below).
+        crate::signals::stop_flag();
     }
     loop {
         let snap = match take(&args.path, &options) {

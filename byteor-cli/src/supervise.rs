@@ -6,7 +6,6 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,8 +110,8 @@ pub(crate) fn supervise(
     policy
         .check(&spec, byteor::ops::policy::now_unix())
         .map_err(|e| RunVerbError::Policy(e.to_string()))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    crate::signals::stop_on_signals(&stop);
+    // SIGINT/SIGTERM stop the children (checked with `stop_requested` below).
+    crate::signals::stop_flag();
     let exe = std::env::current_exe()?;
     let mut children: Vec<RoleChild> = Vec::new();
     // Stages first: the producer waits for every stage to attach, stages wait for the regions.

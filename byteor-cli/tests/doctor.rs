@@ -1,40 +1,16 @@
 //! `byteor doctor`, the built binary on this host: the `byteor.doctor/1` object, the text
 //! table, the exit codes, a plan's needs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::process::Output;
 
 use byteor::abi::region::RegionGeometry;
 use byteor::ops::doctor::{CHECK_IDS, ESTIMATED_SLOT_BYTES};
+use common::*;
 use serde_json::Value;
 
 const ORDERS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/plans/orders.toml");
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn byteor(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_byteor"));
-    for a in args {
-        command.arg(a);
-    }
-    command.output().expect("the byteor binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
-}
 
 /// The exit code `readiness` stands for.
 fn code_of(readiness: &str) -> i32 {

@@ -1,56 +1,11 @@
 //! Capture → incident bundle → verify → replay, run as an on-call engineer would, and the
 //! environment policy with approvals.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use serde_json::Value;
-
-fn plan(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples/plans")
-        .join(name)
-}
-
-fn byteor(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_byteor"));
-    for a in args {
-        c.arg(a);
-    }
-    // The environment comes from the flags here, never from the caller's shell.
-    c.env_remove("BYTEOR_ENV").env_remove("BYTEOR_APPROVALS");
-    c.output().expect("the byteor binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}{}", text(&o.stdout), text(&o.stderr)))
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("byteor-incident-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use common::*;
 
 /// Runs `plan_file` with capture into `dir/capture` and bundles it into `dir/<bundle>`.
 fn capture_and_bundle(dir: &TempDir, plan_file: &Path, events: &str, bundle: &str) -> PathBuf {

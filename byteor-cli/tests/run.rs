@@ -2,95 +2,15 @@
 //! checked-in plan, a failing stage, a long run watched by `snapshot`, signals, and `run --mp`
 //! with a role killed by SIGKILL. Every child process is killed on drop, even on failure.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::*;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn plan(name: &str) -> PathBuf {
-    root().join("examples/plans").join(name)
-}
-
-fn byteor() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_byteor"))
-}
-
-fn output(mut c: Command) -> Output {
-    c.output().expect("the byteor binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&o.stdout)))
-}
-
-/// A fresh directory for regions, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let d = std::env::temp_dir().join(format!("byteor-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        TempDir(d)
-    }
-
-    fn files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A child that is killed when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Guard {
-    /// Waits for the child to exit, failing the test after `timeout`.
-    fn wait_for(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.0.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the child did not exit within {timeout:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 fn pid_alive(pid: u32) -> bool {
     // A reaped child's pid no longer exists (or, rarely, names another process: then its
@@ -103,7 +23,7 @@ fn pid_alive(pid: u32) -> bool {
 #[test]
 fn run_sp_brings_up_every_checked_in_plan_with_exit_0() {
     for name in ["orders.toml", "plant.toml"] {
-        let mut c = byteor();
+        let mut c = command();
         c.args(["run", "--sp", "--events", "100000", "--format", "json"])
             .arg(plan(name));
         let out = output(c);
@@ -140,7 +60,7 @@ fn run_sp_brings_up_every_checked_in_plan_with_exit_0() {
 
 #[test]
 fn run_sp_text_report_names_every_stage() {
-    let mut c = byteor();
+    let mut c = command();
     c.args(["run", "--sp", "--events", "20000"])
         .arg(plan("orders.toml"));
     let out = output(c);
@@ -179,7 +99,7 @@ capacity = 64
 "#,
     )
     .unwrap();
-    let mut c = byteor();
+    let mut c = command();
     c.args(["run", "--sp", "--events", "10000"]).arg(&plan_path);
     let out = output(c);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
@@ -198,7 +118,7 @@ fn bad_input_has_the_documented_exit_codes() {
         "version = 2\nname = \"u\"\ntarget = \"single_ring\"\n[[ingress]]\nname = \"in\"\n[[egress]]\nname = \"out\"\n[[stages]]\nname = \"a\"\nkind = \"quote_parser\"\n[[stages]]\nname = \"b\"\nkind = \"pricer\"\n[single_ring]\ncapacity = 64\n",
     )
     .unwrap();
-    let mut c = byteor();
+    let mut c = command();
     c.args(["run", "--sp"]).arg(&p);
     let out = output(c);
     assert_eq!(out.status.code(), Some(1));
@@ -209,16 +129,16 @@ fn bad_input_has_the_documented_exit_codes() {
     );
 
     // A missing file, an unknown profile, an unknown role: usage (2).
-    let mut c = byteor();
+    let mut c = command();
     c.args(["run", "--sp", "no/such/plan.toml"]);
     assert_eq!(output(c).status.code(), Some(2));
-    let mut c = byteor();
+    let mut c = command();
     c.args(["run", "--sp", "--profile", "turbo"])
         .arg(plan("orders.toml"));
     let out = output(c);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("turbo"));
-    let mut c = byteor();
+    let mut c = command();
     c.args(["run", "--role", "nobody", "--shm-dir"])
         .arg(&dir.0)
         .arg(plan("orders.toml"));
@@ -230,7 +150,7 @@ fn bad_input_has_the_documented_exit_codes() {
         text(&out.stderr)
     );
     // A LaneGraph over processes is refused, saying why.
-    let mut c = byteor();
+    let mut c = command();
     c.args(["run", "--mp", "--shm-dir"])
         .arg(&dir.0)
         .arg(plan("plant.toml"));
@@ -246,7 +166,7 @@ fn bad_input_has_the_documented_exit_codes() {
 #[test]
 fn snapshot_sees_a_running_pipeline_advance_and_sigterm_drains_it() {
     let dir = TempDir::new("snap");
-    let mut c = byteor();
+    let mut c = command();
     c.args([
         "run",
         "--rate",
@@ -265,7 +185,7 @@ fn snapshot_sees_a_running_pipeline_advance_and_sigterm_drains_it() {
     // Wait for the region, then take two snapshots apart.
     let deadline = Instant::now() + Duration::from_secs(20);
     let snap = |format: &str| {
-        let mut c = byteor();
+        let mut c = command();
         c.args(["snapshot", "--format", format]).arg(&dir.0);
         output(c)
     };
@@ -317,7 +237,7 @@ fn snapshot_sees_a_running_pipeline_advance_and_sigterm_drains_it() {
     assert!(metrics.ends_with("# EOF\n"), "{metrics}");
 
     // The owner is alive: --clean removes nothing.
-    let mut c = byteor();
+    let mut c = command();
     c.args(["snapshot", "--clean", "--yes"]).arg(&dir.0);
     let out = output(c);
     assert_eq!(out.status.code(), Some(0));
@@ -340,7 +260,7 @@ fn snapshot_sees_a_running_pipeline_advance_and_sigterm_drains_it() {
 fn snapshot_clean_removes_only_dead_owners_regions() {
     let dir = TempDir::new("clean");
     // A region left by a process that died: a child runs a producer role and is killed.
-    let mut c = byteor();
+    let mut c = command();
     c.args(["run", "--role", "orders_in", "--quiet", "--shm-dir"])
         .arg(&dir.0)
         .arg(plan("orders.toml"))
@@ -357,21 +277,21 @@ fn snapshot_clean_removes_only_dead_owners_regions() {
     child.wait_for(Duration::from_secs(10));
     std::fs::write(dir.0.join("notes.txt"), "not a region").unwrap();
 
-    let mut c = byteor();
+    let mut c = command();
     c.args(["snapshot", "--json"]).arg(&dir.0);
     let v = json(&output(c));
     assert_eq!(v["regions"][0]["health"], "dead", "{v}");
     assert_eq!(v["unreadable"].as_array().unwrap().len(), 1, "{v}");
 
     // Without --yes and without a terminal it refuses.
-    let mut c = byteor();
+    let mut c = command();
     c.args(["snapshot", "--clean"])
         .arg(&dir.0)
         .stdin(Stdio::null());
     assert_eq!(output(c).status.code(), Some(2));
     assert_eq!(dir.files(), ["notes.txt", "orders.0", "orders.policy"]);
 
-    let mut c = byteor();
+    let mut c = command();
     c.args(["snapshot", "--clean", "--yes"]).arg(&dir.0);
     let out = output(c);
     assert_eq!(out.status.code(), Some(0));
@@ -390,7 +310,7 @@ fn snapshot_clean_removes_only_dead_owners_regions() {
 #[test]
 fn run_mp_runs_one_process_per_role_and_cleans_up() {
     let dir = TempDir::new("mp-ok");
-    let mut c = byteor();
+    let mut c = command();
     c.args([
         "run",
         "--mp",
@@ -428,7 +348,7 @@ fn run_mp_runs_one_process_per_role_and_cleans_up() {
 fn run_mp_names_a_role_killed_with_sigkill_and_leaves_nothing_behind() {
     let dir = TempDir::new("mp-kill");
     let heartbeat = Duration::from_millis(500);
-    let mut c = byteor();
+    let mut c = command();
     c.args([
         "run",
         "--mp",
