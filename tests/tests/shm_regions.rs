@@ -38,6 +38,23 @@ fn quick() -> ShmOptions {
     }
 }
 
+/// Takes the open-file-description lock on byte 0 of `file` (the producer's place), as a
+/// creator does right after making the file.
+fn lock_byte_0(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed `flock` is valid; it is filled in before the call, which only reads
+    // it, on a descriptor `file` keeps open.
+    let rc = unsafe {
+        let mut lock: libc::flock = std::mem::zeroed();
+        lock.l_type = libc::F_WRLCK as libc::c_short;
+        lock.l_whence = libc::SEEK_SET as libc::c_short;
+        lock.l_start = 0;
+        lock.l_len = 1;
+        libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &lock)
+    };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
+
 fn open(path: &Path, desc: &RingDescriptor) -> ShmError {
     match Region::open(path, desc, &quick()) {
         Ok(_) => panic!("{} opened, expected an error", path.display()),
@@ -109,6 +126,24 @@ fn bad_file_table() {
         } => assert_eq!((expected, found), (REGION_HEADER_BYTES as u64, 100)),
         other => panic!("{other}"),
     }
+
+    // Shorter than a header while a creator holds the producer's byte (it has made the file
+    // and not sized it yet): waited for, then still initialising — not a short file.
+    let path = dir.region("being-created");
+    let creator = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap();
+    lock_byte_0(&creator);
+    let started = Instant::now();
+    match open(&path, &d) {
+        ShmError::StillInitialising { creator_pid, .. } => assert_eq!(creator_pid, 0),
+        other => panic!("{other}"),
+    }
+    assert!(started.elapsed() >= quick().init_timeout);
+    drop(creator);
 
     // Foreign magic: reported at once, without waiting.
     let path = dir.region("foreign");

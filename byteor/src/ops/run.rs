@@ -793,9 +793,8 @@ fn wait_until(
     }
 }
 
-/// Waits until every shard's region of `pipeline` exists in `dir` with its header: the
-/// creator makes the file (O_EXCL), then sizes it, and opening in between would find it
-/// shorter than a header.
+/// Waits until every shard's region file of `pipeline` exists in `dir` (opening then waits,
+/// bounded, for its creator to finish it).
 fn wait_for_regions(
     dir: &std::path::Path,
     pipeline: &str,
@@ -803,11 +802,10 @@ fn wait_for_regions(
     timeout: Duration,
     stop: &AtomicBool,
 ) -> Result<(), RunError> {
-    let header = crate::abi::region::REGION_HEADER_BYTES as u64;
     let missing = || {
         let paths: Vec<String> = (0..shards)
             .map(|s| shm_region_path(dir, pipeline, s))
-            .filter(|p| std::fs::metadata(p).map_or(true, |m| m.len() < header))
+            .filter(|p| !p.exists())
             .map(|p| p.display().to_string())
             .collect();
         (!paths.is_empty()).then(|| paths.join(", "))

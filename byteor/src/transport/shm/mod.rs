@@ -6,7 +6,8 @@
 //!   never reused or overwritten: [`ShmError::Exists`]) and mode `0600` unless
 //!   [`ShmOptions::mode`] says otherwise; its bytes are reserved and its pages mapped in up
 //!   front; the header's version word is written last, so an opener never sees half a header.
-//! * **Open** ([`Region::open`]): the file's size is checked before mapping, then every header
+//! * **Open** ([`Region::open`]): the file's size is checked before mapping (a file still
+//!   being sized by a creator that holds its lock is waited for, bounded), then every header
 //!   field against the caller's [`RingDescriptor`] — event layout, spec fingerprint, capacity,
 //!   stage names — each failure its own [`ShmError`] variant naming the path, what was
 //!   expected and what was found. The peer is untrusted: header fields are copied out once and

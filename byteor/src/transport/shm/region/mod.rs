@@ -149,6 +149,44 @@ impl Region {
         Ok((region, desc))
     }
 
+    /// The length of `file` once it holds at least a header. A creator makes the file, locks
+    /// the producer's byte, then sizes it: a short file whose producer byte is locked is still
+    /// being created, and is waited for up to `timeout` (then [`ShmError::StillInitialising`]).
+    /// A short file nobody holds gets a few milliseconds (a creator between making the file
+    /// and locking it) and is then [`ShmError::ShorterThanHeader`].
+    fn sized(file: &File, path: &Path, timeout: Duration) -> Result<u64, ShmError> {
+        const UNLOCKED_GRACE: Duration = Duration::from_millis(10);
+        let start = Instant::now();
+        loop {
+            let len = file
+                .metadata()
+                .map_err(|e| ShmError::io(path, "stat", e))?
+                .len();
+            if len >= REGION_HEADER_BYTES as u64 {
+                return Ok(len);
+            }
+            let creating = os::byte_locked(file, Peer::Producer.index() as u64)
+                .map_err(|e| ShmError::io(path, "test lock", e))?;
+            let waited = start.elapsed();
+            if creating && waited >= timeout {
+                return Err(ShmError::StillInitialising {
+                    path: path.to_path_buf(),
+                    waited,
+                    // The creator has not sized the file, let alone written its pid.
+                    creator_pid: 0,
+                });
+            }
+            if !creating && waited >= UNLOCKED_GRACE.min(timeout) {
+                return Err(ShmError::ShorterThanHeader {
+                    path: path.to_path_buf(),
+                    expected: REGION_HEADER_BYTES as u64,
+                    found: len,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Opens and maps the file at `path` (checking that it holds a header first) and waits for
     /// its creator to publish it; returns the region and the file's length.
     fn open_mapped(
@@ -162,17 +200,7 @@ impl Region {
             .write(true)
             .open(&path)
             .map_err(|e| ShmError::io(&path, "open", e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| ShmError::io(&path, "stat", e))?
-            .len();
-        if len < REGION_HEADER_BYTES as u64 {
-            return Err(ShmError::ShorterThanHeader {
-                path,
-                expected: REGION_HEADER_BYTES as u64,
-                found: len,
-            });
-        }
+        let len = Self::sized(&file, &path, options.init_timeout)?;
         let map = map(&file, &path, len)?;
         let region = Region {
             path,
