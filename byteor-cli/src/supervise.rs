@@ -4,7 +4,7 @@
 //! behind.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -212,7 +212,15 @@ pub(crate) fn supervise(
         std::thread::sleep(Duration::from_millis(10));
     }
 
-    let removed = clean_pipeline_regions(&dir, &plan.name);
+    // Every child ended: the pipeline's regions have no owner any more.
+    let removed: Vec<PathBuf> = snapshot::clean_pipeline(&dir, &plan.name)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|c| match c {
+            snapshot::Cleaned::Removed(path) => Some(path),
+            snapshot::Cleaned::Kept(_) => None,
+        })
+        .collect();
     for c in &children {
         let status = c.status.map(describe).unwrap_or_else(|| "unknown".into());
         let report = c.output.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -263,26 +271,4 @@ pub(crate) fn supervise(
         .iter()
         .all(|c| c.status.is_some_and(|s| s.success()));
     Ok(if clean { exit::OK } else { exit::INVALID })
-}
-
-/// Removes the regions of `pipeline` in `dir` whose owners are gone (all of them, once every
-/// child ended); returns what it removed.
-fn clean_pipeline_regions(dir: &Path, pipeline: &str) -> Vec<PathBuf> {
-    let prefix = format!("{pipeline}.");
-    let Ok(stale) = snapshot::stale_regions(dir) else {
-        return Vec::new();
-    };
-    let mut removed = Vec::new();
-    for path in stale {
-        let ours = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_prefix(&prefix))
-            .is_some_and(|shard| shard.parse::<u32>().is_ok());
-        if ours && byteor::transport::shm::remove_stale(&path).unwrap_or(false) {
-            removed.push(path);
-        }
-    }
-    snapshot::remove_orphan_policies(dir);
-    removed
 }

@@ -184,16 +184,15 @@ pub struct RegionView {
 
 impl RegionView {
     fn from_info(info: RegionInfo) -> Self {
-        let file = info
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let (pipeline, shard) = match file.rsplit_once('.') {
-            Some((name, shard)) if shard.parse::<u32>().is_ok() => {
-                (name.to_owned(), shard.parse().ok())
-            }
-            _ => (file.clone(), None),
+        let (pipeline, shard) = match region_name(&info.path) {
+            Some((name, shard)) => (name.to_owned(), Some(shard)),
+            None => (
+                info.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                None,
+            ),
         };
         let producer = PeerView::new(info.producer, PeerStatus::Running);
         let health = producer.health.unwrap_or(Health::Dead);
@@ -319,9 +318,19 @@ fn has_region_magic(path: &Path) -> bool {
 /// under its owner's lock as it is removed ([`shm::remove_stale`]), so a region whose owner
 /// came back meanwhile is kept.
 pub fn clean(dir: impl AsRef<Path>) -> Result<Vec<Cleaned>, ShmError> {
-    let dir = dir.as_ref();
+    clean_where(dir.as_ref(), |_| true)
+}
+
+/// [`clean`], for the regions of pipeline `pipeline` only.
+pub fn clean_pipeline(dir: impl AsRef<Path>, pipeline: &str) -> Result<Vec<Cleaned>, ShmError> {
+    clean_where(dir.as_ref(), |path| {
+        region_name(path).is_some_and(|(name, _)| name == pipeline)
+    })
+}
+
+fn clean_where(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Result<Vec<Cleaned>, ShmError> {
     let mut out = Vec::new();
-    for path in stale_regions(dir)? {
+    for path in stale_regions(dir)?.into_iter().filter(|p| wanted(p)) {
         if shm::remove_stale(&path)? {
             out.push(Cleaned::Removed(path));
         } else {
@@ -332,24 +341,25 @@ pub fn clean(dir: impl AsRef<Path>) -> Result<Vec<Cleaned>, ShmError> {
     Ok(out)
 }
 
+/// The pipeline and shard a region file's name `<pipeline>.<shard>` gives, if it has that
+/// form ([`shm_region_path`](crate::exec::shm_region_path)).
+fn region_name(path: &Path) -> Option<(&str, u32)> {
+    let (name, shard) = path.file_name()?.to_str()?.rsplit_once('.')?;
+    Some((name, shard.parse().ok()?))
+}
+
 /// Removes the [`policy_path`] files of `dir` whose pipeline has no region left.
 pub fn remove_orphan_policies(dir: impl AsRef<Path>) {
     let dir = dir.as_ref();
     let Ok(files) = shm::list(dir) else { return };
-    let regions: Vec<String> = files
-        .iter()
-        .filter(|f| !is_policy_file(&f.path))
-        .filter_map(|f| f.path.file_name()?.to_str().map(str::to_owned))
-        .collect();
-    for f in files.iter().filter(|f| is_policy_file(&f.path)) {
+    let (policies, regions): (Vec<_>, Vec<_>) = files.iter().partition(|f| is_policy_file(&f.path));
+    for f in policies {
         let Some(pipeline) = f.path.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        let prefix = format!("{pipeline}.");
-        let has_region = regions.iter().any(|r| {
-            r.strip_prefix(&prefix)
-                .is_some_and(|shard| shard.parse::<u32>().is_ok())
-        });
+        let has_region = regions
+            .iter()
+            .any(|r| region_name(&r.path).is_some_and(|(name, _)| name == pipeline));
         if !has_region {
             let _ = std::fs::remove_file(&f.path);
         }
