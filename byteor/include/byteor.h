@@ -101,14 +101,16 @@ struct byteor_control_v1 {
     _Alignas(128) uint32_t state;
     uint32_t reserved0;
     uint64_t drain_target;
-    uint8_t reserved1[112];
+    uint64_t dropped;
+    uint8_t reserved1[104];
 };
 _Static_assert(sizeof(struct byteor_control_v1) == 128, "sizeof(struct byteor_control_v1)");
 _Static_assert(_Alignof(struct byteor_control_v1) == 128, "_Alignof(struct byteor_control_v1)");
 _Static_assert(offsetof(struct byteor_control_v1, state) == 0, "offsetof(byteor_control_v1, state)");
 _Static_assert(offsetof(struct byteor_control_v1, reserved0) == 4, "offsetof(byteor_control_v1, reserved0)");
 _Static_assert(offsetof(struct byteor_control_v1, drain_target) == 8, "offsetof(byteor_control_v1, drain_target)");
-_Static_assert(offsetof(struct byteor_control_v1, reserved1) == 16, "offsetof(byteor_control_v1, reserved1)");
+_Static_assert(offsetof(struct byteor_control_v1, dropped) == 16, "offsetof(byteor_control_v1, dropped)");
+_Static_assert(offsetof(struct byteor_control_v1, reserved1) == 24, "offsetof(byteor_control_v1, reserved1)");
 
 /* One peer's liveness record (peer 0: the producer; 1 + i: stage i). */
 struct byteor_peer_v1 {

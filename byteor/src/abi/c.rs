@@ -114,7 +114,8 @@ fn header_structs() -> Vec<CStruct> {
             state: "uint32_t state",
             reserved0: "uint32_t reserved0",
             drain_target: "uint64_t drain_target",
-            reserved1: "uint8_t reserved1[112]",
+            dropped: "uint64_t dropped",
+            reserved1: "uint8_t reserved1[104]",
         ]),
         c_struct!(PeerSlotV1, "byteor_peer_v1", "One peer's liveness record (peer 0: the producer; 1 + i: stage i).", [
             pid: "uint32_t pid",

@@ -121,8 +121,11 @@ pub struct ControlBlockV1 {
     /// With [`REGION_CLOSED`]: the end of the stream (events below it are to be handled).
     /// Written before the state (release).
     pub drain_target: AtomicU64,
+    /// Events the producer was given and dropped for want of room (a lane whose `on_full` is
+    /// `drop`); always 0 for a ring, whose producer waits. Written by the producer only.
+    pub dropped: AtomicU64,
     /// Reserved, 0.
-    pub reserved1: [u8; 112],
+    pub reserved1: [u8; 104],
 }
 
 /// [`PeerSlotV1::status`]: attached and working (or never attached).
@@ -190,6 +193,7 @@ const _: () = {
     assert!(size_of::<EventBlockV1>() == 128);
     assert!(size_of::<PeerSlotV1>() == 128);
     assert!(size_of::<ControlBlockV1>() == 128);
+    assert!(offset_of!(ControlBlockV1, dropped) == 16);
     assert!(offset_of!(RegionHeaderV1, event) == 128);
     assert!(offset_of!(RegionHeaderV1, control) == 256);
     assert!(offset_of!(RegionHeaderV1, stage_names) == 384);

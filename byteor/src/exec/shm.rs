@@ -60,6 +60,9 @@ pub struct ShmRunOptions {
     pub heartbeat_timeout: Duration,
     /// How often the watcher thread looks (default 1 ms).
     pub tick: Duration,
+    /// How long a LaneGraph process waits for a lane region another process creates, and a
+    /// lane's writer for its readers' processes to attach (default 10 s).
+    pub attach_timeout: Duration,
 }
 
 impl Default for ShmRunOptions {
@@ -68,6 +71,7 @@ impl Default for ShmRunOptions {
             shm: ShmOptions::default(),
             heartbeat_timeout: Duration::from_secs(2),
             tick: Duration::from_millis(1),
+            attach_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -209,13 +209,13 @@ pub fn register_builtins(
         .register::<Sleep>()?
         .register::<Fail>()?;
     graph
-        .register_plain::<Pass, BuiltinEvent, BuiltinEvent>()?
-        .register_plain::<Count, BuiltinEvent, BuiltinEvent>()?
-        .register_plain::<Checksum, BuiltinEvent, BuiltinEvent>()?
-        .register_plain::<Verify, BuiltinEvent, BuiltinEvent>()?
-        .register_plain::<Stamp, BuiltinEvent, BuiltinEvent>()?
-        .register_plain::<Sleep, BuiltinEvent, BuiltinEvent>()?
-        .register_plain::<Fail, BuiltinEvent, BuiltinEvent>()?;
+        .register_shm::<Pass, BuiltinEvent, BuiltinEvent>()?
+        .register_shm::<Count, BuiltinEvent, BuiltinEvent>()?
+        .register_shm::<Checksum, BuiltinEvent, BuiltinEvent>()?
+        .register_shm::<Verify, BuiltinEvent, BuiltinEvent>()?
+        .register_shm::<Stamp, BuiltinEvent, BuiltinEvent>()?
+        .register_shm::<Sleep, BuiltinEvent, BuiltinEvent>()?
+        .register_shm::<Fail, BuiltinEvent, BuiltinEvent>()?;
     Ok(())
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::abi::ShmEvent;
 use crate::exec::BuildError;
 use crate::kernel::broadcast::Pod;
 use crate::lower::lower_v2;
@@ -13,7 +14,7 @@ use crate::vocab::OnFull;
 
 use super::node::Node;
 use super::pipeline::LaneGraphPipeline;
-use super::pod::PodOps;
+use super::pod::{PodOps, ShmOps};
 use super::ports::{Input, Output};
 use super::runtime::TypedOps;
 use super::stage::LaneStage;
@@ -196,6 +197,20 @@ impl GraphBuilder {
         }
         if let Some(node) = self.nodes.get_mut(&from.name) {
             node.output = Some(Arc::new(PodOps::<T>::new()));
+        }
+        self
+    }
+
+    /// Declares the events `from` emits a `#[derive(ShmEvent)]` type, as
+    /// [`plain_data`](Self::plain_data) does, so that the lanes it writes may also run between
+    /// processes in shared memory ([`LaneGraphPipeline::spawn_shm`]).
+    pub fn shm_event<T: LaneEvent + Pod + ShmEvent>(&mut self, from: &Output<T>) -> &mut Self {
+        if from.graph != self.id {
+            self.foreign.push((from.name.clone(), String::new()));
+            return self;
+        }
+        if let Some(node) = self.nodes.get_mut(&from.name) {
+            node.output = Some(Arc::new(ShmOps::<T>::new()));
         }
         self
     }

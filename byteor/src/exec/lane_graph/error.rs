@@ -46,6 +46,37 @@ pub enum GraphSpawnError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Roles given to a process that the graph does not have (or none at all).
+    #[error(
+        "graph `{pipeline}` has no process role {}: a process runs some of its ingresses, stages and egresses ({})",
+        if unknown.is_empty() { "(none were given)".to_owned() } else { unknown.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ") },
+        known.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+    )]
+    UnknownRoles {
+        /// The graph.
+        pipeline: String,
+        /// The names that are not process roles.
+        unknown: Vec<String>,
+        /// The process roles it has.
+        known: Vec<String>,
+    },
+    /// A lane between processes that shared memory cannot carry.
+    #[error("lane `{lane}` runs between processes, but {reason}")]
+    NotShareable {
+        /// The lane.
+        lane: String,
+        /// Why it cannot (its kind, its readers, its event type).
+        reason: String,
+    },
+    /// A lane's shared-memory region could not be created or opened.
+    #[cfg(all(target_os = "linux", not(loom)))]
+    #[error("lane `{lane}`: {source}")]
+    Region {
+        /// The lane.
+        lane: String,
+        /// What went wrong, naming the file (boxed: the error is large).
+        source: Box<crate::transport::shm::ShmError>,
+    },
     /// The lowered graph has a shape this runtime does not expect (a bug in lowering or here).
     #[error("role or lane `{what}`: {problem}")]
     Shape {

@@ -412,6 +412,37 @@ pub struct GraphControl {
     pub(super) threads: Vec<(String, JoinHandle<Result<u64, RoleFailure>>)>,
     pub(super) metrics: Vec<(String, Box<dyn Fn() -> LaneCounts + Send + Sync>)>,
     pub(super) closers: Vec<Box<dyn Fn() + Send + Sync>>,
+    /// For a graph split over processes: the thread watching the other processes.
+    pub(super) watcher: Option<Watcher>,
+}
+
+/// The thread that watches the other processes of a graph split over processes.
+pub(super) struct Watcher {
+    /// Its outcome: the failure it saw, if any.
+    pub(super) handle: JoinHandle<Result<(), RoleFailure>>,
+    /// Sent once this process's roles ended (the watcher then waits for the other processes
+    /// to read what was written here); dropped to abandon the graph.
+    pub(super) done: std::sync::mpsc::Sender<()>,
+    /// Run after a clean end: removes the regions this process created.
+    pub(super) cleanup: Box<dyn FnOnce() + Send>,
+}
+
+impl Watcher {
+    /// Tells the watcher this process's roles ended, waits for it, and returns what it saw
+    /// (cleaning up after a clean end when `clean` says the roles ended cleanly).
+    fn finish(self, clean: bool) -> Result<(), RoleFailure> {
+        let _ = self.done.send(());
+        let outcome = self.handle.join().unwrap_or_else(|payload| {
+            Err(RoleFailure {
+                role: "shm-watch".into(),
+                reason: panic_text(&*payload),
+            })
+        });
+        if clean && outcome.is_ok() {
+            (self.cleanup)();
+        }
+        outcome
+    }
 }
 
 impl std::fmt::Debug for GraphControl {
@@ -465,6 +496,11 @@ impl GraphControl {
                 }),
             }
         }
+        if let Some(watcher) = self.watcher.take() {
+            if let Err(f) = watcher.finish(self.rt.failure().is_none()) {
+                self.rt.fail(f);
+            }
+        }
         if let Some(f) = self.rt.failure() {
             return Err(GraphError::RoleFailed(f));
         }
@@ -478,7 +514,7 @@ impl GraphControl {
 
 impl Drop for GraphControl {
     fn drop(&mut self) {
-        if self.threads.is_empty() {
+        if self.threads.is_empty() && self.watcher.is_none() {
             return;
         }
         self.rt.close();
@@ -487,6 +523,11 @@ impl Drop for GraphControl {
         }
         for (_, t) in self.threads.drain(..) {
             let _ = t.join();
+        }
+        if let Some(watcher) = self.watcher.take() {
+            // Abandoned: the watcher stops at once (dropping `done`), nothing is removed.
+            drop(watcher.done);
+            let _ = watcher.handle.join();
         }
     }
 }

@@ -65,10 +65,13 @@ mod error;
 mod handles;
 mod node;
 mod pipeline;
+mod placement;
 mod pod;
 mod ports;
 mod registry;
 mod runtime;
+#[cfg(all(target_os = "linux", not(loom)))]
+mod shared;
 mod stage;
 mod state;
 
@@ -81,5 +84,7 @@ pub use handles::{
 pub use pipeline::LaneGraphPipeline;
 pub use ports::{Input, Output};
 pub use registry::{GraphKindInfo, GraphRegistry, GraphResolveError, TypeMismatch};
+#[cfg(all(target_os = "linux", not(loom)))]
+pub use shared::shm_lane_path;
 pub use stage::{lane_fn, Emitter, LaneFn, LaneStage};
 pub use state::{LaneEvent, LaneWait, RoleFailure};

@@ -269,3 +269,42 @@ fn journal_lane<T: LaneEvent + Pod>(
         close: Box::new(move || gate.close()),
     })
 }
+
+/// [`LaneOps`] for events of a `#[derive(ShmEvent)]` type `T`: every lane kind, as
+/// [`PodOps`], and lanes between processes (in shared memory).
+pub(super) struct ShmOps<T>(PhantomData<fn() -> T>);
+
+impl<T> ShmOps<T> {
+    pub(super) fn new() -> Self {
+        ShmOps(PhantomData)
+    }
+}
+
+impl<T: LaneEvent + Pod + crate::abi::ShmEvent> LaneOps for ShmOps<T> {
+    fn event_type(&self) -> &'static str {
+        std::any::type_name::<T>()
+    }
+
+    fn make(&self, spec: &LaneSpec, ctx: &LaneContext) -> Result<ErasedLane, GraphSpawnError> {
+        PodOps::<T>::new().make(spec, ctx)
+    }
+
+    #[cfg(all(target_os = "linux", not(loom)))]
+    fn make_shared(
+        &self,
+        spec: &LaneSpec,
+        at: super::shared::SharedLaneAt<'_>,
+    ) -> Result<(ErasedLane, Arc<dyn super::shared::SharedRegion>), GraphSpawnError> {
+        super::shared::shared_lane::<T>(spec, at)
+    }
+
+    fn copier(
+        &self,
+        name: String,
+        inputs: Vec<Box<dyn Any + Send>>,
+        outputs: Vec<(Box<dyn Any + Send>, OnFull)>,
+        rt: Arc<GraphRuntime>,
+    ) -> Result<RoleBody, String> {
+        TypedOps::<T>::copier_of(name, inputs, outputs, rt)
+    }
+}

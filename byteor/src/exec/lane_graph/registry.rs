@@ -13,10 +13,11 @@ use crate::plan::{ExecutionTargetV1, ParamValue, PipelinePlanV2, ValidationError
 
 use super::node::Node;
 use super::pipeline::LaneGraphPipeline;
-use super::pod::PodOps;
+use super::pod::{PodOps, ShmOps};
 use super::runtime::{LaneOps, TypedOps};
 use super::stage::LaneStage;
 use super::state::LaneEvent;
+use crate::abi::ShmEvent;
 
 /// An event type as the registry compares it: its `TypeId` and its name for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,6 +236,35 @@ impl GraphRegistry {
                 input_ops: || Arc::new(PodOps::<In>::new()),
                 make: |params| {
                     let ops = Arc::new(PodOps::<Out>::new());
+                    Ok(Node::stage::<In, Out, S>(S::from_params(params)?, ops))
+                },
+            },
+        );
+        Ok(self)
+    }
+
+    /// Registers `S` like [`register_plain`](Self::register_plain), with its input and output
+    /// events `#[derive(ShmEvent)]` types: the lanes it reads and writes may also run between
+    /// processes, in shared memory ([`LaneGraphPipeline::spawn_shm`]).
+    pub fn register_shm<S, In, Out>(&mut self) -> Result<&mut Self, DuplicateKind>
+    where
+        S: StageDescriptor + LaneStage<In, Out>,
+        In: LaneEvent + Pod + ShmEvent,
+        Out: LaneEvent + Pod + ShmEvent,
+    {
+        if self.kinds.contains_key(S::NAME) {
+            return Err(DuplicateKind { kind: S::NAME });
+        }
+        self.kinds.insert(
+            S::NAME,
+            GraphKind {
+                side_effects: S::SIDE_EFFECTS,
+                params: S::PARAMS,
+                input: EventType::of::<In>(),
+                output: EventType::of::<Out>(),
+                input_ops: || Arc::new(ShmOps::<In>::new()),
+                make: |params| {
+                    let ops = Arc::new(ShmOps::<Out>::new());
                     Ok(Node::stage::<In, Out, S>(S::from_params(params)?, ops))
                 },
             },

@@ -48,6 +48,25 @@ pub(super) trait LaneOps: Send + Sync {
     fn event_type(&self) -> &'static str;
     /// A lane for `spec`.
     fn make(&self, spec: &LaneSpec, ctx: &LaneContext) -> Result<ErasedLane, GraphSpawnError>;
+    /// A lane of `spec` between processes (see `shared`): only event types registered for
+    /// shared memory have one.
+    #[cfg(all(target_os = "linux", not(loom)))]
+    fn make_shared(
+        &self,
+        spec: &LaneSpec,
+        at: super::shared::SharedLaneAt<'_>,
+    ) -> Result<(ErasedLane, Arc<dyn super::shared::SharedRegion>), GraphSpawnError> {
+        let _ = at;
+        Err(GraphSpawnError::NotShareable {
+            lane: spec.name.clone(),
+            reason: format!(
+                "its events ({}) are not registered for shared memory: register the stage \
+                 kinds with `GraphRegistry::register_shm`, or declare the writer's output with \
+                 `GraphBuilder::shm_event` (the type must be a `#[derive(ShmEvent)]` type)",
+                self.event_type()
+            ),
+        })
+    }
     /// A router or bridge (one input, every event copied into each output) or a merge (several
     /// inputs interleaved, each in order, into one output), run until its inputs finish.
     fn copier(

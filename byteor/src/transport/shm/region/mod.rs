@@ -364,6 +364,20 @@ impl Region {
         notice::publish(&self.header().control.state, REGION_FAILED);
     }
 
+    /// The producer counts `n` more events it dropped for want of room (a lane under
+    /// `on_full = drop`); see [`dropped`](Self::dropped).
+    pub fn add_dropped(&self, n: u64) {
+        self.header()
+            .control
+            .dropped
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Events the producer dropped for want of room (0 for a ring: its producer waits).
+    pub fn dropped(&self) -> u64 {
+        self.header().control.dropped.load(Ordering::Relaxed)
+    }
+
     /// What the producer last said.
     pub fn stream_state(&self) -> StreamState {
         let control = &self.header().control;
