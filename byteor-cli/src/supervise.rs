@@ -1,5 +1,6 @@
-//! `run --mp`: one child process per role of a SingleRing plan (the producer — the ingress's
-//! role — and each stage), over shared-memory rings. The supervisor starts them, watches them,
+//! `run --mp`: one child process per role — for a SingleRing plan the producer (the
+//! ingress's role) and each stage, over shared-memory rings; for a LaneGraph plan each
+//! ingress, stage and egress, over lanes in shared memory. The supervisor starts them, watches them,
 //! and when one dies stops the others and names it; it leaves no child running and no region
 //! behind.
 
@@ -85,23 +86,22 @@ pub(crate) fn supervise(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, RunVerbError> {
-    if plan.target != ExecutionTargetV1::SingleRing {
-        return Err(RunVerbError::Supervise(format!(
-            "`{}` is a LaneGraph: `run --mp` runs SingleRing plans (LaneGraph lanes in shared memory are not available yet)",
-            plan.name
-        )));
-    }
     let dir = args
         .shm_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SHM_DIR));
-    let ingress = plan
-        .ingress
-        .first()
-        .map(|i| i.name.clone())
-        .unwrap_or_default();
-    let mut roles = vec![ingress];
-    roles.extend(plan.stages.iter().map(|s| s.name.clone()));
+    // The roles, one child each: the ingresses (they publish; SIGTERM stops them and the
+    // others follow the end of their streams), then the stages, then (LaneGraph) the egresses.
+    let ingresses: Vec<String> = match plan.target {
+        ExecutionTargetV1::SingleRing => plan.ingress.iter().take(1),
+        ExecutionTargetV1::LaneGraph => plan.ingress.iter().take(usize::MAX),
+    }
+    .map(|i| i.name.clone())
+    .collect();
+    let mut others: Vec<String> = plan.stages.iter().map(|s| s.name.clone()).collect();
+    if plan.target == ExecutionTargetV1::LaneGraph {
+        others.extend(plan.egress.iter().map(|e| e.name.clone()));
+    }
 
     // Refuse before starting anything when the policy does not allow the plan.
     let policy = crate::incident::policy(args.env, args.approvals.as_deref())
@@ -114,8 +114,9 @@ pub(crate) fn supervise(
     crate::signals::stop_flag();
     let exe = std::env::current_exe()?;
     let mut children: Vec<RoleChild> = Vec::new();
-    // Stages first: the producer waits for every stage to attach, stages wait for the regions.
-    for role in roles.iter().skip(1).chain(roles.iter().take(1)) {
+    // The others first: an ingress's process waits for the processes that read from it to
+    // attach, and they wait for its regions.
+    for role in others.iter().chain(&ingresses) {
         let mut cmd = Command::new(&exe);
         cmd.arg("run")
             .arg(&args.plan)
@@ -139,6 +140,9 @@ pub(crate) fn supervise(
         }
         if let Some(env) = args.env {
             cmd.arg("--env").arg(env.name());
+        }
+        if let Some(journal) = &args.journal_dir {
+            cmd.arg("--journal-dir").arg(journal);
         }
         if let Some(approvals) = &args.approvals {
             cmd.arg("--approvals").arg(approvals);
@@ -165,7 +169,7 @@ pub(crate) fn supervise(
             output,
         });
     }
-    let producer = children.len() - 1;
+    let stoppers = others.len()..children.len();
 
     // Watch: the first child to fail is the culprit; a clean end is every child exiting 0.
     let mut culprit: Option<(String, u32, String)> = None;
@@ -173,14 +177,32 @@ pub(crate) fn supervise(
     let grace = args.heartbeat_timeout + Duration::from_secs(3);
     loop {
         let mut running = 0;
+        // Of the children that ended badly since the last look, one killed by a signal is the
+        // culprit before one that exited with an error: the others notice a dead peer within
+        // milliseconds and exit too, often before this loop looks again.
+        let mut failed_now: Vec<(bool, String, u32, String)> = Vec::new();
         for c in children.iter_mut() {
+            let seen = c.status.is_some();
             match c.poll() {
                 None => running += 1,
-                Some(status) if !status.success() && culprit.is_none() => {
-                    culprit = Some((c.role.clone(), c.pid(), describe(status)));
+                Some(status) if !status.success() && !seen => {
+                    use std::os::unix::process::ExitStatusExt;
+                    failed_now.push((
+                        status.signal().is_some(),
+                        c.role.clone(),
+                        c.pid(),
+                        describe(status),
+                    ));
                 }
                 Some(_) => {}
             }
+        }
+        if culprit.is_none() {
+            failed_now.sort_by_key(|(signalled, ..)| !signalled);
+            culprit = failed_now
+                .into_iter()
+                .next()
+                .map(|(_, role, pid, how)| (role, pid, how));
         }
         if running == 0 {
             break;
@@ -192,8 +214,10 @@ pub(crate) fn supervise(
                     "byteor: role `{role}` (pid {pid}) {how}: stopping the others"
                 );
             }
-            // The producer stops publishing, ends the stream and the stages follow it.
-            children[producer].signal(libc::SIGTERM);
+            // The ingresses stop publishing and end their streams; the others follow.
+            for c in &children[stoppers.clone()] {
+                c.signal(libc::SIGTERM);
+            }
             stopping_since = Some(Instant::now());
         }
         if stopping_since.is_some_and(|t| t.elapsed() > grace) {

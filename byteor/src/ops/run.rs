@@ -1024,12 +1024,6 @@ fn run_lane_graph(
     registry: &GraphRegistry,
     options: &mut RunOptions,
 ) -> Result<RunReport, RunError> {
-    if options.shm_dir.is_some() || options.roles.is_some() {
-        return Err(RunError::Roles(format!(
-            "`{}` is a LaneGraph: its lanes run in this process only (LaneGraph lanes in shared memory are not available yet)",
-            plan.name
-        )));
-    }
     let mut pipeline = registry.resolve(plan)?;
     if let Some(dir) = &options.journal_dir {
         pipeline = pipeline.journal_dir(dir.clone());
@@ -1040,21 +1034,55 @@ fn run_lane_graph(
         crate::spec::TopologySpec::LaneGraph(g) => g.roles.iter().map(|r| r.name.clone()).collect(),
         crate::spec::TopologySpec::SingleRing(_) => Vec::new(),
     };
-    let (mut ends, control) = pipeline.spawn()?;
+    // Which process roles run here: every one, or those given (over shared memory).
+    let given = options.roles.clone();
+    let mine = |name: &str| given.as_ref().is_none_or(|r| r.iter().any(|n| n == name));
+    let local_stages: Vec<String> = plan
+        .stages
+        .iter()
+        .filter(|s| mine(&s.name))
+        .map(|s| s.name.clone())
+        .collect();
+    let (mut ends, control) = match (&options.shm_dir, &options.roles) {
+        (None, None) => pipeline.spawn()?,
+        (Some(dir), Some(given)) => {
+            let given: Vec<&str> = given.iter().map(String::as_str).collect();
+            let shm = ShmRunOptions {
+                attach_timeout: options.attach_timeout,
+                ..options.shm_options.clone()
+            };
+            pipeline.spawn_shm(dir, &given, &shm)?
+        }
+        (None, Some(_)) => {
+            return Err(RunError::Roles(
+                "roles run in separate processes over shared memory: give a shm directory".into(),
+            ))
+        }
+        (Some(_), None) => {
+            return Err(RunError::Roles(format!(
+                "`{}` is a LaneGraph: in one process its lanes stay in process memory; give the roles this process runs to put the lanes between processes in shared memory",
+                plan.name
+            )))
+        }
+    };
     let first_ingress = plan
         .ingress
-        .first()
-        .map(|i| i.name.clone())
-        .unwrap_or_default();
-    let tuning = apply(
-        options.profile,
-        Some(first_ingress.as_str()),
-        &stage_threads(plan, &roles, 1),
-    );
+        .iter()
+        .find(|i| mine(&i.name))
+        .map(|i| i.name.clone());
+    let threads = if options.roles.is_some() {
+        stage_threads(plan, &local_stages, 1)
+    } else {
+        stage_threads(plan, &roles, 1)
+    };
+    let tuning = apply(options.profile, first_ingress.as_deref(), &threads);
 
     // Drain every egress on a thread of its own: count, capture, keep.
     let mut drains = Vec::new();
     for (index, egress) in plan.egress.iter().enumerate() {
+        if !mine(&egress.name) {
+            continue;
+        }
         let mut rx = ends.receiver_named::<BuiltinEvent>(&egress.name)?;
         let mut tap = options.capture.as_mut().and_then(|c| c.take_output(index));
         let keep = options.collect_outputs;
@@ -1102,9 +1130,12 @@ fn run_lane_graph(
     let mut feeders = Vec::new();
     let mut first = None;
     for (index, ingress) in plan.ingress.iter().enumerate() {
+        if !mine(&ingress.name) {
+            continue;
+        }
         let producer = ends.producer_named::<BuiltinEvent>(&ingress.name)?;
         let feeder = Feeder::new(options, index, &ingress.name);
-        if index == 0 {
+        if first.is_none() {
             first = Some((producer, feeder));
             continue;
         }

@@ -153,10 +153,16 @@ pub struct StageView {
 pub struct RegionView {
     /// The file.
     pub path: PathBuf,
-    /// The pipeline, from the file name (`<pipeline>.<shard>`).
+    /// The pipeline, from the file name (`<pipeline>.<shard>`, or `<pipeline>.lane<id>` for a
+    /// LaneGraph lane between processes).
     pub pipeline: String,
-    /// The shard, from the file name.
+    /// The shard, from the file name (a SingleRing's ring).
     pub shard: Option<u32>,
+    /// The lane id, from the file name (a LaneGraph lane: the producer is its writer, the
+    /// stages its readers).
+    pub lane: Option<u32>,
+    /// Events the producer dropped for want of room (a lane under `drop`; 0 for a ring).
+    pub dropped: u64,
     /// The region's ABI version.
     pub abi_version: u32,
     /// The spec fingerprint the region was created for (16 hex digits).
@@ -184,13 +190,15 @@ pub struct RegionView {
 
 impl RegionView {
     fn from_info(info: RegionInfo) -> Self {
-        let (pipeline, shard) = match region_name(&info.path) {
-            Some((name, shard)) => (name.to_owned(), Some(shard)),
+        let (pipeline, shard, lane) = match region_name(&info.path) {
+            Some((name, RegionOf::Shard(shard))) => (name.to_owned(), Some(shard), None),
+            Some((name, RegionOf::Lane(lane))) => (name.to_owned(), None, Some(lane)),
             None => (
                 info.path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
+                None,
                 None,
             ),
         };
@@ -212,6 +220,8 @@ impl RegionView {
         RegionView {
             pipeline,
             shard,
+            lane,
+            dropped: info.dropped,
             abi_version: crate::abi::region::REGION_ABI_VERSION,
             spec_fingerprint: format!("{:016x}", info.ring.spec_fingerprint()),
             event: info.ring.event().name.clone(),
@@ -341,11 +351,24 @@ fn clean_where(dir: &Path, wanted: impl Fn(&Path) -> bool) -> Result<Vec<Cleaned
     Ok(out)
 }
 
-/// The pipeline and shard a region file's name `<pipeline>.<shard>` gives, if it has that
-/// form ([`shm_region_path`](crate::exec::shm_region_path)).
-fn region_name(path: &Path) -> Option<(&str, u32)> {
-    let (name, shard) = path.file_name()?.to_str()?.rsplit_once('.')?;
-    Some((name, shard.parse().ok()?))
+/// What a region file holds, by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RegionOf {
+    /// A SingleRing's ring: `<pipeline>.<shard>`.
+    Shard(u32),
+    /// A LaneGraph lane between processes: `<pipeline>.lane<id>`.
+    Lane(u32),
+}
+
+/// The pipeline a region file's name gives and what the region holds, if the name has one of
+/// the two forms ([`shm_region_path`](crate::exec::shm_region_path),
+/// [`shm_lane_path`](crate::exec::lane_graph::shm_lane_path)).
+fn region_name(path: &Path) -> Option<(&str, RegionOf)> {
+    let (name, suffix) = path.file_name()?.to_str()?.rsplit_once('.')?;
+    match suffix.strip_prefix("lane") {
+        Some(lane) => Some((name, RegionOf::Lane(lane.parse().ok()?))),
+        None => Some((name, RegionOf::Shard(suffix.parse().ok()?))),
+    }
 }
 
 /// Removes the [`policy_path`] files of `dir` whose pipeline has no region left.
@@ -397,11 +420,15 @@ impl fmt::Display for RegionView {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{}: abi {} pipeline {} shard {} spec {} event {} ({} B) capacity {} owner pid {} heartbeat {} {} stream {}",
+            "{}: abi {} pipeline {} {} spec {} event {} ({} B) capacity {} owner pid {} heartbeat {} {} stream {}",
             self.path.display(),
             self.abi_version,
             self.pipeline,
-            self.shard.map_or("-".into(), |s| s.to_string()),
+            match (self.shard, self.lane) {
+                (_, Some(lane)) => format!("lane {lane}"),
+                (Some(shard), None) => format!("shard {shard}"),
+                (None, None) => "shard -".into(),
+            },
             self.spec_fingerprint,
             self.event,
             self.event_bytes,
@@ -415,6 +442,9 @@ impl fmt::Display for RegionView {
             writeln!(f, "  {policy}")?;
         }
         writeln!(f, "  {:<24} {:>14}", "cursor", self.published)?;
+        if self.dropped > 0 {
+            writeln!(f, "  {:<24} {:>14}", "dropped", self.dropped)?;
+        }
         for s in &self.stages {
             let health = s.peer.health.map_or("unattached", Health::as_str);
             writeln!(
@@ -436,7 +466,7 @@ impl fmt::Display for RegionView {
 impl Snapshot {
     /// The snapshot in the OpenMetrics text exposition format (what Prometheus scrapes):
     /// `byteor_region_up`, `byteor_published_total`, `byteor_stage_processed_total`,
-    /// `byteor_stage_lag`, `byteor_heartbeat_age_seconds`, labelled by `pipeline`, `shard`
+    /// `byteor_stage_lag`, `byteor_heartbeat_age_seconds`, labelled by `pipeline`, `shard` (`lane` for a lane)
     /// and `stage`; ends with `# EOF`.
     pub fn to_openmetrics(&self) -> String {
         let regions: Vec<&RegionView> = self
@@ -458,12 +488,13 @@ impl Snapshot {
                 let _ = writeln!(out, "{sample}{{{labels}}} {value}");
             }
         };
-        let labels = |r: &RegionView| {
-            format!(
+        let labels = |r: &RegionView| match r.lane {
+            Some(lane) => format!("pipeline=\"{}\",lane=\"{lane}\"", escape(&r.pipeline)),
+            None => format!(
                 "pipeline=\"{}\",shard=\"{}\"",
                 escape(&r.pipeline),
                 r.shard.map_or(String::new(), |s| s.to_string())
-            )
+            ),
         };
         let per_stage = |value: fn(&StageView) -> u64| -> Vec<(String, String)> {
             regions

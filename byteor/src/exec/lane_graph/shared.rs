@@ -183,20 +183,24 @@ pub(super) fn shared_lane<T: LaneEvent + ShmEvent + Pod>(
     let counted = Arc::clone(&ring);
     let closing = Arc::clone(&ring);
     let writer_here = at.writer_here;
+    // The writer's process counts every reader (it waits for all of them at the end); a
+    // reader's process counts its own readers.
+    let shown: Vec<usize> = (0..at.readers_here.len())
+        .filter(|&i| writer_here || at.readers_here[i])
+        .collect();
     let lane = ErasedLane {
         writer,
         readers,
         counts: Box::new(move || {
             let written = SharedRegion::cursor(&*counted);
             let dropped = counted.region().dropped();
-            let readers = counted.stage_sequences().len();
             LaneCounts {
                 published: written + dropped,
                 written,
                 dropped,
-                delivered: (0..readers).map(|i| counted.released(i)).collect(),
-                lost: vec![0; readers],
-                detached: vec![false; readers],
+                delivered: shown.iter().map(|&i| counted.released(i)).collect(),
+                lost: vec![0; shown.len()],
+                detached: vec![false; shown.len()],
             }
         }),
         close: Box::new(move || {

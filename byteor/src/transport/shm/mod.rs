@@ -145,6 +145,8 @@ pub struct RegionInfo {
     pub stages: Vec<(PeerState, PeerStatus)>,
     /// What the producer told the stages.
     pub stream: StreamState,
+    /// Events the producer dropped for want of room (a LaneGraph lane under `drop`).
+    pub dropped: u64,
 }
 
 /// Opens any ring region read-only in spirit (it takes no place and writes nothing) and reports
@@ -174,6 +176,7 @@ pub fn inspect(
         producer: region.peer_state(Peer::Producer, heartbeat_timeout),
         stages,
         stream: region.stream_state(),
+        dropped: region.dropped(),
         ring,
     })
 }
