@@ -22,7 +22,7 @@ fn pid_alive(pid: u32) -> bool {
 
 #[test]
 fn run_sp_brings_up_every_checked_in_plan_with_exit_0() {
-    for name in ["orders.toml", "plant.toml"] {
+    for name in ["orders.toml", "plant.toml", "relay.toml"] {
         let mut c = command();
         c.args(["run", "--sp", "--events", "100000", "--format", "json"])
             .arg(plan(name));
@@ -49,11 +49,12 @@ fn run_sp_brings_up_every_checked_in_plan_with_exit_0() {
                 assert_eq!(lane["adds_up"], true, "{lane}");
             }
             let egress = report["egress"].as_array().unwrap();
-            let decisions = egress
-                .iter()
-                .find(|e| e["name"] == "decisions_out")
-                .unwrap();
-            assert_eq!(decisions["received"], 300_000, "three deciders merged");
+            let (out, want) = match name {
+                "plant.toml" => ("decisions_out", 300_000), // three deciders merged
+                _ => ("quotes_out", 100_000),
+            };
+            let received = egress.iter().find(|e| e["name"] == out).unwrap();
+            assert_eq!(received["received"], want, "{name}");
         }
     }
 }
@@ -149,17 +150,18 @@ fn bad_input_has_the_documented_exit_codes() {
         "{}",
         text(&out.stderr)
     );
-    // A LaneGraph over processes is refused, saying why.
+    // A LaneGraph role that is not a process role (an inserted router) is refused, naming
+    // the process roles.
     let mut c = command();
-    c.args(["run", "--mp", "--shm-dir"])
+    c.args(["run", "--role", "router.parse", "--shm-dir"])
         .arg(&dir.0)
         .arg(plan("plant.toml"));
     let out = output(c);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("LaneGraph"),
-        "{}",
-        text(&out.stderr)
+        err.contains("`router.parse`") && err.contains("`packets_in`"),
+        "{err}"
     );
 }
 
@@ -309,6 +311,32 @@ fn snapshot_clean_removes_only_dead_owners_regions() {
 
 #[test]
 fn run_mp_runs_one_process_per_role_and_cleans_up() {
+    mp_runs_cleanly(
+        "orders.toml",
+        &["parse", "risk", "audit", "publish", "orders_in"],
+    );
+}
+
+#[test]
+fn run_mp_runs_a_lane_graph_one_process_per_ingress_stage_and_egress() {
+    mp_runs_cleanly(
+        "plant.toml",
+        &[
+            "parse",
+            "book",
+            "risk",
+            "audit",
+            "analytics",
+            "decisions_out",
+            "analytics_out",
+            "packets_in",
+        ],
+    );
+}
+
+/// `run --mp` of a checked-in plan: one child per process role, in the order given, every one
+/// exits 0, and no region is left.
+fn mp_runs_cleanly(plan_file: &str, want_roles: &[&str]) {
     let dir = TempDir::new("mp-ok");
     let mut c = command();
     c.args([
@@ -321,7 +349,7 @@ fn run_mp_runs_one_process_per_role_and_cleans_up() {
         "--shm-dir",
     ])
     .arg(&dir.0)
-    .arg(plan("orders.toml"))
+    .arg(plan(plan_file))
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let mut sup = Guard(c.spawn().unwrap());
@@ -340,12 +368,24 @@ fn run_mp_runs_one_process_per_role_and_cleans_up() {
         .iter()
         .map(|r| r["role"].as_str().unwrap())
         .collect();
-    assert_eq!(roles, ["parse", "risk", "audit", "publish", "orders_in"]);
+    assert_eq!(roles, want_roles);
     assert!(dir.files().is_empty(), "{:?}", dir.files());
 }
 
 #[test]
 fn run_mp_names_a_role_killed_with_sigkill_and_leaves_nothing_behind() {
+    mp_kill("orders.toml", 5, "risk");
+}
+
+#[test]
+fn run_mp_of_a_three_role_lane_graph_names_the_killed_role_and_leaves_nothing_behind() {
+    mp_kill("relay.toml", 3, "enrich");
+}
+
+/// `run --mp` of `plan_file` (`roles` child processes), `victim`'s process killed with
+/// SIGKILL while events flow: the supervisor exits 1 within the heartbeat timeout (and a
+/// margin), naming the victim; no child is left running and no region is left behind.
+fn mp_kill(plan_file: &str, roles: usize, victim: &str) {
     let dir = TempDir::new("mp-kill");
     let heartbeat = Duration::from_millis(500);
     let mut c = command();
@@ -359,7 +399,7 @@ fn run_mp_names_a_role_killed_with_sigkill_and_leaves_nothing_behind() {
         "--shm-dir",
     ])
     .arg(&dir.0)
-    .arg(plan("orders.toml"))
+    .arg(plan(plan_file))
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let mut sup = Guard(c.spawn().unwrap());
@@ -377,7 +417,7 @@ fn run_mp_names_a_role_killed_with_sigkill_and_leaves_nothing_behind() {
     let mut lines = Vec::new();
     let mut pids = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while pids.len() < 5 {
+    while pids.len() < roles {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("not every role started: {lines:?}"));
@@ -394,9 +434,9 @@ fn run_mp_names_a_role_killed_with_sigkill_and_leaves_nothing_behind() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let risk = pids.iter().find(|(r, _)| r == "risk").unwrap().1;
-    // SAFETY: `risk` is a live grandchild: the supervisor has not reaped it (it is running).
-    unsafe { libc::kill(risk as libc::pid_t, libc::SIGKILL) };
+    let killed = pids.iter().find(|(r, _)| r == victim).unwrap().1;
+    // SAFETY: `killed` is a live grandchild: the supervisor has not reaped it (it is running).
+    unsafe { libc::kill(killed as libc::pid_t, libc::SIGKILL) };
     let killed_at = Instant::now();
 
     let status = sup.wait_for(Duration::from_secs(30));
@@ -417,7 +457,7 @@ fn run_mp_names_a_role_killed_with_sigkill_and_leaves_nothing_behind() {
     let all = rest.join("\n");
     assert!(
         all.contains(&format!(
-            "role `risk` (pid {risk}) was killed by signal 9 (SIGKILL)"
+            "role `{victim}` (pid {killed}) was killed by signal 9 (SIGKILL)"
         )),
         "{all}"
     );
