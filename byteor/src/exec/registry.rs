@@ -528,6 +528,7 @@ impl<E: Default + Send + Sync + 'static> ResolvedPipeline<E> {
 
     /// The spec, the wait strategy and the stages' handlers (per stage, one per shard).
     #[allow(clippy::type_complexity)]
+    #[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
     pub(crate) fn into_parts(
         self,
     ) -> (

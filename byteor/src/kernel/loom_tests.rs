@@ -25,7 +25,6 @@ struct Ring {
     cursor: Sequence,
     stages: Vec<Sequence>,
     slots: Vec<SlotCell<u64>>,
-    capacity: u64,
 }
 
 /// Stage behaviour in a model.
@@ -40,6 +39,19 @@ enum Role {
 /// Runs a producer (on the model's main thread) and one thread per stage over a ring of
 /// `capacity` slots for `events` events. `deps[i]` is stage i's dependency mask.
 fn model(capacity: u64, events: u64, deps: &'static [u32], roles: &'static [Role]) {
+    gated_model(capacity, capacity, events, deps, roles);
+}
+
+/// [`model`] over `slots` slots with the producer gated on `capacity <= slots` events in
+/// flight: a LaneGraph lane in shared memory (a `sequenced_slots` lane of any capacity keeps
+/// its events in the next power of two of slots).
+fn gated_model(
+    capacity: u64,
+    slots: u64,
+    events: u64,
+    deps: &'static [u32],
+    roles: &'static [Role],
+) {
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(3);
     builder.max_branches = 10_000;
@@ -47,8 +59,7 @@ fn model(capacity: u64, events: u64, deps: &'static [u32], roles: &'static [Role
         let ring = Arc::new(Ring {
             cursor: Sequence::new(0),
             stages: (0..deps.len()).map(|_| Sequence::new(0)).collect(),
-            slots: (0..capacity).map(|_| SlotCell::new(0)).collect(),
-            capacity,
+            slots: (0..slots).map(|_| SlotCell::new(0)).collect(),
         });
         let handles: Vec<_> = (0..deps.len())
             .map(|id| {
@@ -72,7 +83,7 @@ fn model(capacity: u64, events: u64, deps: &'static [u32], roles: &'static [Role
                             continue;
                         }
                         for seq in next..available {
-                            let slot = &ring.slots[(seq % ring.capacity) as usize];
+                            let slot = &ring.slots[(seq % slots) as usize];
                             match roles[id] {
                                 // SAFETY: the protocol under test gives this stage exclusive
                                 // access; loom reports it if it does not.
@@ -106,7 +117,7 @@ fn model(capacity: u64, events: u64, deps: &'static [u32], roles: &'static [Role
             if !gate.has_room(&ring.stages, seq + 1) {
                 break;
             }
-            let slot = &ring.slots[(seq % capacity) as usize];
+            let slot = &ring.slots[(seq % slots) as usize];
             // SAFETY: the gate says every final stage released this slot; loom checks it.
             slot.with_mut(|p| unsafe { *p = seq + 1 });
             ring.cursor.store(seq + 1);
@@ -141,6 +152,19 @@ fn chain_mutating_stage_then_reader_wraps_safely() {
 fn parallel_readers_both_gate_the_producer() {
     // Two independent final stages over the same slots: the producer must wait for both.
     model(
+        2,
+        3,
+        &[0, 0],
+        &[Role::Check { factor: 1 }, Role::Check { factor: 1 }],
+    );
+}
+
+#[test]
+fn a_lane_gated_below_its_slot_count_keeps_its_readers_safe() {
+    // A lane of capacity 1 kept in 2 slots, read by two readers (as a lane between processes
+    // is): the writer holds at most one event in flight and reuses no slot a reader holds.
+    gated_model(
+        1,
         2,
         3,
         &[0, 0],

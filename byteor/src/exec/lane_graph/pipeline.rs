@@ -15,7 +15,7 @@ use crate::vocab::RoleKind;
 use super::error::{shape, GraphSpawnError};
 use super::handles::{ErasedEnd, GraphControl, GraphEndpoints};
 use super::node::Node;
-use super::placement::{self, Placement};
+use super::placement::Placement;
 use super::runtime::{ErasedLane, LaneContext, LaneOps, RoleBody};
 use super::state::{next_graph_id, panic_text, GraphRuntime, RoleFailure};
 
@@ -273,12 +273,12 @@ impl LaneGraphPipeline {
                     lane: lane.name.clone(),
                     region,
                     writer_here,
-                    writer_role: placement::owner(&graph, lane.writer),
+                    writer_role: super::placement::owner(&graph, lane.writer),
                     readers: lane
                         .readers
                         .iter()
                         .zip(&readers_here)
-                        .map(|(&r, &here)| (placement::owner(&graph, r), here))
+                        .map(|(&r, &here)| (super::placement::owner(&graph, r), here))
                         .collect(),
                 });
                 made[lane.id as usize] = Some(erased);
@@ -488,13 +488,17 @@ impl LaneGraphPipeline {
 }
 
 /// Where the lanes between processes of a graph split over processes live.
+#[cfg(all(target_os = "linux", not(loom)))]
 #[derive(Debug, Clone)]
 struct Shared {
-    #[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
     dir: std::path::PathBuf,
-    #[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
     options: crate::exec::ShmRunOptions,
 }
+
+/// No shared memory on this target: every graph runs in one process.
+#[cfg(not(all(target_os = "linux", not(loom))))]
+#[derive(Debug, Clone)]
+struct Shared;
 
 /// The name of each reader's place in a lane's region: the reader's own name when it fits a
 /// region's name field, else `reader<k>`.

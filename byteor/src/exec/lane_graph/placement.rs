@@ -6,6 +6,9 @@
 //! role writes), a merge where its output's reader runs (it gathers for that role). So a lane
 //! crosses processes only where the plan has a connection between two process roles.
 
+// Without shared memory (other targets, loom builds) every role runs in one process.
+#![cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
+
 use crate::spec::{LaneEnd, LaneGraphSpec};
 use crate::vocab::RoleKind;
 
