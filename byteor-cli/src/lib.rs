@@ -238,11 +238,13 @@ struct RunCommand {
     /// Tuning profile: default, low-latency, isolated-core.
     #[arg(long, default_value = "default", value_parser = parse_profile)]
     profile: TuningProfile,
-    /// Put the rings in shared memory in this directory (SingleRing), where `snapshot` and
-    /// other processes see them (with --role and --mp default /dev/shm/byteor).
+    /// Put the rings (SingleRing) or the lanes between processes (LaneGraph with --role) in
+    /// shared memory in this directory, where `snapshot` and other processes see them (with
+    /// --role and --mp default /dev/shm/byteor).
     #[arg(long, value_name = "DIR")]
     shm_dir: Option<PathBuf>,
-    /// Run only this role (repeatable): the ingress's name (the producer) or a stage's.
+    /// Run only this role (repeatable): SingleRing, the ingress's name (the producer) or a
+    /// stage's; LaneGraph, an ingress's, a stage's or an egress's.
     #[arg(long = "role", value_name = "NAME")]
     roles: Vec<String>,
     /// Supervise one child process per role; stop them all and name the culprit when one dies.

@@ -85,17 +85,22 @@ pub struct RunOptions {
     pub progress_every: Duration,
     /// Where `Journal` lanes keep their files (required when the plan has one).
     pub journal_dir: Option<PathBuf>,
-    /// SingleRing only: put the rings in shared memory under this directory (one region per
+    /// Shared memory under this directory. SingleRing: the rings live there (one region per
     /// shard, `<dir>/<pipeline>.<shard>`), so other processes can attach and `snapshot` can
-    /// look. Regions are removed after a clean run.
+    /// look; regions are removed after a clean run. LaneGraph: with `roles`, the lanes between
+    /// this process and the others (`<dir>/<pipeline>.lane<id>`, see
+    /// [`LaneGraphPipeline::spawn_shm`](crate::exec::lane_graph::LaneGraphPipeline::spawn_shm)).
     pub shm_dir: Option<PathBuf>,
-    /// SingleRing on shared memory only: the roles this process runs — the ingress's name
-    /// (the producer: creates the regions and publishes) and stage names; `None`: every role.
-    /// A process without the producer's role attaches to regions another process created
+    /// On shared memory only: the roles this process runs; `None`: every role. SingleRing: the
+    /// ingress's name (the producer: creates the regions and publishes) and stage names; a
+    /// process without the producer's role attaches to regions another process created
     /// (waiting up to `attach_timeout` for them) and ends when that producer ends the stream.
+    /// LaneGraph: ingress, stage and egress names (inserted roles go with their neighbours);
+    /// the process publishes into its ingresses, receives from its egresses, and ends once
+    /// its streams ended and the other processes read what it wrote.
     pub roles: Option<Vec<String>>,
     /// How long a role waits for the regions to appear, or the producer for every stage to
-    /// attach (default 10 s).
+    /// attach (default 10 s); on a LaneGraph, a lane's writer for its readers' processes.
     pub attach_timeout: Duration,
     /// Liveness of peer processes on shared memory (heartbeat timeout, tick).
     pub shm_options: ShmRunOptions,

@@ -243,8 +243,9 @@ impl DoctorOptions {
     ///   [`RegionGeometry`] of its capacity, stages and slot size — the spec's slot size when
     ///   set, [`ESTIMATED_SLOT_BYTES`] when left to the executor (as in a spec lowered from a
     ///   plan document), so an estimate for larger events.
-    /// * LaneGraph: one thread per role and the producer; no shared memory (lane graphs run in
-    ///   one process).
+    /// * LaneGraph: one thread per role and the producer; no shared memory (in one process its
+    ///   lanes are in process memory; split over processes, only the lanes between them are
+    ///   regions).
     pub fn with_spec(mut self, spec: &PipelineSpecV1) -> Self {
         match &spec.topology {
             TopologySpec::SingleRing(ring) => {
