@@ -19,6 +19,7 @@ use std::thread::JoinHandle;
 pub struct Control<E, R: RingStorage<Event = E> = MemRing<E>> {
     rt: Arc<Runtime<R>>,
     threads: Vec<StageThread>,
+    tuning: Option<super::tuning::TuningReport>,
 }
 
 impl<E, R: RingStorage<Event = E>> fmt::Debug for Control<E, R> {
@@ -169,7 +170,40 @@ impl PipelineReport {
 
 impl<E, R: RingStorage<Event = E>> Control<E, R> {
     pub(crate) fn new(rt: Arc<Runtime<R>>, threads: Vec<StageThread>) -> Self {
-        Control { rt, threads }
+        Control {
+            rt,
+            threads,
+            tuning: None,
+        }
+    }
+
+    /// What applying a tuning profile to this pipeline did — requested, applied and degraded
+    /// settings, each degradation with its reason — once one was applied (`ops::profile::tune`
+    /// on Linux; `byteor run --profile` applies one to every run).
+    pub fn tuning(&self) -> Option<&super::tuning::TuningReport> {
+        self.tuning.as_ref()
+    }
+
+    /// Keeps what applying a tuning profile did (see [`tuning`](Self::tuning)).
+    #[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
+    pub(crate) fn set_tuning(
+        &mut self,
+        report: super::tuning::TuningReport,
+    ) -> &super::tuning::TuningReport {
+        self.tuning.insert(report)
+    }
+
+    /// `(label, OS thread name)` of each stage thread this handle runs.
+    #[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
+    pub(crate) fn stage_thread_names(&self) -> Vec<(String, String)> {
+        self.threads
+            .iter()
+            .filter(|t| t.is_stage)
+            .filter_map(|t| {
+                let name = t.handle.thread().name()?;
+                Some((t.label.clone(), name.to_owned()))
+            })
+            .collect()
     }
 
     #[cfg(all(target_os = "linux", not(loom)))]

@@ -55,6 +55,7 @@ mod shm;
 mod stage;
 mod threads;
 mod topology;
+pub mod tuning;
 
 pub use builder::{
     per_shard, source, state, IntoShardedStage, IntoStage, PerShard, RingBuilder, RingIsFull,

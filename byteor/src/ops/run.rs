@@ -63,7 +63,7 @@ use crate::vocab::ExecutionTargetV1;
 use super::builtin::{take_latencies, BuiltinEvent, Generator, LatencyHistogram, Pacer};
 use super::capture::{Capture, CaptureTap};
 use super::policy::{now_unix, Decision, Policy, PolicyError};
-use super::profile::{apply, TuningProfile, TuningReport};
+use super::profile::{apply, tune, tune_graph, TuningProfile, TuningReport};
 
 /// A progress callback: see [`RunOptions::progress`].
 pub type ProgressFn = Box<dyn FnMut(&Progress) + Send>;
@@ -557,12 +557,8 @@ fn run_single_ring(
             ));
         }
         let (resolved, sink) = tap_egress(resolved, options);
-        let (producer, control) = resolved.spawn_sharded(key)?;
-        let tuning = apply(
-            options.profile,
-            Some(ring.ingress.as_str()),
-            &stage_threads(plan, &all_stages(plan), ring.shards),
-        );
+        let (producer, mut control) = resolved.spawn_sharded(key)?;
+        let tuning = tune(&mut control, options.profile, Some(ring.ingress.as_str())).clone();
         let (published, capture_error) =
             publish_all(producer, &control, options, &ring.ingress, start);
         let metrics = settle(&control);
@@ -600,12 +596,12 @@ fn run_single_ring(
     let stage_refs: Vec<&str> = stages.iter().map(String::as_str).collect();
     let shm = options.shm_options.clone();
     if producer_role {
-        let (producer, control) = resolved.create_shm(key, &dir, &shm)?;
+        let (producer, mut control) = resolved.create_shm(key, &dir, &shm)?;
         // What the policy decided, next to the regions, for `snapshot` (best effort: the
         // regions work without it).
         let policy_file = super::snapshot::policy_path(&dir, &plan.name);
         let _ = std::fs::write(&policy_file, format!("{decision}\n"));
-        let local = if stage_refs.is_empty() {
+        let mut local = if stage_refs.is_empty() {
             None
         } else {
             Some(
@@ -620,11 +616,12 @@ fn run_single_ring(
             options.attach_timeout,
             &options.stop,
         )?;
-        let tuning = apply(
-            options.profile,
-            Some(ring.ingress.as_str()),
-            &stage_threads(plan, &stages, ring.shards),
-        );
+        // The stages of this process run under `local`; the report goes to both handles.
+        let tuning = match &mut local {
+            Some(local) => tune(local, options.profile, Some(ring.ingress.as_str())).clone(),
+            None => apply(options.profile, Some(ring.ingress.as_str()), &[]),
+        };
+        control.set_tuning(tuning.clone());
         let (published, capture_error) =
             publish_all(producer, &control, options, &ring.ingress, start);
         let metrics = settle(&control);
@@ -665,8 +662,8 @@ fn run_single_ring(
             options.attach_timeout,
             &options.stop,
         )?;
-        let control = resolved.attach_shm(&dir, &stage_refs, &shm)?;
-        let tuning = apply(options.profile, None, &stage_threads(plan, &stages, shards));
+        let mut control = resolved.attach_shm(&dir, &stage_refs, &shm)?;
+        let tuning = tune(&mut control, options.profile, None).clone();
         let (metrics, joined) = settle_stage_process(control, &stages);
         let published = metrics.published();
         Ok(single_ring_report(
@@ -974,26 +971,6 @@ fn single_ring_report(
     }
 }
 
-fn all_stages(plan: &PipelinePlanV2) -> Vec<String> {
-    plan.stages.iter().map(|s| s.name.clone()).collect()
-}
-
-/// `(label, OS thread name)` of each thread running `stages` (one per shard).
-fn stage_threads(plan: &PipelinePlanV2, stages: &[String], shards: u32) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for stage in stages {
-        for shard in 0..shards {
-            let sharded = (shards > 1).then_some(shard);
-            let label = match sharded {
-                Some(s) => format!("{stage}-{s}"),
-                None => stage.clone(),
-            };
-            out.push((label, crate::exec::thread_name(&plan.name, stage, sharded)));
-        }
-    }
-    out
-}
-
 fn stage_lags(m: &crate::exec::PipelineMetrics) -> Vec<(String, u64)> {
     let mut lag: Vec<(String, u64)> = Vec::new();
     for shard in &m.shards {
@@ -1035,20 +1012,10 @@ fn run_lane_graph(
     }
     let fingerprint = pipeline.spec().fingerprint().to_string();
     let start = Instant::now();
-    let roles: Vec<String> = match &pipeline.spec().topology {
-        crate::spec::TopologySpec::LaneGraph(g) => g.roles.iter().map(|r| r.name.clone()).collect(),
-        crate::spec::TopologySpec::SingleRing(_) => Vec::new(),
-    };
     // Which process roles run here: every one, or those given (over shared memory).
     let given = options.roles.clone();
     let mine = |name: &str| given.as_ref().is_none_or(|r| r.iter().any(|n| n == name));
-    let local_stages: Vec<String> = plan
-        .stages
-        .iter()
-        .filter(|s| mine(&s.name))
-        .map(|s| s.name.clone())
-        .collect();
-    let (mut ends, control) = match (&options.shm_dir, &options.roles) {
+    let (mut ends, mut control) = match (&options.shm_dir, &options.roles) {
         (None, None) => pipeline.spawn()?,
         (Some(dir), Some(given)) => {
             let given: Vec<&str> = given.iter().map(String::as_str).collect();
@@ -1075,12 +1042,7 @@ fn run_lane_graph(
         .iter()
         .find(|i| mine(&i.name))
         .map(|i| i.name.clone());
-    let threads = if options.roles.is_some() {
-        stage_threads(plan, &local_stages, 1)
-    } else {
-        stage_threads(plan, &roles, 1)
-    };
-    let tuning = apply(options.profile, first_ingress.as_deref(), &threads);
+    let tuning = tune_graph(&mut control, options.profile, first_ingress.as_deref()).clone();
 
     // Drain every egress on a thread of its own: count, capture, keep.
     let mut drains = Vec::new();

@@ -414,6 +414,8 @@ pub struct GraphControl {
     pub(super) closers: Vec<Box<dyn Fn() + Send + Sync>>,
     /// For a graph split over processes: the thread watching the other processes.
     pub(super) watcher: Option<Watcher>,
+    /// What applying a tuning profile did, once one was applied.
+    pub(super) tuning: Option<crate::exec::tuning::TuningReport>,
 }
 
 /// The thread that watches the other processes of a graph split over processes.
@@ -463,6 +465,31 @@ impl GraphControl {
                 lane: lane.clone(),
                 counts: counts(),
             })
+            .collect()
+    }
+
+    /// What applying a tuning profile to this graph did — requested, applied and degraded
+    /// settings, each degradation with its reason — once one was applied
+    /// (`ops::profile::tune_graph` on Linux; `byteor run --profile` applies one to every run).
+    pub fn tuning(&self) -> Option<&crate::exec::tuning::TuningReport> {
+        self.tuning.as_ref()
+    }
+
+    /// Keeps what applying a tuning profile did (see [`tuning`](Self::tuning)).
+    #[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
+    pub(crate) fn set_tuning(
+        &mut self,
+        report: crate::exec::tuning::TuningReport,
+    ) -> &crate::exec::tuning::TuningReport {
+        self.tuning.insert(report)
+    }
+
+    /// `(label, OS thread name)` of each role thread this handle runs.
+    #[cfg_attr(not(all(target_os = "linux", not(loom))), allow(dead_code))]
+    pub(crate) fn role_thread_names(&self) -> Vec<(String, String)> {
+        self.threads
+            .iter()
+            .filter_map(|(role, t)| Some((role.clone(), t.thread().name()?.to_owned())))
             .collect()
     }
 

@@ -476,6 +476,7 @@ impl LaneGraphPipeline {
             metrics,
             closers,
             watcher: None,
+            tuning: None,
         };
         #[cfg(all(target_os = "linux", not(loom)))]
         if let Some(shared) = shared {
