@@ -20,8 +20,9 @@
 //!   that failed, died, or never attached (within the attach timeout) fails the graph naming
 //!   that reader's process role; so does a remote writer that died before closing its lane;
 //!   a graph that failed here fails the streams it writes and marks its readers failed, so the
-//!   other processes stop too. At the end the writer waits until every remote reader has read
-//!   the whole stream; then the regions it created are removed.
+//!   other processes stop too. A reader that has read the whole stream says so in its place
+//!   (`done`); at the end the writer's process waits until its lanes are closed (its producers
+//!   dropped) and every remote reader said so; then the regions it created are removed.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -311,10 +312,18 @@ impl<T: ShmEvent + Send + Sync> BatchSource<T> for ShmLaneSource<T> {
     }
 
     fn is_finished(&self) -> bool {
-        match self.ring.region().stream_state() {
+        let region = self.ring.region();
+        let finished = match region.stream_state() {
             StreamState::Closed { drain_target } => self.next >= drain_target,
             _ => false,
+        };
+        // Tell the writer's process this reader has the whole stream (it waits for that
+        // before it ends), unless this process already said it failed.
+        let place = Peer::Stage(self.id);
+        if finished && region.status(place) == PeerStatus::Running {
+            region.set_status(place, PeerStatus::Done);
         }
+        finished
     }
 }
 
@@ -444,16 +453,18 @@ fn look(
     None
 }
 
-/// Whether every remote reader of the lanes written here has read everything written (or
-/// said it is done).
+/// Whether every lane written here is closed and every remote reader of it said it read the
+/// whole stream. (Counting what was written so far is not enough: a producer of this process
+/// may still publish, and a reader that has not attached yet has read nothing.)
 fn drained(lanes: &[WatchedLane]) -> bool {
     lanes.iter().filter(|l| l.writer_here).all(|lane| {
-        let written = lane.region.cursor();
-        lane.readers.iter().enumerate().all(|(i, (_, here))| {
-            *here
-                || lane.region.released(i) >= written
-                || lane.region.region().status(Peer::Stage(i)) == PeerStatus::Done
-        })
+        let region = lane.region.region();
+        matches!(region.stream_state(), StreamState::Closed { .. })
+            && lane
+                .readers
+                .iter()
+                .enumerate()
+                .all(|(i, (_, here))| *here || region.status(Peer::Stage(i)) == PeerStatus::Done)
     })
 }
 
