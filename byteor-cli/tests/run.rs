@@ -337,7 +337,7 @@ fn run_mp_runs_a_lane_graph_one_process_per_ingress_stage_and_egress() {
 /// `run --mp` of a checked-in plan: one child per process role, in the order given, every one
 /// exits 0, and no region is left.
 fn mp_runs_cleanly(plan_file: &str, want_roles: &[&str]) {
-    let dir = TempDir::new("mp-ok");
+    let dir = TempDir::new(&format!("mp-ok-{plan_file}"));
     let mut c = command();
     c.args([
         "run",
@@ -386,7 +386,7 @@ fn run_mp_of_a_three_role_lane_graph_names_the_killed_role_and_leaves_nothing_be
 /// SIGKILL while events flow: the supervisor exits 1 within the heartbeat timeout (and a
 /// margin), naming the victim; no child is left running and no region is left behind.
 fn mp_kill(plan_file: &str, roles: usize, victim: &str) {
-    let dir = TempDir::new("mp-kill");
+    let dir = TempDir::new(&format!("mp-kill-{plan_file}"));
     let heartbeat = Duration::from_millis(500);
     let mut c = command();
     c.args([
