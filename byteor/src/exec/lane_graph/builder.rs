@@ -15,7 +15,7 @@ use crate::vocab::OnFull;
 use super::node::Node;
 use super::pipeline::LaneGraphPipeline;
 use super::pod::{PodOps, ShmOps};
-use super::ports::{Input, Output};
+use super::ports::{GraphBrand, Input, Output};
 use super::runtime::TypedOps;
 use super::stage::LaneStage;
 use super::state::{next_graph_id, LaneEvent};
@@ -25,28 +25,89 @@ use super::state::{next_graph_id, LaneEvent};
 pub struct LaneGraph;
 
 impl LaneGraph {
-    /// A builder for a graph named `name`, with `on_full = Block`.
+    /// A builder for a graph named `name`, with `on_full = Block`. Its handles may leave the
+    /// code that builds the graph (to take producers and receivers with after `spawn`); one
+    /// used with another builder is reported by [`GraphBuilder::build`]. For a check at
+    /// compile time, build in a closure: [`build`](Self::build).
     pub fn builder(name: impl Into<String>) -> GraphBuilder {
-        GraphBuilder {
-            plan: PipelinePlanV2::lane_graph(name),
-            nodes: HashMap::new(),
-            id: next_graph_id(),
-            foreign: Vec::new(),
-        }
+        GraphBuilder::new(name)
+    }
+
+    /// Builds a graph named `name` in `wire`, whose builder's handles are branded with a
+    /// lifetime of their own ([`GraphBrand`]): a handle of another builder does not compile
+    /// where this one's are expected, and no handle leaves the closure (take producers and
+    /// receivers by name: [`GraphEndpoints::producer_named`](super::GraphEndpoints::producer_named)).
+    ///
+    /// ```
+    /// use byteor::exec::lane_graph::{lane_fn, Emitter, LaneGraph};
+    ///
+    /// let pipeline = LaneGraph::build("double", |mut g| {
+    ///     let input = g.ingress::<u64>("in");
+    ///     let (d_in, d_out) = g.stage(
+    ///         "double",
+    ///         lane_fn(|n: &u64, out: &mut Emitter<'_, u64>| out.emit(|s| *s = n * 2)),
+    ///     );
+    ///     let output = g.egress::<u64>("out");
+    ///     g.connect(&input, &d_in).connect(&d_out, &output);
+    ///     g.build()
+    /// })?;
+    /// let (mut ends, control) = pipeline.spawn()?;
+    /// let mut producer = ends.producer_named::<u64>("in")?;
+    /// let mut receiver = ends.receiver_named::<u64>("out")?;
+    /// producer.publish(|s| *s = 21)?;
+    /// drop(producer);
+    /// assert_eq!(receiver.recv_timeout(std::time::Duration::from_secs(5))?, Some(42));
+    /// control.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// A handle of another graph is a type error:
+    ///
+    /// ```compile_fail
+    /// use byteor::exec::lane_graph::LaneGraph;
+    ///
+    /// LaneGraph::build("a", |mut a| {
+    ///     let a_in = a.ingress::<u64>("a_in");
+    ///     LaneGraph::build("b", |mut b| {
+    ///         let b_out = b.egress::<u64>("b_out");
+    ///         b.connect(&a_in, &b_out); // `a_in` belongs to `a`
+    ///         b.build()
+    ///     })
+    /// });
+    /// ```
+    pub fn build<R>(
+        name: impl Into<String>,
+        wire: impl for<'id> FnOnce(GraphBuilder<GraphBrand<'id>>) -> R,
+    ) -> R {
+        wire(GraphBuilder::new(name))
     }
 }
 
-/// Builds a LaneGraph: see the [module docs](super).
-pub struct GraphBuilder {
+/// Builds a LaneGraph: see the [module docs](super). `B` brands its handles: `()` for
+/// [`LaneGraph::builder`], a [`GraphBrand`] for [`LaneGraph::build`].
+pub struct GraphBuilder<B = ()> {
     plan: PipelinePlanV2,
     nodes: HashMap<String, Node>,
     /// This builder's id: its handles carry it, so a handle from another builder is caught.
     id: u64,
     /// Connections that used another builder's handle: `(from, to)`.
     foreign: Vec<(String, String)>,
+    _brand: PhantomData<B>,
 }
 
-impl std::fmt::Debug for GraphBuilder {
+impl<B> GraphBuilder<B> {
+    fn new(name: impl Into<String>) -> Self {
+        GraphBuilder {
+            plan: PipelinePlanV2::lane_graph(name),
+            nodes: HashMap::new(),
+            id: next_graph_id(),
+            foreign: Vec::new(),
+            _brand: PhantomData,
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for GraphBuilder<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GraphBuilder")
             .field("plan", &self.plan)
@@ -54,7 +115,7 @@ impl std::fmt::Debug for GraphBuilder {
     }
 }
 
-impl GraphBuilder {
+impl<B> GraphBuilder<B> {
     /// What a writer does when a lane is full, for every lane without its own setting.
     pub fn on_full(&mut self, on_full: OnFull) -> &mut Self {
         if let Some(g) = self.plan.lane_graph.as_mut() {
@@ -79,7 +140,7 @@ impl GraphBuilder {
     }
 
     /// An ingress of events of type `T`.
-    pub fn ingress<T: LaneEvent>(&mut self, name: &str) -> Output<T> {
+    pub fn ingress<T: LaneEvent>(&mut self, name: &str) -> Output<T, B> {
         self.plan.ingress.push(crate::plan::BoundaryDecl::new(name));
         self.nodes.insert(
             name.to_owned(),
@@ -89,16 +150,18 @@ impl GraphBuilder {
             name: name.to_owned(),
             graph: self.id,
             _events: PhantomData,
+            _brand: PhantomData,
         }
     }
 
     /// An egress of events of type `T`.
-    pub fn egress<T: LaneEvent>(&mut self, name: &str) -> Input<T> {
+    pub fn egress<T: LaneEvent>(&mut self, name: &str) -> Input<T, B> {
         self.plan.egress.push(crate::plan::BoundaryDecl::new(name));
         Input {
             name: name.to_owned(),
             graph: self.id,
             _events: PhantomData,
+            _brand: PhantomData,
         }
     }
 
@@ -107,7 +170,7 @@ impl GraphBuilder {
         &mut self,
         name: &str,
         stage: S,
-    ) -> (Input<In>, Output<Out>) {
+    ) -> (Input<In, B>, Output<Out, B>) {
         self.plan.stages.push(StageDecl::new(name));
         self.nodes.insert(
             name.to_owned(),
@@ -118,17 +181,19 @@ impl GraphBuilder {
                 name: name.to_owned(),
                 graph: self.id,
                 _events: PhantomData,
+                _brand: PhantomData,
             },
             Output {
                 name: name.to_owned(),
                 graph: self.id,
                 _events: PhantomData,
+                _brand: PhantomData,
             },
         )
     }
 
     /// Connects `from` to `to` over an `Events` lane of the default capacity.
-    pub fn connect<T>(&mut self, from: &Output<T>, to: &Input<T>) -> &mut Self {
+    pub fn connect<T>(&mut self, from: &Output<T, B>, to: &Input<T, B>) -> &mut Self {
         self.connect_with(from, to, LaneIntent::events())
     }
 
@@ -136,8 +201,8 @@ impl GraphBuilder {
     /// builder (a handle from another one is reported by [`build`](Self::build)).
     pub fn connect_with<T>(
         &mut self,
-        from: &Output<T>,
-        to: &Input<T>,
+        from: &Output<T, B>,
+        to: &Input<T, B>,
         lane: LaneIntent,
     ) -> &mut Self {
         if from.graph != self.id || to.graph != self.id {
@@ -190,7 +255,7 @@ impl GraphBuilder {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn plain_data<T: LaneEvent + Pod>(&mut self, from: &Output<T>) -> &mut Self {
+    pub fn plain_data<T: LaneEvent + Pod>(&mut self, from: &Output<T, B>) -> &mut Self {
         if from.graph != self.id {
             self.foreign.push((from.name.clone(), String::new()));
             return self;
@@ -204,7 +269,7 @@ impl GraphBuilder {
     /// Declares the events `from` emits a `#[derive(ShmEvent)]` type, as
     /// [`plain_data`](Self::plain_data) does, so that the lanes it writes may also run between
     /// processes in shared memory ([`LaneGraphPipeline::spawn_shm`]).
-    pub fn shm_event<T: LaneEvent + Pod + ShmEvent>(&mut self, from: &Output<T>) -> &mut Self {
+    pub fn shm_event<T: LaneEvent + Pod + ShmEvent>(&mut self, from: &Output<T, B>) -> &mut Self {
         if from.graph != self.id {
             self.foreign.push((from.name.clone(), String::new()));
             return self;

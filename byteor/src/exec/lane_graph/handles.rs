@@ -132,7 +132,10 @@ fn take_end<T: 'static, E: 'static>(
 impl GraphEndpoints {
     /// The producer of ingress `ingress` (once; `None` when already taken, or when the handle
     /// comes from another graph's builder).
-    pub fn producer<T: LaneEvent>(&mut self, ingress: &Output<T>) -> Option<GraphProducer<T>> {
+    pub fn producer<T: LaneEvent, B>(
+        &mut self,
+        ingress: &Output<T, B>,
+    ) -> Option<GraphProducer<T>> {
         if ingress.graph != self.graph {
             return None;
         }
@@ -141,7 +144,7 @@ impl GraphEndpoints {
 
     /// The receiver of egress `egress` (once; `None` when already taken, or when the handle
     /// comes from another graph's builder).
-    pub fn receiver<T: LaneEvent>(&mut self, egress: &Input<T>) -> Option<GraphReceiver<T>> {
+    pub fn receiver<T: LaneEvent, B>(&mut self, egress: &Input<T, B>) -> Option<GraphReceiver<T>> {
         if egress.graph != self.graph {
             return None;
         }

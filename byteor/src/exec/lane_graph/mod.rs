@@ -82,7 +82,7 @@ pub use handles::{
     GraphRecvError, GraphReport, LaneMetrics,
 };
 pub use pipeline::LaneGraphPipeline;
-pub use ports::{Input, Output};
+pub use ports::{GraphBrand, Input, Output};
 pub use registry::{GraphKindInfo, GraphRegistry, GraphResolveError, TypeMismatch};
 #[cfg(all(target_os = "linux", not(loom)))]
 pub use shared::shm_lane_path;
