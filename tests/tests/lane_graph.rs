@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use byteor::exec::lane_graph::{lane_fn, Emitter, GraphError, LaneGraph};
 use byteor::exec::StageError;
+use byteor::kernel::WaitStrategy;
 use byteor::plan::LaneIntent;
 use byteor::spec::TopologySpec;
 use byteor::vocab::{LaneKind, OnFull, RoleKind};
@@ -21,9 +22,17 @@ fn tag(source: u64) -> impl FnMut(&u64, &mut Emitter<'_, Tagged>) -> Result<(), 
     move |v, out| out.emit(|slot| *slot = (source, *v))
 }
 
+/// Under the default parking waits and under yielding ones (the graph's roles, its merge
+/// polling its three inputs, the producer and the receiver all wait with the strategy).
 #[test]
 fn fan_out_then_fan_in_keeps_every_event_and_each_inputs_order() {
-    bounded("fan-out fan-in", TIMEOUT, || {
+    for strategy in [WaitStrategy::Parking, WaitStrategy::Yielding] {
+        fan_out_then_fan_in(strategy);
+    }
+}
+
+fn fan_out_then_fan_in(strategy: WaitStrategy) {
+    bounded("fan-out fan-in", TIMEOUT, move || {
         let mut g = LaneGraph::builder("plant");
         let input = g.ingress::<u64>("ticks_in");
         let output = g.egress::<Tagged>("tagged_out");
@@ -32,7 +41,7 @@ fn fan_out_then_fan_in_keeps_every_event_and_each_inputs_order() {
             g.connect(&input, &stage_in);
             g.connect(&stage_out, &output);
         }
-        let pipeline = g.build().unwrap();
+        let pipeline = g.build().unwrap().wait_strategy(strategy);
         let TopologySpec::LaneGraph(spec) = &pipeline.spec().topology else {
             panic!("a lane graph")
         };

@@ -1006,7 +1006,9 @@ fn run_lane_graph(
     registry: &GraphRegistry,
     options: &mut RunOptions,
 ) -> Result<RunReport, RunError> {
-    let mut pipeline = registry.resolve(plan)?;
+    let mut pipeline = registry
+        .resolve(plan)?
+        .wait_strategy(options.profile.wait_strategy());
     if let Some(dir) = &options.journal_dir {
         pipeline = pipeline.journal_dir(dir.clone());
     }

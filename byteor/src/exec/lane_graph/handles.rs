@@ -11,7 +11,7 @@ use crate::vocab::OnFull;
 
 use super::ends::{InEnd, OutEnd};
 use super::ports::{Input, Output};
-use super::state::{panic_text, GraphRuntime, LaneEvent, RoleFailure, RoleWait};
+use super::state::{panic_text, GraphRuntime, LaneEvent, RoleFailure};
 
 #[cfg(feature = "async")]
 mod awaiting;
@@ -258,7 +258,9 @@ impl<T> GraphProducer<T> {
         if !self.writer.has_room() {
             // The slow path: park on the lane until a reader releases a slot.
             let waker = self.writer.waker();
-            let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+            let mut wait = self
+                .rt
+                .wait(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
             while !self.writer.has_room() {
                 if !self.rt.running() {
                     return Err(self.stopped_error());
@@ -349,7 +351,9 @@ impl<T: Clone> GraphReceiver<T> {
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<T>, GraphRecvError> {
         let deadline = Instant::now() + timeout;
         let waker = self.reader.waker();
-        let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+        let mut wait = self
+            .rt
+            .wait(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
         loop {
             if let Some(e) = self.try_recv() {
                 return Ok(Some(e));

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::backing::journal::JournalOptions;
 use crate::exec::StageInfo;
 use crate::kernel::lane::LaneCounts;
+use crate::kernel::WaitStrategy;
 use crate::plan::PipelinePlanV2;
 use crate::spec::{EndpointDirection, LaneEnd, LaneSpec, PipelineSpecV1, TopologySpec};
 use crate::vocab::RoleKind;
@@ -26,6 +27,7 @@ pub struct LaneGraphPipeline {
     nodes: HashMap<String, Node>,
     id: u64,
     lanes: LaneContext,
+    strategy: WaitStrategy,
 }
 
 impl std::fmt::Debug for LaneGraphPipeline {
@@ -51,6 +53,7 @@ impl LaneGraphPipeline {
             nodes,
             id,
             lanes: LaneContext::default(),
+            strategy: WaitStrategy::default(),
         }
     }
 
@@ -82,6 +85,16 @@ impl LaneGraphPipeline {
     /// journal lanes.
     pub fn journal_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.lanes.journal_root = Some(dir.into());
+        self
+    }
+
+    /// How every role, producer and receiver waits for its lanes (default
+    /// [`WaitStrategy::Parking`]): on a lane's wake hub as a SingleRing stage waits on its
+    /// ring, and — where nothing can wake it (merges, plain-data lanes, lanes between
+    /// processes) — polling: spinning under `BusySpin`/`SpinHint`, yielding under `Yielding`,
+    /// sleeping up to 1 ms between looks under `Parking`.
+    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.strategy = strategy;
         self
     }
 
@@ -232,7 +245,7 @@ impl LaneGraphPipeline {
                 };
             }
         }
-        let rt = Arc::new(GraphRuntime::new());
+        let rt = Arc::new(GraphRuntime::new(self.strategy));
         #[cfg(all(target_os = "linux", not(loom)))]
         let mut watched: Vec<super::shared::WatchedLane> = Vec::new();
         // Lanes written here first: a process creates its regions before it waits for the

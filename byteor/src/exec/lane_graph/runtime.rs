@@ -18,7 +18,7 @@ use crate::vocab::{LaneKind, OnFull};
 use super::ends::{InEnd, OutEnd};
 use super::error::GraphSpawnError;
 use super::stage::{Emitter, LaneStage};
-use super::state::{panic_text, GraphRuntime, LaneEvent, RoleFailure, RoleWait};
+use super::state::{panic_text, GraphRuntime, LaneEvent, RoleFailure};
 
 /// The ends of one lane, type-erased: the writer (an [`OutEnd`]), one reader per reader end
 /// (each an [`InEnd`]), and what the runtime keeps to read counts and close it.
@@ -237,7 +237,7 @@ fn copy_loop<T: LaneEvent>(
         [input] => input.waker(),
         _ => None,
     };
-    let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+    let mut wait = rt.wait(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
     let pace_below = inputs.iter().map(InEnd::pace_below).min().unwrap_or(0);
     let mut waited = false;
     let mut copied = 0u64;
@@ -333,7 +333,7 @@ fn stage_loop<In, Out, S: LaneStage<In, Out>>(
     };
     stage.on_start(&info).map_err(fail)?;
     let waker = input.waker();
-    let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+    let mut wait = rt.wait(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
     let pace_below = input.pace_below();
     let mut waited = false;
     let mut handled = 0u64;

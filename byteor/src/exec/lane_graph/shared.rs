@@ -43,7 +43,7 @@ use crate::vocab::{LaneKind, OnFull};
 use super::ends::{BatchSink, BatchSource, InEnd, OutEnd};
 use super::error::GraphSpawnError;
 use super::runtime::ErasedLane;
-use super::state::{GraphRuntime, LaneEvent, LaneWait, RoleFailure};
+use super::state::{GraphRuntime, LaneEvent, RoleFailure};
 
 /// The region file of lane `lane` of graph `pipeline` in `dir`: `<dir>/<pipeline>.lane<lane>`.
 pub fn shm_lane_path(dir: impl AsRef<Path>, pipeline: &str, lane: u32) -> PathBuf {
@@ -230,7 +230,7 @@ struct ShmLaneSink<T> {
 impl<T: ShmEvent + Send + Sync> BatchSink<T> for ShmLaneSink<T> {
     fn write(&mut self, events: &[T]) -> Result<(), String> {
         let mut rest = events;
-        let mut wait = LaneWait::default();
+        let mut wait = self.rt.wait(None);
         while !rest.is_empty() {
             let end = self.next + rest.len() as u64;
             let n = if self.gate.has_room(self.ring.stage_sequences(), end) {
@@ -266,7 +266,7 @@ impl<T: ShmEvent + Send + Sync> BatchSink<T> for ShmLaneSink<T> {
                     self.lane
                 ));
             }
-            wait.idle();
+            wait.idle(|| false);
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use crate::exec::{StageError, StageInfo};
 use crate::vocab::OnFull;
 
 use super::ends::OutEnd;
-use super::state::{GraphRuntime, RoleWait};
+use super::state::GraphRuntime;
 
 /// A LaneGraph stage: for each event of its input lane, emits zero or more events into its
 /// output lane. Called on the stage's own thread, one event at a time, in order.
@@ -98,7 +98,9 @@ impl<Out> Emitter<'_, Out> {
                 if !self.writer.has_room() {
                     // The slow path: park on the output lane until a reader releases a slot.
                     let waker = self.writer.waker();
-                    let mut wait = RoleWait::new(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+                    let mut wait = self
+                        .rt
+                        .wait(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
                     while !self.writer.has_room() {
                         if self.rt.stopped() {
                             return Err(StageError::msg("the graph stopped while emitting"));

@@ -12,6 +12,8 @@ use crate::kernel::{Lifecycle, WaitStrategy, Waiter, WakeHub, FAILED, RUNNING};
 pub(super) struct GraphRuntime {
     lifecycle: Lifecycle,
     failure: Mutex<Option<RoleFailure>>,
+    /// How every role, producer and receiver of the graph waits.
+    strategy: WaitStrategy,
 }
 
 /// A role that stopped the graph.
@@ -30,11 +32,18 @@ impl std::fmt::Display for RoleFailure {
 }
 
 impl GraphRuntime {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(strategy: WaitStrategy) -> Self {
         GraphRuntime {
             lifecycle: Lifecycle::new(),
             failure: Mutex::new(None),
+            strategy,
         }
+    }
+
+    /// How the graph's threads wait for a lane, parked on its hub or polling it.
+    #[inline]
+    pub(super) fn wait<'h>(&self, hub: Option<(&'h WakeHub, usize)>) -> RoleWait<'h> {
+        RoleWait::new(self.strategy, hub)
     }
 
     /// Whether the graph failed.
@@ -102,23 +111,25 @@ impl LaneWait {
     }
 }
 
-/// How a role waits on one lane: parked on the lane's wake hub (in-place lanes: the other side
-/// notifies after each write or release), or polling with [`LaneWait`] (plain-data lanes,
-/// which have no hub).
+/// How a role waits on one lane, with the graph's [`WaitStrategy`]: on the lane's wake hub
+/// (in-place lanes: the other side notifies after each write or release), or polling
+/// (plain-data lanes and lanes between processes, which have no hub, and merges) — spinning
+/// under the spinning strategies, yielding under `Yielding`, and with [`LaneWait`]'s growing
+/// sleeps under `Parking`.
 pub(super) enum RoleWait<'h> {
-    /// Spin, yield, then park until notified (bounded parks: a missed wake-up costs at most
+    /// The strategy's waits on the hub (parking is bounded: a missed wake-up costs at most
     /// [`FIRST_PARK`](crate::kernel::FIRST_PARK)).
-    Park(Waiter<'h>),
-    /// Spin, yield, then sleeps.
-    Poll(LaneWait),
+    Hub(Waiter<'h>),
+    /// Polling with the strategy.
+    Poll(WaitStrategy, LaneWait),
 }
 
 impl<'h> RoleWait<'h> {
-    /// Parks in `slot` of `hub` when given one, else polls.
-    pub(super) fn new(hub: Option<(&'h WakeHub, usize)>) -> Self {
+    /// Waits in `slot` of `hub` when given one, else polls.
+    pub(super) fn new(strategy: WaitStrategy, hub: Option<(&'h WakeHub, usize)>) -> Self {
         match hub {
-            Some((hub, slot)) => RoleWait::Park(Waiter::new(WaitStrategy::Parking, hub, slot)),
-            None => RoleWait::Poll(LaneWait::default()),
+            Some((hub, slot)) => RoleWait::Hub(Waiter::new(strategy, hub, slot)),
+            None => RoleWait::Poll(strategy, LaneWait::default()),
         }
     }
 
@@ -126,8 +137,11 @@ impl<'h> RoleWait<'h> {
     #[inline]
     pub(super) fn idle(&mut self, ready: impl FnOnce() -> bool) {
         match self {
-            RoleWait::Park(w) => w.idle(ready),
-            RoleWait::Poll(w) => w.idle(),
+            RoleWait::Hub(w) => w.idle(ready),
+            RoleWait::Poll(WaitStrategy::BusySpin, _) => {}
+            RoleWait::Poll(WaitStrategy::SpinHint, _) => std::hint::spin_loop(),
+            RoleWait::Poll(WaitStrategy::Yielding, _) => std::thread::yield_now(),
+            RoleWait::Poll(WaitStrategy::Parking, w) => w.idle(),
         }
     }
 
@@ -135,8 +149,8 @@ impl<'h> RoleWait<'h> {
     #[inline]
     pub(super) fn reset(&mut self) {
         match self {
-            RoleWait::Park(w) => w.reset(),
-            RoleWait::Poll(w) => w.reset(),
+            RoleWait::Hub(w) => w.reset(),
+            RoleWait::Poll(_, w) => w.reset(),
         }
     }
 }
