@@ -28,7 +28,7 @@
 //!   event the writer was given ([`LaneCounts`]).
 //!
 //! * With the `async` feature, a task may wait on a lane end in place of a thread: the writer's
-//!   task in `Lane::writer_task`, reader `r`'s in `Lane::reader_task`. The writer notifies
+//!   task in `Lane::writer_task`, reader `r`'s in slot `r` of `Lane::reader_tasks`. The writer notifies
 //!   every reader's task after each write and on close; a reader notifies the writer's task
 //!   after each release and when it leaves — next to the hub's notifications, at the cost of
 //!   one relaxed load each while no task waits (see `kernel::AsyncWaker`).
@@ -91,7 +91,7 @@ pub struct Lane<T> {
 #[derive(Debug)]
 struct LaneTasks {
     writer: super::AsyncWaker,
-    readers: Box<[super::AsyncWaker]>,
+    readers: super::AsyncWakerSet,
 }
 
 impl<T> std::fmt::Debug for Lane<T> {
@@ -163,23 +163,19 @@ impl<T> Lane<T> {
         &self.tasks.writer
     }
 
-    /// Where an async task reading as reader `reader` waits for events: the writer notifies it
-    /// after each write and on close.
-    ///
-    /// # Panics
-    /// If `reader` is not below the lane's reader count.
+    /// Where async tasks reading the lane wait for events, reader `r` in slot `r`: the writer
+    /// notifies them after each write and on close (one relaxed load while no reader task
+    /// ever waited).
     #[cfg(feature = "async")]
-    pub fn reader_task(&self, reader: usize) -> &super::AsyncWaker {
-        &self.tasks.readers[reader]
+    pub fn reader_tasks(&self) -> &super::AsyncWakerSet {
+        &self.tasks.readers
     }
 
     /// After a write or a close: wakes the readers' tasks.
     #[inline(always)]
     fn notify_reader_tasks(&self) {
         #[cfg(feature = "async")]
-        for task in self.tasks.readers.iter() {
-            task.notify();
-        }
+        self.tasks.readers.notify_all();
     }
 
     /// After a release or a detach: wakes the writer's task.
@@ -306,7 +302,7 @@ pub fn lane<T: Default + Send + Sync>(
         #[cfg(feature = "async")]
         tasks: Padded(LaneTasks {
             writer: super::AsyncWaker::new(),
-            readers: (0..readers).map(|_| super::AsyncWaker::new()).collect(),
+            readers: super::AsyncWakerSet::new(readers),
         }),
     });
     let writer = LaneWriter {

@@ -52,4 +52,4 @@ pub use wait::{
     WaitStrategy, Waiter, WakeHub, EAGER_CHECKS, FIRST_PARK, MAX_PARK, PACE_SPINS, SPIN_TRIES,
     WAKE_HUB_SLOTS, YIELD_TRIES, YIELD_WINDOW,
 };
-pub use waker::AsyncWaker;
+pub use waker::{AsyncWaker, AsyncWakerSet};

@@ -183,6 +183,79 @@ impl AsyncWaker {
     }
 }
 
+/// The [`AsyncWaker`] slots of several tasks one notifier wakes together — a lane's readers —
+/// with a summary word, so that while no task ever armed any of them a notification is one
+/// relaxed load, whatever the number of slots.
+///
+/// # Protocol
+/// Arming slot `i` first sets `used` (it never goes back to 0), then arms the slot (which ends
+/// with the process-wide barrier); [`notify_all`](Self::notify_all) starts with the
+/// compiler-only barrier and loads `used` before the slots. Both stores of the arming task come
+/// before its barrier, so the pair works as for one slot: either the notifier sees `used` (and
+/// then the slot armed, or a later state), or the task's re-check sees the progress. The loom
+/// model `kernel::waker::loom_tests::a_task_of_a_set_that_saw_no_progress_is_woken` checks it.
+#[derive(Debug)]
+pub struct AsyncWakerSet {
+    /// 1 once any slot was armed.
+    used: AtomicU32,
+    slots: Box<[AsyncWaker]>,
+}
+
+impl AsyncWakerSet {
+    /// `n` empty slots.
+    pub fn new(n: usize) -> Self {
+        AsyncWakerSet {
+            used: AtomicU32::new(0),
+            slots: (0..n).map(|_| AsyncWaker::new()).collect(),
+        }
+    }
+
+    /// Slots.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no slots.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// [`AsyncWaker::arm`] for slot `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below [`len`](Self::len).
+    pub fn arm(&self, i: usize, waker: &Waker) -> bool {
+        self.used.store(1, Ordering::Relaxed);
+        self.slots[i].arm(waker)
+    }
+
+    /// [`AsyncWaker::disarm`] for slot `i`.
+    ///
+    /// # Panics
+    /// If `i` is not below [`len`](Self::len).
+    pub fn disarm(&self, i: usize) {
+        self.slots[i].disarm();
+    }
+
+    /// Wakes every armed slot's task: call after making progress they may wait for. One
+    /// relaxed load while no slot was ever armed.
+    #[inline]
+    pub fn notify_all(&self) {
+        light_barrier();
+        if self.used.load(Ordering::Relaxed) != 0 {
+            self.notify_slots();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_slots(&self) {
+        for slot in self.slots.iter() {
+            slot.notify();
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -219,6 +292,22 @@ mod tests {
         slot.notify();
         assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
         assert!(!slot.is_armed());
+    }
+
+    #[test]
+    fn a_set_wakes_only_its_armed_slots() {
+        let set = AsyncWakerSet::new(3);
+        set.notify_all();
+        let (count, waker) = counting();
+        set.arm(2, &waker);
+        set.notify_all();
+        set.notify_all();
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        set.arm(0, &waker);
+        set.disarm(0);
+        set.notify_all();
+        assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(set.len(), 3);
     }
 
     #[test]
@@ -337,6 +426,31 @@ mod loom_tests {
             let b = second.0.load(std::sync::atomic::Ordering::SeqCst);
             // The task now waits on `w2`; a wake of `w1` alone would leave it hanging.
             assert!(saw || b >= 1, "lost wake-up (first {a}, second {b})");
+        });
+    }
+
+    /// A set of two slots: a notifier publishes progress then notifies the set; a task arms
+    /// slot 1, re-checks, and "returns Pending" if it saw nothing. No lost wake-up, although
+    /// the notifier skips the slots while it sees no slot used.
+    #[test]
+    fn a_task_of_a_set_that_saw_no_progress_is_woken() {
+        loom::model(|| {
+            let set = Arc::new(AsyncWakerSet::new(2));
+            let progress = Arc::new(AtomicU64::new(0));
+            let (count, waker) = counting();
+            let notifier = {
+                let (set, progress) = (Arc::clone(&set), Arc::clone(&progress));
+                thread::spawn(move || {
+                    progress.store(1, Ordering::Release);
+                    set.notify_all();
+                })
+            };
+            assert!(set.arm(1, &waker));
+            let saw = progress.load(Ordering::Acquire) == 1;
+            notifier.join().unwrap();
+            let woken = count.0.load(std::sync::atomic::Ordering::SeqCst);
+            assert!(saw || woken == 1, "lost wake-up");
+            assert!(woken <= 1, "woken {woken} times");
         });
     }
 

@@ -227,7 +227,15 @@ impl<T> GraphProducer<T> {
     /// `Drop` a full lane drops it (counted). Fails once the graph stopped. On a journal lane
     /// the event is written to the file before `publish` returns (use
     /// [`publish_batch`](Self::publish_batch) to write many with one call).
+    #[inline]
     pub fn publish(&mut self, fill: impl FnOnce(&mut T)) -> Result<(), GraphError> {
+        // The common case first: an in-place lane under `Block` with room, the graph running.
+        if let OutEnd::Lane(w) = &mut self.writer {
+            if self.on_full == OnFull::Block && self.rt.running() && w.has_room() {
+                w.try_write(fill);
+                return Ok(());
+            }
+        }
         self.write(fill)?;
         self.flush()
     }

@@ -5,7 +5,7 @@
 //! * In-place lanes: a task waiting for room arms the lane's
 //!   [`writer_task`](crate::kernel::lane::Lane::writer_task), which readers notify as they
 //!   release events; a task waiting for events arms its reader's
-//!   [`reader_task`](crate::kernel::lane::Lane::reader_task), which the writer notifies after
+//!   [`reader_tasks`](crate::kernel::lane::Lane::reader_tasks), which the writer notifies after
 //!   each write and on close.
 //! * Plain-data lanes (`Journal`, a lossy `FanoutBroadcast`) never make a writer wait, so
 //!   publishing completes in its first poll. Their readers have no one to wake them: a
@@ -175,7 +175,7 @@ impl<T: Clone> GraphReceiver<T> {
             match self.reader.waker() {
                 Some((lane, id)) => {
                     // Arm, then look once more (see `publish_async`).
-                    if !lane.lane().reader_task(id).arm(cx.waker()) {
+                    if !lane.lane().reader_tasks().arm(id, cx.waker()) {
                         cx.waker().wake_by_ref();
                         return Poll::Pending;
                     }
@@ -192,7 +192,7 @@ impl<T: Clone> GraphReceiver<T> {
 
     fn disarm_task(&self) {
         if let Some((lane, id)) = self.reader.waker() {
-            lane.lane().reader_task(id).disarm();
+            lane.lane().reader_tasks().disarm(id);
         }
     }
 
