@@ -308,6 +308,7 @@ pub fn lane<T: Default + Send + Sync>(
     let writer = LaneWriter {
         lane: Arc::clone(&lane),
         next: 0,
+        published: 0,
         limit: capacity,
     };
     let readers = (0..readers)
@@ -326,6 +327,8 @@ pub struct LaneWriter<T> {
     lane: Arc<Lane<T>>,
     /// The next event's sequence (events written so far).
     next: u64,
+    /// Events made visible: the last cursor stored (`next` once every write is published).
+    published: u64,
     /// Cached `min(readers) + capacity`: events below it may be written.
     limit: u64,
 }
@@ -385,19 +388,48 @@ impl<T> LaneWriter<T> {
     /// whether it did (nothing is counted when it did not: the caller may wait and retry).
     #[inline]
     pub fn try_write(&mut self, fill: impl FnOnce(&mut T)) -> bool {
+        if !self.write_deferred(fill) {
+            return false;
+        }
+        self.publish();
+        true
+    }
+
+    /// Writes one event in place with `fill` if there is room, without making it visible:
+    /// readers see it at the next [`publish`](Self::publish) (or `try_write`, or when the
+    /// writer is dropped), together with every event written before it — one cursor store and
+    /// one notification for a whole batch. Returns whether it wrote. A writer that waits for
+    /// room must publish first: readers cannot release events they cannot see.
+    #[inline]
+    pub fn write_deferred(&mut self, fill: impl FnOnce(&mut T)) -> bool {
         if !self.has_room() {
             return false;
         }
         let seq = self.next;
         // SAFETY: `seq < min(readers) + capacity`, so every reader released the event that
-        // used this slot before, and `seq` is not below the cursor yet, so no reader reads the
-        // slot until the store below: this writer has it alone.
+        // used this slot before, and `seq` is not below the cursor yet (it is published by a
+        // later cursor store), so no reader reads the slot until then: this writer has it
+        // alone.
         self.lane.slot(seq).with_mut(|p| fill(unsafe { &mut *p }));
         self.next = seq + 1;
-        self.lane.cursor.store(self.next);
-        self.lane.hub.notify();
-        self.lane.notify_reader_tasks();
         true
+    }
+
+    /// Makes every event written so far visible (one cursor store and one notification; a
+    /// no-op when nothing is pending).
+    #[inline]
+    pub fn publish(&mut self) {
+        if self.published != self.next {
+            self.published = self.next;
+            self.lane.cursor.store(self.next);
+            self.lane.hub.notify();
+            self.lane.notify_reader_tasks();
+        }
+    }
+
+    /// Events written and not yet published.
+    pub fn pending(&self) -> u64 {
+        self.next - self.published
     }
 
     /// `Drop` policy: writes the event if there is room; otherwise drops it (counted in
@@ -413,6 +445,21 @@ impl<T> LaneWriter<T> {
         false
     }
 
+    /// [`write_or_drop`](Self::write_or_drop) without publishing, as
+    /// [`write_deferred`](Self::write_deferred): events written and not yet published count
+    /// against the capacity (a full lane publishes them before it drops the new event).
+    #[inline]
+    pub fn write_or_drop_deferred(&mut self, fill: impl FnOnce(&mut T)) -> bool {
+        if !self.has_room() {
+            self.publish();
+            let dropped = &self.lane.dropped.0;
+            // The writer is the only one to change the counter: a load and a store suffice.
+            dropped.store(dropped.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            return false;
+        }
+        self.write_deferred(fill)
+    }
+
     /// Events written so far.
     pub fn written(&self) -> u64 {
         self.next
@@ -425,6 +472,7 @@ impl<T> LaneWriter<T> {
 
 impl<T> Drop for LaneWriter<T> {
     fn drop(&mut self) {
+        self.publish();
         // After the last cursor store (program order), published with release.
         self.lane.closed.store(1, Ordering::Release);
         self.lane.hub.notify();
@@ -750,5 +798,57 @@ mod loom_tests {
     #[test]
     fn drop_two_readers_capacity_three_counts_add_up() {
         model(3, 4, true);
+    }
+
+    /// Writes deferred and published two at a time (one cursor store per pair, as a stage's
+    /// output lane is published once per batch): no reader sees a slot being written, every
+    /// reader sees the events in order, and nothing written before a publish stays unseen.
+    #[test]
+    fn deferred_writes_published_in_pairs() {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let (mut w, readers) = lane::<u64>(3, 2).unwrap();
+            let handles: Vec<_> = readers
+                .into_iter()
+                .map(|mut r| {
+                    thread::spawn(move || {
+                        let mut last = 0;
+                        for _ in 0..3 {
+                            r.read(|seq, e| {
+                                assert_eq!(*e, seq + 1, "event {seq}");
+                                assert!(*e > last);
+                                last = *e;
+                            });
+                        }
+                        r
+                    })
+                })
+                .collect();
+            let mut v = 1;
+            'pairs: for _ in 0..2 {
+                for _ in 0..2 {
+                    let mut tries = 0;
+                    while !w.write_deferred(|e| *e = v) {
+                        // Readers release only what they see: publish before waiting.
+                        w.publish();
+                        tries += 1;
+                        if tries > 2 {
+                            break 'pairs;
+                        }
+                        thread::yield_now();
+                    }
+                    v += 1;
+                }
+                w.publish();
+            }
+            w.publish();
+            let written = w.written();
+            let mut readers: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+            for r in readers.iter_mut() {
+                r.read(|_, _| {});
+                assert_eq!(r.delivered(), written, "a published event stayed unseen");
+            }
+        });
     }
 }

@@ -128,11 +128,13 @@ impl<T> OutEnd<T> {
         }
     }
 
-    /// Writes one event filled in place by `fill` if there is room; returns whether it did.
+    /// Writes one event filled in place by `fill` if there is room; returns whether it did. It
+    /// is handed over at the next [`flush`](Self::flush) (which a writer must do before it
+    /// waits for room).
     #[inline]
     pub(super) fn try_write(&mut self, fill: impl FnOnce(&mut T)) -> Result<bool, String> {
         match self {
-            OutEnd::Lane(w) => Ok(w.try_write(fill)),
+            OutEnd::Lane(w) => Ok(w.write_deferred(fill)),
             OutEnd::Staged(s) => s.stage(fill).map(|()| true),
         }
     }
@@ -142,19 +144,22 @@ impl<T> OutEnd<T> {
     pub(super) fn write_or_drop(&mut self, fill: impl FnOnce(&mut T)) -> Result<(), String> {
         match self {
             OutEnd::Lane(w) => {
-                w.write_or_drop(fill);
+                w.write_or_drop_deferred(fill);
                 Ok(())
             }
             OutEnd::Staged(s) => s.stage(fill),
         }
     }
 
-    /// Hands staged events over (a no-op for the in-place lane, where every write is visible
-    /// at once).
+    /// Hands the events written since the last flush over: the in-place lane publishes them
+    /// (one cursor store), a plain-data lane hands its staged events to its sink.
     #[inline]
     pub(super) fn flush(&mut self) -> Result<(), String> {
         match self {
-            OutEnd::Lane(_) => Ok(()),
+            OutEnd::Lane(w) => {
+                w.publish();
+                Ok(())
+            }
             OutEnd::Staged(s) => s.flush(),
         }
     }

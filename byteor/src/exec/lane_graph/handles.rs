@@ -264,7 +264,9 @@ impl<T> GraphProducer<T> {
                 .map_err(|e| self.lane_failed(e));
         }
         if !self.writer.has_room() {
-            // The slow path: park on the lane until a reader releases a slot.
+            // The slow path: hand over what was written (readers cannot release what they
+            // cannot see), then park on the lane until a reader releases a slot.
+            self.flush()?;
             let waker = self.writer.waker();
             let mut wait = self
                 .rt

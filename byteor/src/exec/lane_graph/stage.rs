@@ -96,7 +96,10 @@ impl<Out> Emitter<'_, Out> {
             OnFull::Drop => self.writer.write_or_drop(fill).map_err(StageError::msg),
             OnFull::Block => {
                 if !self.writer.has_room() {
-                    // The slow path: park on the output lane until a reader releases a slot.
+                    // The slow path: hand over what was written (readers cannot release what
+                    // they cannot see), then park on the output lane until a reader releases
+                    // a slot.
+                    self.writer.flush().map_err(StageError::msg)?;
                     let waker = self.writer.waker();
                     let mut wait = self
                         .rt
