@@ -3,7 +3,8 @@
 //! egress queue, received with `recv().await`) against a bounded `tokio::sync::mpsc` (1024)
 //! and `flume` (bounded 1024, async API). Both tasks run on one multi-thread runtime with two
 //! workers. Throughput, and the round trip of a request/response: the requester awaits the
-//! echo of each request before sending the next.
+//! echo of each request before sending the next — echoed by a task (tokio, flume) or, as in
+//! byteor, by a thread of its own (tokio, `tokio_thread_ping`).
 
 use std::time::Instant;
 
@@ -226,6 +227,48 @@ pub fn tokio_ping(p: PingParams) -> Result<Samples, String> {
         Ok(samples)
     }))
     .map_err(|e| e.to_string())?
+}
+
+/// Round trips through two tokio channels and an echo on a thread of its own that polls
+/// (`try_recv`, spin hints): the shape of a byteor pipeline, whose stage is a thread. A tokio
+/// echo *task* (`tokio_ping`) runs on the requester's worker (tokio's LIFO slot), so its round
+/// trip never crosses cores; this one does, twice, as byteor's does.
+pub fn tokio_thread_ping(p: PingParams) -> Result<Samples, String> {
+    let rt = runtime()?;
+    let (req_tx, mut req_rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
+    let (resp_tx, mut resp_rx) = tokio::sync::mpsc::channel::<u64>(CAPACITY);
+    let echo = std::thread::spawn(move || loop {
+        match req_rx.try_recv() {
+            Ok(v) => {
+                if resp_tx.try_send(v).is_err() {
+                    return;
+                }
+            }
+            Err(tokio::sync::mpsc::error::TryRecvError::Empty) => std::hint::spin_loop(),
+            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
+        }
+    });
+    let samples = rt
+        .block_on(rt.spawn(async move {
+            let mut samples = Vec::with_capacity(p.pings as usize);
+            for i in 0..p.warmup + p.pings {
+                if Instant::now() > p.deadline {
+                    return Err("deadline passed".to_string());
+                }
+                let t0 = Instant::now();
+                req_tx.send(i).await.map_err(|e| e.to_string())?;
+                if resp_rx.recv().await != Some(i) {
+                    return Err(format!("no echo for request {i}"));
+                }
+                if i >= p.warmup {
+                    samples.push(t0.elapsed().as_nanos() as u64);
+                }
+            }
+            Ok(samples)
+        }))
+        .map_err(|e| e.to_string())??;
+    echo.join().map_err(|_| "the echo thread panicked")?;
+    Ok(samples)
 }
 
 /// Round trips through two flume channels and an echo task.

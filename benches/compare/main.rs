@@ -726,6 +726,11 @@ fn main() {
                     Arc::new(async_impl::tokio_ping),
                 ),
                 (
+                    "tokio::sync::mpsc, echo on a thread".to_string(),
+                    Family::TokioMpsc,
+                    Arc::new(async_impl::tokio_thread_ping),
+                ),
+                (
                     "flume (async API)".to_string(),
                     Family::Flume,
                     Arc::new(async_impl::flume_ping),
