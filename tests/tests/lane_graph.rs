@@ -436,3 +436,63 @@ fn a_drop_connection_to_a_slow_consumer_never_holds_a_blocking_graph_back() {
         assert!(analytics_got.windows(2).all(|w| w[0] < w[1]), "in order");
     });
 }
+
+/// The voluntary context switches of this process's thread named `name` (Linux).
+#[cfg(target_os = "linux")]
+fn context_switches(name: &str) -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        return status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok());
+    }
+    None
+}
+
+/// An idle merge sleeps until one of its inputs has an event: it parks on every input's hub
+/// at once, so a writer wakes it, instead of looking again every millisecond (a poller would
+/// switch context about a thousand times a second). An event after a long idle still arrives,
+/// through either input.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_merge_parks_on_all_its_inputs_and_any_of_them_wakes_it() {
+    bounded("idle merge", TIMEOUT, || {
+        let pass = |v: &u64, out: &mut Emitter<'_, u64>| out.emit(|s| *s = *v);
+        let mut g = LaneGraph::builder("fi");
+        let a_in = g.ingress::<u64>("a_in");
+        let b_in = g.ingress::<u64>("b_in");
+        let (a, a_out) = g.stage("a", lane_fn(pass));
+        let (b, b_out) = g.stage("b", lane_fn(pass));
+        let out = g.egress::<u64>("out");
+        g.connect(&a_in, &a).connect(&b_in, &b);
+        g.connect(&a_out, &out).connect(&b_out, &out);
+        let (mut ends, control) = g.build().unwrap().spawn().unwrap();
+        let mut pa = ends.producer(&a_in).unwrap();
+        let mut pb = ends.producer(&b_in).unwrap();
+        let mut rx = ends.receiver(&out).unwrap();
+        pa.publish(|s| *s = 1).unwrap();
+        assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), Some(1));
+        std::thread::sleep(Duration::from_millis(100));
+        let before = context_switches("fi:merge.out").expect("the merge's thread");
+        std::thread::sleep(Duration::from_millis(500));
+        let after = context_switches("fi:merge.out").unwrap();
+        assert!(
+            after - before < 150,
+            "an idle merge switched context {} times in 500 ms",
+            after - before
+        );
+        pb.publish(|s| *s = 2).unwrap();
+        assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), Some(2));
+        std::thread::sleep(Duration::from_millis(100));
+        pa.publish(|s| *s = 3).unwrap();
+        assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), Some(3));
+        drop((pa, pb));
+        assert_eq!(rx.recv_timeout(TIMEOUT).unwrap(), None);
+        control.join().unwrap();
+    });
+}

@@ -188,6 +188,9 @@ pub struct Waiter<'a> {
     strategy: WaitStrategy,
     hub: &'a WakeHub,
     slot: usize,
+    /// Further hubs it parks in at once (a thread waiting on several rings or lanes: any of
+    /// them wakes it). Empty — no allocation — for the usual single hub.
+    more: Vec<(&'a WakeHub, usize)>,
     tries: u32,
     registered: bool,
     park: Duration,
@@ -201,11 +204,24 @@ impl<'a> Waiter<'a> {
             strategy,
             hub,
             slot,
+            more: Vec::new(),
             tries: 0,
             registered: false,
             park: FIRST_PARK,
             yield_since: None,
         }
+    }
+
+    /// A waiter using `strategy` that parks in every `(hub, slot)` of `hubs` at once, so a
+    /// notification on any of them wakes it: a thread waiting for the first of several rings
+    /// or lanes to have something (a LaneGraph merge). Each registration follows the
+    /// single-hub protocol (register, re-check, bounded park). `None` when `hubs` is empty.
+    pub fn new_multi(strategy: WaitStrategy, hubs: Vec<(&'a WakeHub, usize)>) -> Option<Self> {
+        let mut hubs = hubs.into_iter();
+        let (hub, slot) = hubs.next()?;
+        let mut waiter = Waiter::new(strategy, hub, slot);
+        waiter.more = hubs.collect();
+        Some(waiter)
     }
 
     /// The strategy in use.
@@ -228,6 +244,9 @@ impl<'a> Waiter<'a> {
         self.registered = false;
         self.park = FIRST_PARK;
         self.hub.unregister(self.slot);
+        for (hub, slot) in &self.more {
+            hub.unregister(*slot);
+        }
     }
 
     /// A short pause (a fixed [`PACE_SPINS`] spin hints, whatever the strategy) between two
@@ -294,6 +313,9 @@ impl<'a> Waiter<'a> {
         if !self.registered {
             self.registered = true;
             self.hub.register(self.slot);
+            for (hub, slot) in &self.more {
+                hub.register(*slot);
+            }
         }
         if ready() {
             return;
@@ -310,6 +332,9 @@ impl Drop for Waiter<'_> {
     fn drop(&mut self) {
         if self.registered {
             self.hub.unregister(self.slot);
+            for (hub, slot) in &self.more {
+                hub.unregister(*slot);
+            }
         }
     }
 }
@@ -352,6 +377,44 @@ mod tests {
                 "{strategy:?} left its registration behind"
             );
         }
+    }
+
+    #[test]
+    fn a_waiter_on_several_hubs_is_woken_by_any_of_them() {
+        for woken_by in 0..3 {
+            let hubs: Arc<Vec<WakeHub>> = Arc::new((0..3).map(|_| WakeHub::new(2)).collect());
+            let flag = Arc::new(AtomicBool::new(false));
+            let (h, f) = (hubs.clone(), flag.clone());
+            let t = std::thread::spawn(move || {
+                let regs = h.iter().map(|hub| (hub, 1)).collect();
+                let mut w = Waiter::new_multi(WaitStrategy::Parking, regs).unwrap();
+                let start = Instant::now();
+                while !f.load(Ordering::Acquire) {
+                    w.idle(|| f.load(Ordering::Acquire));
+                    assert!(start.elapsed() < Duration::from_secs(10), "waiter hung");
+                }
+                // Parked in every hub while it waited.
+                start.elapsed()
+            });
+            // Long enough for the waiter to park (its first park is bounded by FIRST_PARK;
+            // later ones back off to MAX_PARK, which a wake-up cuts short).
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                hubs.iter().all(WakeHub::has_parked),
+                "not parked in every hub"
+            );
+            let notified = Instant::now();
+            flag.store(true, Ordering::Release);
+            hubs[woken_by].notify();
+            t.join().unwrap();
+            assert!(
+                notified.elapsed() < MAX_PARK / 2,
+                "hub {woken_by}'s notify did not wake it: {:?}",
+                notified.elapsed()
+            );
+            assert!(hubs.iter().all(|hub| !hub.has_parked()), "left registered");
+        }
+        assert!(Waiter::new_multi(WaitStrategy::Parking, Vec::new()).is_none());
     }
 
     #[test]

@@ -90,9 +90,9 @@ impl LaneGraphPipeline {
 
     /// How every role, producer and receiver waits for its lanes (default
     /// [`WaitStrategy::Parking`]): on a lane's wake hub as a SingleRing stage waits on its
-    /// ring, and — where nothing can wake it (merges, plain-data lanes, lanes between
-    /// processes) — polling: spinning under `BusySpin`/`SpinHint`, yielding under `Yielding`,
-    /// sleeping up to 1 ms between looks under `Parking`.
+    /// ring (a merge on all its inputs at once), and — where nothing can wake it (plain-data
+    /// lanes, lanes between processes) — polling: spinning under `BusySpin`/`SpinHint`,
+    /// yielding under `Yielding`, sleeping up to 1 ms between looks under `Parking`.
     pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
         self

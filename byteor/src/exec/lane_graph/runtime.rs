@@ -232,12 +232,14 @@ fn copy_loop<T: LaneEvent>(
     outputs: &mut [(OutEnd<T>, OnFull)],
     rt: &GraphRuntime,
 ) -> Result<u64, RoleFailure> {
-    // One input: park on it. A merge polls (it would have to park on every input at once).
-    let waker = match &inputs[..] {
-        [input] => input.waker(),
-        _ => None,
-    };
-    let mut wait = rt.wait(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+    // Park on every input at once (a merge is woken by whichever gets an event first); poll
+    // when an input is a plain-data lane, which has no hub.
+    let wakers: Option<Vec<_>> = inputs.iter().map(InEnd::waker).collect();
+    let mut wait = rt.wait_any(
+        wakers
+            .as_ref()
+            .map(|w| w.iter().map(|(h, s)| (h.lane().hub(), *s)).collect()),
+    );
     let pace_below = inputs.iter().map(InEnd::pace_below).min().unwrap_or(0);
     let mut waited = false;
     let mut copied = 0u64;

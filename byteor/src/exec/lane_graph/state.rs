@@ -46,6 +46,12 @@ impl GraphRuntime {
         RoleWait::new(self.strategy, hub)
     }
 
+    /// How a thread waits for the first of several lanes: parked on all their hubs at once
+    /// when every one has a hub, else polling.
+    pub(super) fn wait_any<'h>(&self, hubs: Option<Vec<(&'h WakeHub, usize)>>) -> RoleWait<'h> {
+        RoleWait::on_all(self.strategy, hubs.unwrap_or_default())
+    }
+
     /// Whether the graph failed.
     #[inline]
     pub(super) fn stopped(&self) -> bool {
@@ -84,9 +90,9 @@ impl GraphRuntime {
 
 /// Waiting by polling: a few spins, then yields, then sleeps that grow to 1 ms (an idle poller
 /// wakes at most about a thousand times a second). Roles poll only where nothing can wake
-/// them: plain-data lanes (journal, lossy broadcast), which have no wake hub, and merges,
-/// which wait on several lanes at once; everywhere else they park on the lane's hub and the
-/// other side wakes them.
+/// them: plain-data lanes (journal, lossy broadcast, lanes between processes), which have no
+/// wake hub; everywhere else they park on the lanes' hubs — a merge on all its inputs' at
+/// once — and the other side wakes them.
 #[derive(Debug, Default)]
 pub struct LaneWait {
     tries: u32,
@@ -111,9 +117,10 @@ impl LaneWait {
     }
 }
 
-/// How a role waits on one lane, with the graph's [`WaitStrategy`]: on the lane's wake hub
-/// (in-place lanes: the other side notifies after each write or release), or polling
-/// (plain-data lanes and lanes between processes, which have no hub, and merges) — spinning
+/// How a role waits on its lanes, with the graph's [`WaitStrategy`]: on the lanes' wake hubs
+/// (in-place lanes: the other side notifies after each write or release; a merge parks on all
+/// its inputs' at once), or polling (plain-data lanes and lanes between processes, which have
+/// no hub) — spinning
 /// under the spinning strategies, yielding under `Yielding`, and with [`LaneWait`]'s growing
 /// sleeps under `Parking`.
 pub(super) enum RoleWait<'h> {
@@ -125,6 +132,15 @@ pub(super) enum RoleWait<'h> {
 }
 
 impl<'h> RoleWait<'h> {
+    /// Waits on every `(hub, slot)` of `hubs` at once (any of them wakes it), or polls when
+    /// there are none.
+    pub(super) fn on_all(strategy: WaitStrategy, hubs: Vec<(&'h WakeHub, usize)>) -> Self {
+        match Waiter::new_multi(strategy, hubs) {
+            Some(w) => RoleWait::Hub(w),
+            None => RoleWait::Poll(strategy, LaneWait::default()),
+        }
+    }
+
     /// Waits in `slot` of `hub` when given one, else polls.
     pub(super) fn new(strategy: WaitStrategy, hub: Option<(&'h WakeHub, usize)>) -> Self {
         match hub {
