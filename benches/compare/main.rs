@@ -13,6 +13,7 @@ mod crossbeam_impl;
 mod disruptor_impl;
 mod floor;
 mod idle;
+mod instructions;
 mod ipc;
 mod lanegraph_impl;
 mod report;
@@ -517,6 +518,13 @@ fn main() {
     // A consumer process of the cross-process scenarios (this binary, started again).
     if let Some(code) = ipc::child_main() {
         std::process::exit(code);
+    }
+    // One contender alone, for `--instructions` (this binary under callgrind).
+    if let Some(code) = instructions::one_main() {
+        std::process::exit(code);
+    }
+    if std::env::args().any(|a| a == "--instructions") {
+        std::process::exit(instructions::instructions_main());
     }
     let cfg = match Config::load() {
         Ok(cfg) => cfg,

@@ -298,21 +298,29 @@ impl<E, S: StageImpl<E, M>, M> BatchHandler<E> for Typed<S, M> {
         shard: u32,
         current: &Cell<u64>,
     ) -> Result<(), (u64, StageError)> {
-        for seq in start..end {
-            // Fetch the slot a few lines ahead, but only inside the batch: a slot past `end` may
-            // be the one the producer is writing, and pulling its line here would stall it.
+        let stride = PREFETCH_AHEAD.stride::<E>();
+        let mut seq = start;
+        while seq < end {
+            // One line's worth of events at a time (`stride` of them, aligned), so the decision
+            // to prefetch is taken once per line, not per event. Fetch the slot a few lines
+            // ahead, but only inside the batch: a slot past `end` may be the one the producer
+            // is writing, and pulling its line here would stall it.
+            let line_end = ((seq / stride + 1) * stride).min(end);
             let ahead = seq + PREFETCH_AHEAD.of::<E>();
-            if ahead < end && ahead % PREFETCH_AHEAD.stride::<E>() == 0 {
+            if ahead < end && seq % stride == 0 {
                 slots.slot(ahead).prefetch();
             }
-            current.set(seq);
-            let ctx = EventContext {
-                sequence: seq,
-                shard,
-                end_of_batch: seq + 1 == end,
-            };
-            // SAFETY: the caller guarantees the access rules for every event of the batch.
-            unsafe { self.0.call(slots.slot(seq), &ctx) }.map_err(|e| (seq, e))?;
+            for seq in seq..line_end {
+                current.set(seq);
+                let ctx = EventContext {
+                    sequence: seq,
+                    shard,
+                    end_of_batch: seq + 1 == end,
+                };
+                // SAFETY: the caller guarantees the access rules for every event of the batch.
+                unsafe { self.0.call(slots.slot(seq), &ctx) }.map_err(|e| (seq, e))?;
+            }
+            seq = line_end;
         }
         Ok(())
     }
