@@ -637,6 +637,35 @@ mod tests {
     }
 
     #[test]
+    fn a_lane_region_shows_its_lane_and_drops_and_is_cleaned_with_its_pipeline() {
+        let d = dir("lane");
+        let desc = RingDescriptor::new(&Tick::LAYOUT, 0xabc, 64, &["reader"]).unwrap();
+        let path = crate::exec::lane_graph::shm_lane_path(&d, "g", 7);
+        assert_eq!(path, d.join("g.lane7"));
+        let writer = Region::create(&path, &desc, &ShmOptions::default()).unwrap();
+        writer.add_dropped(5);
+        let snap = snapshot_dir(&d, &SnapshotOptions::default()).unwrap();
+        let r = snap.regions[0].as_ref().unwrap();
+        assert_eq!((r.pipeline.as_str(), r.shard, r.lane), ("g", None, Some(7)));
+        assert_eq!(r.dropped, 5);
+        let text = snap.to_string();
+        assert!(text.contains("pipeline g lane 7"), "{text}");
+        assert!(text.contains("dropped"), "{text}");
+        assert!(
+            snap.to_openmetrics()
+                .contains("byteor_region_up{pipeline=\"g\",lane=\"7\"} 1"),
+            "{}",
+            snap.to_openmetrics()
+        );
+        // Its writer gone, the region is stale and `clean_pipeline` knows it is `g`'s.
+        drop(writer);
+        let cleaned = clean_pipeline(&d, "g").unwrap();
+        assert_eq!(cleaned, [Cleaned::Removed(path.clone())]);
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn a_missing_directory_has_no_regions() {
         let snap = snapshot_dir(dir("none"), &SnapshotOptions::default()).unwrap();
         assert!(snap.regions.is_empty());
