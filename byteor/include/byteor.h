@@ -102,7 +102,11 @@ struct byteor_control_v1 {
     uint32_t reserved0;
     uint64_t drain_target;
     uint64_t dropped;
-    uint8_t reserved1[104];
+    uint32_t data_bell;
+    uint32_t data_sleepers;
+    uint32_t room_bell;
+    uint32_t room_sleepers;
+    uint8_t reserved1[88];
 };
 _Static_assert(sizeof(struct byteor_control_v1) == 128, "sizeof(struct byteor_control_v1)");
 _Static_assert(_Alignof(struct byteor_control_v1) == 128, "_Alignof(struct byteor_control_v1)");
@@ -110,7 +114,11 @@ _Static_assert(offsetof(struct byteor_control_v1, state) == 0, "offsetof(byteor_
 _Static_assert(offsetof(struct byteor_control_v1, reserved0) == 4, "offsetof(byteor_control_v1, reserved0)");
 _Static_assert(offsetof(struct byteor_control_v1, drain_target) == 8, "offsetof(byteor_control_v1, drain_target)");
 _Static_assert(offsetof(struct byteor_control_v1, dropped) == 16, "offsetof(byteor_control_v1, dropped)");
-_Static_assert(offsetof(struct byteor_control_v1, reserved1) == 24, "offsetof(byteor_control_v1, reserved1)");
+_Static_assert(offsetof(struct byteor_control_v1, data_bell) == 24, "offsetof(byteor_control_v1, data_bell)");
+_Static_assert(offsetof(struct byteor_control_v1, data_sleepers) == 28, "offsetof(byteor_control_v1, data_sleepers)");
+_Static_assert(offsetof(struct byteor_control_v1, room_bell) == 32, "offsetof(byteor_control_v1, room_bell)");
+_Static_assert(offsetof(struct byteor_control_v1, room_sleepers) == 36, "offsetof(byteor_control_v1, room_sleepers)");
+_Static_assert(offsetof(struct byteor_control_v1, reserved1) == 40, "offsetof(byteor_control_v1, reserved1)");
 
 /* One peer's liveness record (peer 0: the producer; 1 + i: stage i). */
 struct byteor_peer_v1 {

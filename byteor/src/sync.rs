@@ -88,6 +88,46 @@ mod imp {
         }
     }
 
+    /// Sleeps while `word` holds `expected`, for at most `timeout`, woken early by
+    /// [`futex_wake`] on the same word from any process that maps it (Linux `futex`, shared:
+    /// the word may live in a shared-memory mapping). Returns whether `word` held `expected`
+    /// when it looked (it may have slept); spurious returns are allowed.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn futex_wait(
+        word: &AtomicU32,
+        expected: u32,
+        timeout: std::time::Duration,
+    ) -> bool {
+        let ts = libc::timespec {
+            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: `futex(FUTEX_WAIT)` reads the aligned 32-bit word `word` points to (an
+        // atomic, valid for the duration of the call) and the `timespec` on this stack; it
+        // writes no user memory. Without `FUTEX_PRIVATE_FLAG`, so a waiter in another process
+        // mapping the same page is woken by the same key.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word.as_ptr(),
+                libc::FUTEX_WAIT,
+                expected,
+                &ts as *const libc::timespec,
+            )
+        };
+        r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EAGAIN)
+    }
+
+    /// Wakes every thread of any process sleeping in [`futex_wait`] on `word`.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn futex_wake(word: &AtomicU32) {
+        // SAFETY: `futex(FUTEX_WAKE)` only uses the address of `word` as a key; it reads and
+        // writes no user memory.
+        unsafe {
+            libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+        }
+    }
+
     /// `core::cell::UnsafeCell` with loom's access API: every access goes through
     /// [`with`](Self::with) or [`with_mut`](Self::with_mut), which loom checks for races.
     #[derive(Debug)]
@@ -153,6 +193,17 @@ mod imp {
         fence(Ordering::SeqCst);
         true
     }
+
+    /// Under the model a futex wait does not block: it reports whether the word still held
+    /// `expected` (whether a real wait would have slept) and yields.
+    pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, _: std::time::Duration) -> bool {
+        let slept = word.load(Ordering::Relaxed) == expected;
+        loom::thread::yield_now();
+        slept
+    }
+
+    /// Nothing to wake under the model (waits never block).
+    pub(crate) fn futex_wake(_: &AtomicU32) {}
 
     /// loom's checked cell.
     #[derive(Debug)]

@@ -516,3 +516,65 @@ fn join_waits_for_a_live_producer_in_a_process_that_only_publishes() {
         assert!(producer_done, "join returned before the producer ended");
     });
 }
+
+/// The voluntary context switches of this process's thread named `name`.
+fn context_switches(name: &str) -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        return status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok());
+    }
+    None
+}
+
+/// A reader of a lane between processes that has nothing to read sleeps on the region's
+/// doorbell until the writer rings it, instead of looking again every millisecond (a poller
+/// switches context about a thousand times a second), and an event after a long idle still
+/// arrives.
+#[test]
+fn an_idle_reader_between_processes_sleeps_until_the_writer_rings() {
+    bounded("idle shm reader", TIMEOUT, || {
+        let dir = TempDir::new("doorbell");
+        let plan = chain("bell", "kind = \"pass\"");
+        let options = options();
+        let (plan2, dir2, options2) = (plan.clone(), dir.0.clone(), options.clone());
+        let work = std::thread::spawn(move || {
+            let (_, control) = resolve(&plan2)
+                .spawn_shm(&dir2, &["work"], &options2)
+                .unwrap();
+            control.join().map(drop)
+        });
+        let (mut ends, control) = resolve(&plan)
+            .spawn_shm(&dir.0, &["src", "dst"], &options)
+            .unwrap();
+        let mut producer = ends.producer_named::<BuiltinEvent>("src").unwrap();
+        let mut rx = ends.receiver_named::<BuiltinEvent>("dst").unwrap();
+        producer.publish(|e| e.seq = 1).unwrap();
+        assert_eq!(rx.recv_timeout(TIMEOUT).unwrap().map(|e| e.seq), Some(1));
+        std::thread::sleep(Duration::from_millis(100));
+        let before = context_switches("bell:work").expect("the stage's thread");
+        std::thread::sleep(Duration::from_millis(500));
+        let after = context_switches("bell:work").unwrap();
+        assert!(
+            after - before < 150,
+            "an idle reader switched context {} times in 500 ms",
+            after - before
+        );
+        let sent = Instant::now();
+        producer.publish(|e| e.seq = 2).unwrap();
+        assert_eq!(rx.recv_timeout(TIMEOUT).unwrap().map(|e| e.seq), Some(2));
+        assert!(sent.elapsed() < TIMEOUT);
+        drop(producer);
+        assert_eq!(rx.recv_timeout(TIMEOUT).unwrap().map(|e| e.seq), None);
+        drop(rx);
+        control.join().unwrap();
+        work.join().unwrap().unwrap();
+        dir.assert_empty("regions left behind");
+    });
+}

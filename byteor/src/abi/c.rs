@@ -115,7 +115,11 @@ fn header_structs() -> Vec<CStruct> {
             reserved0: "uint32_t reserved0",
             drain_target: "uint64_t drain_target",
             dropped: "uint64_t dropped",
-            reserved1: "uint8_t reserved1[104]",
+            data_bell: "uint32_t data_bell",
+            data_sleepers: "uint32_t data_sleepers",
+            room_bell: "uint32_t room_bell",
+            room_sleepers: "uint32_t room_sleepers",
+            reserved1: "uint8_t reserved1[88]",
         ]),
         c_struct!(PeerSlotV1, "byteor_peer_v1", "One peer's liveness record (peer 0: the producer; 1 + i: stage i).", [
             pid: "uint32_t pid",

@@ -124,8 +124,18 @@ pub struct ControlBlockV1 {
     /// Events the producer was given and dropped for want of room (a lane whose `on_full` is
     /// `drop`); always 0 for a ring, whose producer waits. Written by the producer only.
     pub dropped: AtomicU64,
+    /// The doorbell stages sleep on while they wait for events (`kernel::doorbell`): bumped
+    /// when the producer publishes while one sleeps; a futex word.
+    pub data_bell: AtomicU32,
+    /// Stages sleeping on `data_bell`.
+    pub data_sleepers: AtomicU32,
+    /// The doorbell the producer sleeps on while it waits for room: bumped when a stage
+    /// releases events while it sleeps; a futex word.
+    pub room_bell: AtomicU32,
+    /// Producers sleeping on `room_bell` (0 or 1).
+    pub room_sleepers: AtomicU32,
     /// Reserved, 0.
-    pub reserved1: [u8; 104],
+    pub reserved1: [u8; 88],
 }
 
 /// [`PeerSlotV1::status`]: attached and working (or never attached).
@@ -194,6 +204,8 @@ const _: () = {
     assert!(size_of::<PeerSlotV1>() == 128);
     assert!(size_of::<ControlBlockV1>() == 128);
     assert!(offset_of!(ControlBlockV1, dropped) == 16);
+    assert!(offset_of!(ControlBlockV1, data_bell) == 24);
+    assert!(offset_of!(ControlBlockV1, room_sleepers) == 36);
     assert!(offset_of!(RegionHeaderV1, event) == 128);
     assert!(offset_of!(RegionHeaderV1, control) == 256);
     assert!(offset_of!(RegionHeaderV1, stage_names) == 384);

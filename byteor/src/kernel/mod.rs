@@ -31,6 +31,7 @@
 mod barrier;
 pub mod broadcast;
 mod cell;
+pub mod doorbell;
 pub mod journal;
 pub mod lane;
 mod lifecycle;

@@ -445,6 +445,11 @@ impl Feeder {
         {
             return None;
         }
+        // Pace first, then make (and stamp) the event: its latency starts when it goes out,
+        // not before the pacer's wait.
+        if let Some(p) = &mut self.pacer {
+            p.wait();
+        }
         let mut e = BuiltinEvent::default();
         match &mut self.source {
             Source::Generated(g) => g.fill(&mut e),
@@ -452,9 +457,6 @@ impl Feeder {
                 e = events.next()?;
                 e.stamp_ns = super::builtin::now_ns();
             }
-        }
-        if let Some(p) = &mut self.pacer {
-            p.wait();
         }
         Some(e)
     }

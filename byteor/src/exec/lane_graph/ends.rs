@@ -4,6 +4,9 @@
 //! branch); the plain-data flavors sit behind a trait object called once per batch, never per
 //! event, because only the code that knows the event type is plain data can make them.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::kernel::lane::{LaneHandle, LaneReader, LaneWriter};
 
 /// Events a plain-data writer stages before it hands them over.
@@ -24,6 +27,24 @@ pub(super) trait BatchSource<T>: Send {
     fn fill(&mut self, out: &mut Vec<T>, max: usize) -> Result<(), String>;
     /// Whether the writer closed the lane and this reader has everything it wrote (or lost).
     fn is_finished(&self) -> bool;
+    /// Whether a [`fill`](Self::fill) would find events now, or the stream ended (cheap;
+    /// `false` when the source cannot tell without reading: it is then polled).
+    fn available(&self) -> bool {
+        false
+    }
+    /// How a waiting thread can sleep until the writer wakes it (lanes between processes);
+    /// `None`: the source is polled.
+    fn sleeper(&self) -> Option<Arc<dyn Sleeper>> {
+        None
+    }
+}
+
+/// Sleeping until a plain-data lane's writer rings (a lane between processes: the region's
+/// doorbell). Called on the slow path of a wait only.
+pub(super) trait Sleeper: Send + Sync {
+    /// Sleeps until woken or `timeout`, unless `ready` (checked once announced) says the wait
+    /// is over.
+    fn sleep(&self, ready: &mut dyn FnMut() -> bool, timeout: Duration);
 }
 
 /// A plain-data writing end: events are filled in place in staging slots and handed over when
@@ -244,13 +265,22 @@ impl<T> InEnd<T> {
         }
     }
 
-    /// Whether a read would find something now, or the lane is closed (cheap; `false` for a
-    /// plain-data lane with nothing buffered: it is polled).
+    /// Whether a read would find something now, or the lane is closed (cheap; for a
+    /// plain-data lane with nothing buffered, what its source can tell).
     #[inline]
     pub(super) fn ready(&self) -> bool {
         match self {
             InEnd::Lane(r) => r.available() > 0 || r.lane().is_closed(),
-            InEnd::Batched { buf, at, .. } => *at < buf.len(),
+            InEnd::Batched { buf, at, source } => *at < buf.len() || source.available(),
+        }
+    }
+
+    /// How a waiting thread sleeps on a plain-data lane whose writer can wake it (`None`:
+    /// in-place lanes, which have [`waker`](Self::waker), and polled sources).
+    pub(super) fn sleeper(&self) -> Option<Arc<dyn Sleeper>> {
+        match self {
+            InEnd::Lane(_) => None,
+            InEnd::Batched { source, .. } => source.sleeper(),
         }
     }
 

@@ -361,9 +361,10 @@ impl<T: Clone> GraphReceiver<T> {
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<T>, GraphRecvError> {
         let deadline = Instant::now() + timeout;
         let waker = self.reader.waker();
-        let mut wait = self
-            .rt
-            .wait(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+        let mut wait = self.rt.wait_on(
+            waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)),
+            self.reader.sleeper(),
+        );
         loop {
             if let Some(e) = self.try_recv() {
                 return Ok(Some(e));
@@ -379,6 +380,7 @@ impl<T: Clone> GraphReceiver<T> {
                 return Err(GraphRecvError::Timeout(timeout));
             }
             let reader = &self.reader;
+            wait.cap(deadline.saturating_duration_since(Instant::now()));
             wait.idle(|| reader.ready());
         }
     }

@@ -90,9 +90,11 @@ impl LaneGraphPipeline {
 
     /// How every role, producer and receiver waits for its lanes (default
     /// [`WaitStrategy::Parking`]): on a lane's wake hub as a SingleRing stage waits on its
-    /// ring (a merge on all its inputs at once), and — where nothing can wake it (plain-data
-    /// lanes, lanes between processes) — polling: spinning under `BusySpin`/`SpinHint`,
-    /// yielding under `Yielding`, sleeping up to 1 ms between looks under `Parking`.
+    /// ring (a merge on all its inputs at once); on a lane between processes, asleep on its
+    /// region's doorbell under `Parking` (the other side rings it); and where nothing can wake
+    /// it (`journal` and lossy broadcast lanes) polling: spinning under
+    /// `BusySpin`/`SpinHint`, yielding under `Yielding`, sleeping up to 1 ms between looks
+    /// under `Parking`.
     pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
         self.strategy = strategy;
         self

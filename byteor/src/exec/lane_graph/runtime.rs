@@ -234,12 +234,20 @@ fn copy_loop<T: LaneEvent>(
 ) -> Result<u64, RoleFailure> {
     // Park on every input at once (a merge is woken by whichever gets an event first); poll
     // when an input is a plain-data lane, which has no hub.
+    // One input between processes: sleep on its doorbell.
     let wakers: Option<Vec<_>> = inputs.iter().map(InEnd::waker).collect();
-    let mut wait = rt.wait_any(
-        wakers
-            .as_ref()
-            .map(|w| w.iter().map(|(h, s)| (h.lane().hub(), *s)).collect()),
-    );
+    let sleeper = match &inputs[..] {
+        [input] => input.sleeper(),
+        _ => None,
+    };
+    let mut wait = match (&wakers, sleeper) {
+        (None, Some(sleeper)) => rt.wait_on(None, Some(sleeper)),
+        _ => rt.wait_any(
+            wakers
+                .as_ref()
+                .map(|w| w.iter().map(|(h, s)| (h.lane().hub(), *s)).collect()),
+        ),
+    };
     let pace_below = inputs.iter().map(InEnd::pace_below).min().unwrap_or(0);
     let mut waited = false;
     let mut copied = 0u64;
@@ -335,7 +343,10 @@ fn stage_loop<In, Out, S: LaneStage<In, Out>>(
     };
     stage.on_start(&info).map_err(fail)?;
     let waker = input.waker();
-    let mut wait = rt.wait(waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)));
+    let mut wait = rt.wait_on(
+        waker.as_ref().map(|(h, s)| (h.lane().hub(), *s)),
+        input.sleeper(),
+    );
     let pace_below = input.pace_below();
     let mut waited = false;
     let mut handled = 0u64;

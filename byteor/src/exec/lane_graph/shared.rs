@@ -16,6 +16,11 @@
 //!   `published = delivered + dropped` holds across processes.
 //! * Closing the lane is the region's end-of-stream notice (the drain target is the cursor);
 //!   a reader has finished once it read up to it.
+//! * Under the `Parking` strategy a reader with nothing to read sleeps on the region's data
+//!   doorbell, which the writer rings after each batch, and a writer waiting for room on its
+//!   room doorbell, which readers ring after each release (`kernel::doorbell`: a fence and
+//!   one relaxed load per batch while nobody sleeps; a futex otherwise, so the wake-up crosses
+//!   processes). Closing and failing a stream ring both.
 //! * Each process runs a watcher thread: heartbeats for the places it holds; a remote reader
 //!   that failed, died, or never attached (within the attach timeout) fails the graph naming
 //!   that reader's process role; so does a remote writer that died before closing its lane;
@@ -40,10 +45,10 @@ use crate::spec::LaneSpec;
 use crate::transport::shm::{Peer, PeerState, PeerStatus, Region, RingDescriptor, StreamState};
 use crate::vocab::{LaneKind, OnFull};
 
-use super::ends::{BatchSink, BatchSource, InEnd, OutEnd};
+use super::ends::{BatchSink, BatchSource, InEnd, OutEnd, Sleeper};
 use super::error::GraphSpawnError;
 use super::runtime::ErasedLane;
-use super::state::{GraphRuntime, LaneEvent, RoleFailure};
+use super::state::{GraphRuntime, LaneEvent, RoleFailure, RoleWait};
 
 /// The region file of lane `lane` of graph `pipeline` in `dir`: `<dir>/<pipeline>.lane<lane>`.
 pub fn shm_lane_path(dir: impl AsRef<Path>, pipeline: &str, lane: u32) -> PathBuf {
@@ -163,6 +168,7 @@ pub(super) fn shared_lane<T: LaneEvent + ShmEvent + Pod>(
             block: spec.on_full == OnFull::Block,
             rt: Arc::clone(&at.rt),
             lane: spec.name.clone(),
+            room: Arc::new(RoomSleeper(Arc::clone(&ring))),
         };
         Box::new(OutEnd::staged(Box::new(sink), T::default)) as Box<dyn std::any::Any + Send>
     });
@@ -176,6 +182,7 @@ pub(super) fn shared_lane<T: LaneEvent + ShmEvent + Pod>(
                     next: ring.released(id),
                     ring: Arc::clone(&ring),
                     id,
+                    sleeper: Arc::new(DataSleeper(Arc::clone(&ring))),
                 };
                 Box::new(InEnd::batched(Box::new(source))) as Box<dyn std::any::Any + Send>
             })
@@ -225,12 +232,16 @@ struct ShmLaneSink<T> {
     block: bool,
     rt: Arc<GraphRuntime>,
     lane: String,
+    /// How it sleeps while it waits for room.
+    room: Arc<dyn Sleeper>,
 }
 
 impl<T: ShmEvent + Send + Sync> BatchSink<T> for ShmLaneSink<T> {
     fn write(&mut self, events: &[T]) -> Result<(), String> {
         let mut rest = events;
-        let mut wait = self.rt.wait(None);
+        // Made on the first wait only. Under `Parking` the writer sleeps on the region's room
+        // doorbell, which readers ring as they release events.
+        let mut wait = None;
         while !rest.is_empty() {
             let end = self.next + rest.len() as u64;
             let n = if self.gate.has_room(self.ring.stage_sequences(), end) {
@@ -252,8 +263,13 @@ impl<T: ShmEvent + Send + Sync> BatchSink<T> for ShmLaneSink<T> {
                 }
                 self.next += n as u64;
                 RingStorage::cursor(&*self.ring).store(self.next);
+                // Readers asleep in other processes: wake them (a fence and one relaxed load
+                // while none sleeps; once per batch).
+                self.ring.region().data_doorbell().ring();
                 rest = &rest[n..];
-                wait.reset();
+                if let Some(w) = wait.as_mut() {
+                    RoleWait::reset(w);
+                }
                 continue;
             }
             if !self.block {
@@ -266,7 +282,9 @@ impl<T: ShmEvent + Send + Sync> BatchSink<T> for ShmLaneSink<T> {
                     self.lane
                 ));
             }
-            wait.idle(|| false);
+            let (ring, gate, rt) = (&self.ring, &mut self.gate, &self.rt);
+            let wait = wait.get_or_insert_with(|| rt.wait_on(None, Some(Arc::clone(&self.room))));
+            wait.idle(|| gate.has_room(ring.stage_sequences(), end) || rt.stopped());
         }
         Ok(())
     }
@@ -288,6 +306,8 @@ struct ShmLaneSource<T> {
     id: usize,
     /// Events this reader released (it resumes from its place's sequence).
     next: u64,
+    /// How a thread waiting on it sleeps (made once).
+    sleeper: Arc<dyn Sleeper>,
 }
 
 impl<T: ShmEvent + Send + Sync> BatchSource<T> for ShmLaneSource<T> {
@@ -308,7 +328,18 @@ impl<T: ShmEvent + Send + Sync> BatchSource<T> for ShmLaneSource<T> {
         }
         self.next = end;
         self.ring.stage_sequences()[self.id].store(end);
+        // A writer asleep waiting for room: wake it (once per batch).
+        self.ring.region().room_doorbell().ring();
         Ok(())
+    }
+
+    fn available(&self) -> bool {
+        RingStorage::cursor(&*self.ring).load() > self.next
+            || self.ring.region().stream_state() != StreamState::Running
+    }
+
+    fn sleeper(&self) -> Option<Arc<dyn Sleeper>> {
+        Some(Arc::clone(&self.sleeper))
     }
 
     fn is_finished(&self) -> bool {
@@ -324,6 +355,24 @@ impl<T: ShmEvent + Send + Sync> BatchSource<T> for ShmLaneSource<T> {
             region.set_status(place, PeerStatus::Done);
         }
         finished
+    }
+}
+
+/// A reader sleeping on its region's data doorbell (the writer rings it after publishing).
+struct DataSleeper<T>(Arc<ShmRing<T>>);
+
+impl<T: ShmEvent + Send + Sync> Sleeper for DataSleeper<T> {
+    fn sleep(&self, ready: &mut dyn FnMut() -> bool, timeout: Duration) {
+        self.0.region().data_doorbell().sleep(ready, timeout);
+    }
+}
+
+/// A writer sleeping on its region's room doorbell (readers ring it after releasing).
+struct RoomSleeper<T>(Arc<ShmRing<T>>);
+
+impl<T: ShmEvent + Send + Sync> Sleeper for RoomSleeper<T> {
+    fn sleep(&self, ready: &mut dyn FnMut() -> bool, timeout: Duration) {
+        self.0.region().room_doorbell().sleep(ready, timeout);
     }
 }
 
@@ -494,6 +543,8 @@ fn fail_streams(lanes: &[WatchedLane]) {
                 region.set_status(Peer::Stage(i), PeerStatus::Failed { sequence: None });
             }
         }
+        // This process's own sleepers on lanes it reads: wake them to see the failure.
+        region.data_doorbell().ring();
     }
 }
 

@@ -2,10 +2,12 @@
 //! and the bound on the event types lanes carry.
 
 use std::any::Any;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::kernel::{Lifecycle, WaitStrategy, Waiter, WakeHub, FAILED, RUNNING};
+
+use super::ends::Sleeper;
 
 /// What every thread of a running graph shares: its lifecycle and its first failure.
 #[derive(Debug)]
@@ -44,6 +46,16 @@ impl GraphRuntime {
     #[inline]
     pub(super) fn wait<'h>(&self, hub: Option<(&'h WakeHub, usize)>) -> RoleWait<'h> {
         RoleWait::new(self.strategy, hub)
+    }
+
+    /// How the graph's threads wait for one lane: on its hub, or asleep on its doorbell (a
+    /// lane between processes), or polling it.
+    pub(super) fn wait_on<'h>(
+        &self,
+        hub: Option<(&'h WakeHub, usize)>,
+        sleeper: Option<Arc<dyn Sleeper>>,
+    ) -> RoleWait<'h> {
+        RoleWait::on(self.strategy, hub, sleeper)
     }
 
     /// How a thread waits for the first of several lanes: parked on all their hubs at once
@@ -90,8 +102,8 @@ impl GraphRuntime {
 
 /// Waiting by polling: a few spins, then yields, then sleeps that grow to 1 ms (an idle poller
 /// wakes at most about a thousand times a second). Roles poll only where nothing can wake
-/// them: plain-data lanes (journal, lossy broadcast, lanes between processes), which have no
-/// wake hub; everywhere else they park on the lanes' hubs — a merge on all its inputs' at
+/// them: `journal` and lossy broadcast lanes, which have no wake hub or doorbell; everywhere
+/// else they park on the lanes' hubs — a merge on all its inputs' at
 /// once — and the other side wakes them.
 #[derive(Debug, Default)]
 pub struct LaneWait {
@@ -119,16 +131,34 @@ impl LaneWait {
 
 /// How a role waits on its lanes, with the graph's [`WaitStrategy`]: on the lanes' wake hubs
 /// (in-place lanes: the other side notifies after each write or release; a merge parks on all
-/// its inputs' at once), or polling (plain-data lanes and lanes between processes, which have
-/// no hub) — spinning
-/// under the spinning strategies, yielding under `Yielding`, and with [`LaneWait`]'s growing
-/// sleeps under `Parking`.
+/// its inputs' at once), on a lane between processes asleep on its region's doorbell under
+/// `Parking`, or polling (`journal` and lossy broadcast lanes, which nothing rings) —
+/// spinning under the spinning strategies, yielding under `Yielding`, and with
+/// [`LaneWait`]'s growing sleeps under `Parking`.
 pub(super) enum RoleWait<'h> {
     /// The strategy's waits on the hub (parking is bounded: a missed wake-up costs at most
     /// [`FIRST_PARK`](crate::kernel::FIRST_PARK)).
     Hub(Waiter<'h>),
     /// Polling with the strategy.
     Poll(WaitStrategy, LaneWait),
+    /// A lane between processes: polling with the strategy, but under `Parking` sleeping on
+    /// the lane's doorbell (which its writer rings) instead of [`LaneWait`]'s timed sleeps.
+    Sleep(WaitStrategy, Arc<dyn Sleeper>, SleepState),
+}
+
+/// How far a [`RoleWait::Sleep`] got: tries since progress, and its next sleep's bound.
+pub(super) struct SleepState {
+    tries: u32,
+    park: Duration,
+}
+
+impl Default for SleepState {
+    fn default() -> Self {
+        SleepState {
+            tries: 0,
+            park: crate::kernel::FIRST_PARK,
+        }
+    }
 }
 
 impl<'h> RoleWait<'h> {
@@ -138,6 +168,18 @@ impl<'h> RoleWait<'h> {
         match Waiter::new_multi(strategy, hubs) {
             Some(w) => RoleWait::Hub(w),
             None => RoleWait::Poll(strategy, LaneWait::default()),
+        }
+    }
+
+    /// Waits on `hub` when given one, else sleeps on `sleeper` when given one, else polls.
+    pub(super) fn on(
+        strategy: WaitStrategy,
+        hub: Option<(&'h WakeHub, usize)>,
+        sleeper: Option<Arc<dyn Sleeper>>,
+    ) -> Self {
+        match (hub, sleeper) {
+            (None, Some(sleeper)) => RoleWait::Sleep(strategy, sleeper, SleepState::default()),
+            (hub, _) => RoleWait::new(strategy, hub),
         }
     }
 
@@ -158,6 +200,30 @@ impl<'h> RoleWait<'h> {
             RoleWait::Poll(WaitStrategy::SpinHint, _) => std::hint::spin_loop(),
             RoleWait::Poll(WaitStrategy::Yielding, _) => std::thread::yield_now(),
             RoleWait::Poll(WaitStrategy::Parking, w) => w.idle(),
+            RoleWait::Sleep(WaitStrategy::Parking, sleeper, state) => {
+                state.tries = state.tries.saturating_add(1);
+                match state.tries {
+                    0..=63 => std::hint::spin_loop(),
+                    64..=127 => std::thread::yield_now(),
+                    _ => {
+                        let mut ready = Some(ready);
+                        let mut once = || ready.take().is_some_and(|f| f());
+                        sleeper.sleep(&mut once, state.park);
+                        state.park = (state.park * 2).min(crate::kernel::MAX_PARK);
+                    }
+                }
+            }
+            RoleWait::Sleep(WaitStrategy::Yielding, ..) => std::thread::yield_now(),
+            RoleWait::Sleep(WaitStrategy::SpinHint, ..) => std::hint::spin_loop(),
+            RoleWait::Sleep(WaitStrategy::BusySpin, ..) => {}
+        }
+    }
+
+    /// Sleeps on a doorbell last at most `max` (a caller with a deadline).
+    #[inline]
+    pub(super) fn cap(&mut self, max: Duration) {
+        if let RoleWait::Sleep(_, _, state) = self {
+            state.park = state.park.min(max.max(Duration::from_micros(1)));
         }
     }
 
@@ -167,6 +233,7 @@ impl<'h> RoleWait<'h> {
         match self {
             RoleWait::Hub(w) => w.reset(),
             RoleWait::Poll(_, w) => w.reset(),
+            RoleWait::Sleep(_, _, state) => *state = SleepState::default(),
         }
     }
 }

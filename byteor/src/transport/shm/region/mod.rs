@@ -5,6 +5,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::ptr::addr_of;
 use std::sync::atomic::Ordering;
+
+use crate::kernel::doorbell::Doorbell;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -347,7 +349,8 @@ impl Region {
     }
 
     /// The producer ends the stream: stages handle every event below `drain_target` and stop.
-    /// A stream that failed stays failed.
+    /// A stream that failed stays failed. Stages sleeping on the [`data_doorbell`]
+    /// (Self::data_doorbell) are woken to see it.
     pub fn close_stream(&self, drain_target: u64) {
         let control = &self.header().control;
         notice::post_if(
@@ -357,11 +360,29 @@ impl Region {
             &control.drain_target,
             drain_target,
         );
+        self.data_doorbell().ring();
     }
 
-    /// The pipeline failed: every stage process stops at once.
+    /// The pipeline failed: every stage process stops at once (sleepers on either doorbell
+    /// are woken to see it).
     pub fn fail_stream(&self) {
         notice::publish(&self.header().control.state, REGION_FAILED);
+        self.data_doorbell().ring();
+        self.room_doorbell().ring();
+    }
+
+    /// Where stage processes sleep while they wait for events; the producer rings it after it
+    /// publishes (a fence and one relaxed load while nobody sleeps).
+    pub fn data_doorbell(&self) -> Doorbell<'_> {
+        let control = &self.header().control;
+        Doorbell::new(&control.data_bell, &control.data_sleepers)
+    }
+
+    /// Where the producer sleeps while it waits for room; stages ring it after they release
+    /// events.
+    pub fn room_doorbell(&self) -> Doorbell<'_> {
+        let control = &self.header().control;
+        Doorbell::new(&control.room_bell, &control.room_sleepers)
     }
 
     /// The producer counts `n` more events it dropped for want of room (a lane under
