@@ -349,8 +349,8 @@ impl Region {
     }
 
     /// The producer ends the stream: stages handle every event below `drain_target` and stop.
-    /// A stream that failed stays failed. Stages sleeping on the [`data_doorbell`]
-    /// (Self::data_doorbell) are woken to see it.
+    /// A stream that failed stays failed. Stages sleeping on the
+    /// [`data_doorbell`](Self::data_doorbell) are woken to see it.
     pub fn close_stream(&self, drain_target: u64) {
         let control = &self.header().control;
         notice::post_if(
