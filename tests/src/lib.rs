@@ -249,6 +249,25 @@ impl Gate {
     }
 }
 
+/// The voluntary context switches of this process's thread named `name` (Linux:
+/// `/proc/self/task/*/status`); `None` when no thread has that name. A thread that sleeps until
+/// it is woken switches a few times a second when idle; one that polls, hundreds.
+#[cfg(target_os = "linux")]
+pub fn context_switches(name: &str) -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        return status
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|v| v.trim().parse().ok());
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,8 @@ use byteor::kernel::WaitStrategy;
 use byteor::plan::LaneIntent;
 use byteor::spec::TopologySpec;
 use byteor::vocab::{LaneKind, OnFull, RoleKind};
+#[cfg(target_os = "linux")]
+use tests::context_switches;
 use tests::{bounded, TIMEOUT};
 
 const N: u64 = 50_000;
@@ -435,23 +437,6 @@ fn a_drop_connection_to_a_slow_consumer_never_holds_a_blocking_graph_back() {
         assert_eq!(analytics_got.len() as u64, tap.counts.written);
         assert!(analytics_got.windows(2).all(|w| w[0] < w[1]), "in order");
     });
-}
-
-/// The voluntary context switches of this process's thread named `name` (Linux).
-#[cfg(target_os = "linux")]
-fn context_switches(name: &str) -> Option<u64> {
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim_end() != name {
-            continue;
-        }
-        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-        return status
-            .lines()
-            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-            .and_then(|v| v.trim().parse().ok());
-    }
-    None
 }
 
 /// An idle merge sleeps until one of its inputs has an event: it parks on every input's hub

@@ -18,7 +18,7 @@ use byteor::exec::lane_graph::{
 use byteor::exec::ShmRunOptions;
 use byteor::ops::builtin::{builtin_kinds, value_of, BuiltinEvent};
 use byteor::plan::PipelinePlanV2;
-use tests::{bounded, test_seed, XorShift, TIMEOUT};
+use tests::{bounded, context_switches, test_seed, XorShift, TIMEOUT};
 
 /// A fresh directory for one test's regions (named after the test and this process), removed
 /// when dropped.
@@ -515,22 +515,6 @@ fn join_waits_for_a_live_producer_in_a_process_that_only_publishes() {
         assert_eq!(published, 20, "the report counts events published after it");
         assert!(producer_done, "join returned before the producer ended");
     });
-}
-
-/// The voluntary context switches of this process's thread named `name`.
-fn context_switches(name: &str) -> Option<u64> {
-    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if comm.trim_end() != name {
-            continue;
-        }
-        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
-        return status
-            .lines()
-            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
-            .and_then(|v| v.trim().parse().ok());
-    }
-    None
 }
 
 /// A reader of a lane between processes that has nothing to read sleeps on the region's
