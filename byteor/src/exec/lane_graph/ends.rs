@@ -39,11 +39,14 @@ pub(super) trait BatchSource<T>: Send {
     }
 }
 
-/// Sleeping until a plain-data lane's writer rings (a lane between processes: the region's
-/// doorbell). Called on the slow path of a wait only.
+/// Sleeping until the other side of a lane rings (a lane between processes: the region's
+/// doorbell, see `kernel::doorbell`). Called on the slow path of a wait only.
 pub(super) trait Sleeper: Send + Sync {
-    /// Sleeps until woken or `timeout`, unless `ready` (checked once announced) says the wait
-    /// is over.
+    /// The waiter is about to sleep: the other side wakes it from now on.
+    fn announce(&self);
+    /// The waiter made progress (pairs with [`announce`](Self::announce)).
+    fn retract(&self);
+    /// Sleeps (announced) until woken or `timeout`, unless `ready` says the wait is over.
     fn sleep(&self, ready: &mut dyn FnMut() -> bool, timeout: Duration);
 }
 

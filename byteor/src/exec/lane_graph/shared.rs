@@ -18,8 +18,8 @@
 //!   a reader has finished once it read up to it.
 //! * Under the `Parking` strategy a reader with nothing to read sleeps on the region's data
 //!   doorbell, which the writer rings after each batch, and a writer waiting for room on its
-//!   room doorbell, which readers ring after each release (`kernel::doorbell`: a fence and
-//!   one relaxed load per batch while nobody sleeps; a futex otherwise, so the wake-up crosses
+//!   room doorbell, which readers ring after each release (`kernel::doorbell`: one relaxed
+//!   load per batch while nobody sleeps; a futex otherwise, so the wake-up crosses
 //!   processes). Closing and failing a stream ring both.
 //! * Each process runs a watcher thread: heartbeats for the places it holds; a remote reader
 //!   that failed, died, or never attached (within the attach timeout) fails the graph naming
@@ -263,8 +263,8 @@ impl<T: ShmEvent + Send + Sync> BatchSink<T> for ShmLaneSink<T> {
                 }
                 self.next += n as u64;
                 RingStorage::cursor(&*self.ring).store(self.next);
-                // Readers asleep in other processes: wake them (a fence and one relaxed load
-                // while none sleeps; once per batch).
+                // Readers asleep in other processes: wake them (one relaxed load while none
+                // sleeps; once per batch).
                 self.ring.region().data_doorbell().ring();
                 rest = &rest[n..];
                 if let Some(w) = wait.as_mut() {
@@ -362,6 +362,14 @@ impl<T: ShmEvent + Send + Sync> BatchSource<T> for ShmLaneSource<T> {
 struct DataSleeper<T>(Arc<ShmRing<T>>);
 
 impl<T: ShmEvent + Send + Sync> Sleeper for DataSleeper<T> {
+    fn announce(&self) {
+        self.0.region().data_doorbell().announce();
+    }
+
+    fn retract(&self) {
+        self.0.region().data_doorbell().retract();
+    }
+
     fn sleep(&self, ready: &mut dyn FnMut() -> bool, timeout: Duration) {
         self.0.region().data_doorbell().sleep(ready, timeout);
     }
@@ -371,6 +379,14 @@ impl<T: ShmEvent + Send + Sync> Sleeper for DataSleeper<T> {
 struct RoomSleeper<T>(Arc<ShmRing<T>>);
 
 impl<T: ShmEvent + Send + Sync> Sleeper for RoomSleeper<T> {
+    fn announce(&self) {
+        self.0.region().room_doorbell().announce();
+    }
+
+    fn retract(&self) {
+        self.0.region().room_doorbell().retract();
+    }
+
     fn sleep(&self, ready: &mut dyn FnMut() -> bool, timeout: Duration) {
         self.0.region().room_doorbell().sleep(ready, timeout);
     }

@@ -146,10 +146,12 @@ pub(super) enum RoleWait<'h> {
     Sleep(WaitStrategy, Arc<dyn Sleeper>, SleepState),
 }
 
-/// How far a [`RoleWait::Sleep`] got: tries since progress, and its next sleep's bound.
+/// How far a [`RoleWait::Sleep`] got: tries since progress, its next sleep's bound, and
+/// whether it is announced on the doorbell.
 pub(super) struct SleepState {
     tries: u32,
     park: Duration,
+    announced: bool,
 }
 
 impl Default for SleepState {
@@ -157,6 +159,17 @@ impl Default for SleepState {
         SleepState {
             tries: 0,
             park: crate::kernel::FIRST_PARK,
+            announced: false,
+        }
+    }
+}
+
+impl Drop for RoleWait<'_> {
+    fn drop(&mut self) {
+        if let RoleWait::Sleep(_, sleeper, state) = self {
+            if state.announced {
+                sleeper.retract();
+            }
         }
     }
 }
@@ -206,6 +219,13 @@ impl<'h> RoleWait<'h> {
                     0..=63 => std::hint::spin_loop(),
                     64..=127 => std::thread::yield_now(),
                     _ => {
+                        // Announced once, the first sleep short: a ring at the very moment of
+                        // the announcement may miss it (see `kernel::doorbell`).
+                        if !state.announced {
+                            sleeper.announce();
+                            state.announced = true;
+                            state.park = crate::kernel::FIRST_PARK;
+                        }
                         let mut ready = Some(ready);
                         let mut once = || ready.take().is_some_and(|f| f());
                         sleeper.sleep(&mut once, state.park);
@@ -233,7 +253,12 @@ impl<'h> RoleWait<'h> {
         match self {
             RoleWait::Hub(w) => w.reset(),
             RoleWait::Poll(_, w) => w.reset(),
-            RoleWait::Sleep(_, _, state) => *state = SleepState::default(),
+            RoleWait::Sleep(_, sleeper, state) => {
+                if state.announced {
+                    sleeper.retract();
+                }
+                *state = SleepState::default();
+            }
         }
     }
 }

@@ -372,7 +372,7 @@ impl Region {
     }
 
     /// Where stage processes sleep while they wait for events; the producer rings it after it
-    /// publishes (a fence and one relaxed load while nobody sleeps).
+    /// publishes (one relaxed load while nobody sleeps).
     pub fn data_doorbell(&self) -> Doorbell<'_> {
         let control = &self.header().control;
         Doorbell::new(&control.data_bell, &control.data_sleepers)
