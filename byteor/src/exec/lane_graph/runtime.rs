@@ -54,9 +54,8 @@ pub(super) trait LaneOps: Send + Sync {
     fn make_shared(
         &self,
         spec: &LaneSpec,
-        at: super::shared::SharedLaneAt<'_>,
+        _at: super::shared::SharedLaneAt<'_>,
     ) -> Result<(ErasedLane, Arc<dyn super::shared::SharedRegion>), GraphSpawnError> {
-        let _ = at;
         Err(GraphSpawnError::NotShareable {
             lane: spec.name.clone(),
             reason: format!(
