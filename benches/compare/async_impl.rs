@@ -166,33 +166,44 @@ pub fn flume_throughput(p: RunParams) -> Result<Throughput, String> {
     })
 }
 
-/// Round trips through byteor: `publish_async` a request, await its echo from the egress.
-pub fn byteor_ping(p: PingParams) -> Result<Samples, String> {
-    let rt = runtime()?;
-    let (mut producer, control, mut rx) = forwarding_ring()?;
-    let samples = rt
-        .block_on(rt.spawn(async move {
+/// On a task of `rt`, times `warmup + pings` request/response round trips, each the async
+/// block `$trip` (which sees the request number as `$i` and returns `Result<(), String>`),
+/// keeping the last `pings`; evaluates to the samples (`?` on a task or round-trip failure).
+macro_rules! timed_round_trips {
+    ($rt:expr, $p:expr, |$i:ident| $trip:block) => {{
+        let p: PingParams = $p;
+        $rt.block_on($rt.spawn(async move {
             let mut samples = Vec::with_capacity(p.pings as usize);
-            for i in 0..p.warmup + p.pings {
+            for $i in 0..p.warmup + p.pings {
                 if Instant::now() > p.deadline {
                     return Err("deadline passed".to_string());
                 }
                 let t0 = Instant::now();
-                producer
-                    .publish_async(|e| *e = i)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                match rx.recv().await {
-                    Some(v) if v == i => {}
-                    other => return Err(format!("echo {other:?} for request {i}")),
-                }
-                if i >= p.warmup {
+                $trip
+                if $i >= p.warmup {
                     samples.push(t0.elapsed().as_nanos() as u64);
                 }
             }
-            Ok(samples)
+            Ok::<Samples, String>(samples)
         }))
-        .map_err(|e| e.to_string())??;
+        .map_err(|e| e.to_string())??
+    }};
+}
+
+/// Round trips through byteor: `publish_async` a request, await its echo from the egress.
+pub fn byteor_ping(p: PingParams) -> Result<Samples, String> {
+    let rt = runtime()?;
+    let (mut producer, control, mut rx) = forwarding_ring()?;
+    let samples = timed_round_trips!(rt, p, |i| {
+        producer
+            .publish_async(|e| *e = i)
+            .await
+            .map_err(|e| e.to_string())?;
+        match rx.recv().await {
+            Some(v) if v == i => {}
+            other => return Err(format!("echo {other:?} for request {i}")),
+        }
+    });
     control.join().map_err(|e| e.to_string())?;
     Ok(samples)
 }
@@ -209,24 +220,12 @@ pub fn tokio_ping(p: PingParams) -> Result<Samples, String> {
             }
         }
     });
-    rt.block_on(rt.spawn(async move {
-        let mut samples = Vec::with_capacity(p.pings as usize);
-        for i in 0..p.warmup + p.pings {
-            if Instant::now() > p.deadline {
-                return Err("deadline passed".to_string());
-            }
-            let t0 = Instant::now();
-            req_tx.send(i).await.map_err(|e| e.to_string())?;
-            if resp_rx.recv().await != Some(i) {
-                return Err(format!("no echo for request {i}"));
-            }
-            if i >= p.warmup {
-                samples.push(t0.elapsed().as_nanos() as u64);
-            }
+    Ok(timed_round_trips!(rt, p, |i| {
+        req_tx.send(i).await.map_err(|e| e.to_string())?;
+        if resp_rx.recv().await != Some(i) {
+            return Err(format!("no echo for request {i}"));
         }
-        Ok(samples)
     }))
-    .map_err(|e| e.to_string())?
 }
 
 /// Round trips through two tokio channels and an echo on a thread of its own that polls
@@ -248,25 +247,12 @@ pub fn tokio_thread_ping(p: PingParams) -> Result<Samples, String> {
             Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => return,
         }
     });
-    let samples = rt
-        .block_on(rt.spawn(async move {
-            let mut samples = Vec::with_capacity(p.pings as usize);
-            for i in 0..p.warmup + p.pings {
-                if Instant::now() > p.deadline {
-                    return Err("deadline passed".to_string());
-                }
-                let t0 = Instant::now();
-                req_tx.send(i).await.map_err(|e| e.to_string())?;
-                if resp_rx.recv().await != Some(i) {
-                    return Err(format!("no echo for request {i}"));
-                }
-                if i >= p.warmup {
-                    samples.push(t0.elapsed().as_nanos() as u64);
-                }
-            }
-            Ok(samples)
-        }))
-        .map_err(|e| e.to_string())??;
+    let samples = timed_round_trips!(rt, p, |i| {
+        req_tx.send(i).await.map_err(|e| e.to_string())?;
+        if resp_rx.recv().await != Some(i) {
+            return Err(format!("no echo for request {i}"));
+        }
+    });
     echo.join().map_err(|_| "the echo thread panicked")?;
     Ok(samples)
 }
@@ -283,22 +269,10 @@ pub fn flume_ping(p: PingParams) -> Result<Samples, String> {
             }
         }
     });
-    rt.block_on(rt.spawn(async move {
-        let mut samples = Vec::with_capacity(p.pings as usize);
-        for i in 0..p.warmup + p.pings {
-            if Instant::now() > p.deadline {
-                return Err("deadline passed".to_string());
-            }
-            let t0 = Instant::now();
-            req_tx.send_async(i).await.map_err(|e| e.to_string())?;
-            if resp_rx.recv_async().await.ok() != Some(i) {
-                return Err(format!("no echo for request {i}"));
-            }
-            if i >= p.warmup {
-                samples.push(t0.elapsed().as_nanos() as u64);
-            }
+    Ok(timed_round_trips!(rt, p, |i| {
+        req_tx.send_async(i).await.map_err(|e| e.to_string())?;
+        if resp_rx.recv_async().await.ok() != Some(i) {
+            return Err(format!("no echo for request {i}"));
         }
-        Ok(samples)
     }))
-    .map_err(|e| e.to_string())?
 }

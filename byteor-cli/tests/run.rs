@@ -334,25 +334,24 @@ fn run_mp_runs_a_lane_graph_one_process_per_ingress_stage_and_egress() {
     );
 }
 
+/// Starts the supervisor: `run --mp ARGS --shm-dir DIR PLAN`, its output piped.
+fn start_mp(plan_file: &str, dir: &TempDir, args: &[&str]) -> Guard {
+    let mut c = command();
+    c.args(["run", "--mp"])
+        .args(args)
+        .arg("--shm-dir")
+        .arg(&dir.0)
+        .arg(plan(plan_file))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Guard(c.spawn().unwrap())
+}
+
 /// `run --mp` of a checked-in plan: one child per process role, in the order given, every one
 /// exits 0, and no region is left.
 fn mp_runs_cleanly(plan_file: &str, want_roles: &[&str]) {
     let dir = TempDir::new(&format!("mp-ok-{plan_file}"));
-    let mut c = command();
-    c.args([
-        "run",
-        "--mp",
-        "--events",
-        "50000",
-        "--format",
-        "json",
-        "--shm-dir",
-    ])
-    .arg(&dir.0)
-    .arg(plan(plan_file))
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut sup = Guard(c.spawn().unwrap());
+    let mut sup = start_mp(plan_file, &dir, &["--events", "50000", "--format", "json"]);
     let status = sup.wait_for(Duration::from_secs(60));
     let mut out = String::new();
     std::io::Read::read_to_string(sup.0.stdout.as_mut().unwrap(), &mut out).unwrap();
@@ -388,21 +387,11 @@ fn run_mp_of_a_three_role_lane_graph_names_the_killed_role_and_leaves_nothing_be
 fn mp_kill(plan_file: &str, roles: usize, victim: &str) {
     let dir = TempDir::new(&format!("mp-kill-{plan_file}"));
     let heartbeat = Duration::from_millis(500);
-    let mut c = command();
-    c.args([
-        "run",
-        "--mp",
-        "--rate",
-        "100000",
-        "--heartbeat-timeout-ms",
-        "500",
-        "--shm-dir",
-    ])
-    .arg(&dir.0)
-    .arg(plan(plan_file))
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut sup = Guard(c.spawn().unwrap());
+    let mut sup = start_mp(
+        plan_file,
+        &dir,
+        &["--rate", "100000", "--heartbeat-timeout-ms", "500"],
+    );
 
     // Read the supervisor's stderr on a thread: "started role `risk` pid N", then the verdict.
     let stderr = sup.0.stderr.take().unwrap();

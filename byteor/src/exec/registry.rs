@@ -386,6 +386,9 @@ impl<E: Clone + Send> BatchHandler<E> for Tapped<E> {
         self.inner.start(info)
     }
 
+    /// # Safety
+    /// `BatchHandler::handle`'s contract. SAFETY: this adds no requirement of its own; it
+    /// passes the contract on to the wrapped handler and reads the same events.
     unsafe fn handle(
         &mut self,
         slots: crate::backing::SlotView<'_, E>,

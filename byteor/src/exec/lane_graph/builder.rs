@@ -16,7 +16,7 @@ use super::node::Node;
 use super::pipeline::LaneGraphPipeline;
 use super::pod::{PodOps, ShmOps};
 use super::ports::{GraphBrand, Input, Output};
-use super::runtime::TypedOps;
+use super::runtime::{LaneOps, TypedOps};
 use super::stage::LaneStage;
 use super::state::{next_graph_id, LaneEvent};
 
@@ -256,26 +256,25 @@ impl<B> GraphBuilder<B> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn plain_data<T: LaneEvent + Pod>(&mut self, from: &Output<T, B>) -> &mut Self {
-        if from.graph != self.id {
-            self.foreign.push((from.name.clone(), String::new()));
-            return self;
-        }
-        if let Some(node) = self.nodes.get_mut(&from.name) {
-            node.output = Some(Arc::new(PodOps::<T>::new()));
-        }
-        self
+        self.output_ops(from, Arc::new(PodOps::<T>::new()))
     }
 
     /// Declares the events `from` emits a `#[derive(ShmEvent)]` type, as
     /// [`plain_data`](Self::plain_data) does, so that the lanes it writes may also run between
     /// processes in shared memory ([`LaneGraphPipeline::spawn_shm`]).
     pub fn shm_event<T: LaneEvent + Pod + ShmEvent>(&mut self, from: &Output<T, B>) -> &mut Self {
+        self.output_ops(from, Arc::new(ShmOps::<T>::new()))
+    }
+
+    /// Makes the lanes `from` writes with `ops` (a handle of another builder is reported by
+    /// [`build`](Self::build)).
+    fn output_ops<T>(&mut self, from: &Output<T, B>, ops: Arc<dyn LaneOps>) -> &mut Self {
         if from.graph != self.id {
             self.foreign.push((from.name.clone(), String::new()));
             return self;
         }
         if let Some(node) = self.nodes.get_mut(&from.name) {
-            node.output = Some(Arc::new(ShmOps::<T>::new()));
+            node.output = Some(ops);
         }
         self
     }

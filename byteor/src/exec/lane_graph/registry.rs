@@ -36,7 +36,10 @@ impl EventType {
 }
 
 /// Builds the node of one stage from its `params`.
-type MakeNode = fn(&BTreeMap<String, ParamValue>) -> Result<Node, ParamError>;
+type MakeNode = fn(&BTreeMap<String, ParamValue>, Arc<dyn LaneOps>) -> Result<Node, ParamError>;
+
+/// Lane operations for one event type, made when a plan is resolved.
+type MakeOps = fn() -> Arc<dyn LaneOps>;
 
 /// What the registry knows of one stage kind.
 struct GraphKind {
@@ -45,7 +48,9 @@ struct GraphKind {
     input: EventType,
     output: EventType,
     /// Lane operations for the input type, for an ingress that feeds this kind.
-    input_ops: fn() -> Arc<dyn LaneOps>,
+    input_ops: MakeOps,
+    /// Lane operations for the output type, for the lanes a stage of this kind writes.
+    output_ops: MakeOps,
     make: MakeNode,
 }
 
@@ -194,24 +199,10 @@ impl GraphRegistry {
         In: LaneEvent,
         Out: LaneEvent,
     {
-        if self.kinds.contains_key(S::NAME) {
-            return Err(DuplicateKind { kind: S::NAME });
-        }
-        self.kinds.insert(
-            S::NAME,
-            GraphKind {
-                side_effects: S::SIDE_EFFECTS,
-                params: S::PARAMS,
-                input: EventType::of::<In>(),
-                output: EventType::of::<Out>(),
-                input_ops: || Arc::new(TypedOps::<In>::new()),
-                make: |params| {
-                    let ops = Arc::new(TypedOps::<Out>::new());
-                    Ok(Node::stage::<In, Out, S>(S::from_params(params)?, ops))
-                },
-            },
-        );
-        Ok(self)
+        self.insert::<S, In, Out>(
+            || Arc::new(TypedOps::<In>::new()),
+            || Arc::new(TypedOps::<Out>::new()),
+        )
     }
 
     /// Registers `S` like [`register`](Self::register), with its input and output events
@@ -223,24 +214,10 @@ impl GraphRegistry {
         In: LaneEvent + Pod,
         Out: LaneEvent + Pod,
     {
-        if self.kinds.contains_key(S::NAME) {
-            return Err(DuplicateKind { kind: S::NAME });
-        }
-        self.kinds.insert(
-            S::NAME,
-            GraphKind {
-                side_effects: S::SIDE_EFFECTS,
-                params: S::PARAMS,
-                input: EventType::of::<In>(),
-                output: EventType::of::<Out>(),
-                input_ops: || Arc::new(PodOps::<In>::new()),
-                make: |params| {
-                    let ops = Arc::new(PodOps::<Out>::new());
-                    Ok(Node::stage::<In, Out, S>(S::from_params(params)?, ops))
-                },
-            },
-        );
-        Ok(self)
+        self.insert::<S, In, Out>(
+            || Arc::new(PodOps::<In>::new()),
+            || Arc::new(PodOps::<Out>::new()),
+        )
     }
 
     /// Registers `S` like [`register_plain`](Self::register_plain), with its input and output
@@ -252,6 +229,24 @@ impl GraphRegistry {
         In: LaneEvent + Pod + ShmEvent,
         Out: LaneEvent + Pod + ShmEvent,
     {
+        self.insert::<S, In, Out>(
+            || Arc::new(ShmOps::<In>::new()),
+            || Arc::new(ShmOps::<Out>::new()),
+        )
+    }
+
+    /// Registers `S` under its descriptor's `NAME`, its lanes made by `input_ops` and
+    /// `output_ops` (what its event types allow).
+    fn insert<S, In, Out>(
+        &mut self,
+        input_ops: MakeOps,
+        output_ops: MakeOps,
+    ) -> Result<&mut Self, DuplicateKind>
+    where
+        S: StageDescriptor + LaneStage<In, Out>,
+        In: LaneEvent,
+        Out: LaneEvent,
+    {
         if self.kinds.contains_key(S::NAME) {
             return Err(DuplicateKind { kind: S::NAME });
         }
@@ -262,11 +257,9 @@ impl GraphRegistry {
                 params: S::PARAMS,
                 input: EventType::of::<In>(),
                 output: EventType::of::<Out>(),
-                input_ops: || Arc::new(ShmOps::<In>::new()),
-                make: |params| {
-                    let ops = Arc::new(ShmOps::<Out>::new());
-                    Ok(Node::stage::<In, Out, S>(S::from_params(params)?, ops))
-                },
+                input_ops,
+                output_ops,
+                make: |params, ops| Ok(Node::stage::<In, Out, S>(S::from_params(params)?, ops)),
             },
         );
         Ok(self)
@@ -316,7 +309,7 @@ impl GraphRegistry {
                     kind: kind_name.to_owned(),
                 });
             }
-            match (kind.make)(&stage.params) {
+            match (kind.make)(&stage.params, (kind.output_ops)()) {
                 Ok(node) => {
                     nodes.insert(stage.name.clone(), node);
                 }

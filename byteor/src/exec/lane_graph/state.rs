@@ -120,12 +120,27 @@ impl LaneWait {
     /// Nothing to do yet.
     #[inline]
     pub fn idle(&mut self) {
+        if !self.spin_or_yield() {
+            // 1 µs more per idle try since the cheap phases, up to 1 ms.
+            let micros = self.tries - (Self::SPIN_AND_YIELD - 1);
+            std::thread::sleep(Duration::from_micros(u64::from(micros.min(1000))));
+        }
+    }
+
+    /// Tries spent spinning, then yielding, before a wait sleeps.
+    const SPIN_AND_YIELD: u32 = 128;
+
+    /// One try of the cheap phases — a spin hint for the first 64 tries since progress, then a
+    /// yield for the next 64 — or `false` once they are spent (the caller sleeps).
+    #[inline]
+    fn spin_or_yield(&mut self) -> bool {
         self.tries = self.tries.saturating_add(1);
         match self.tries {
             0..=63 => std::hint::spin_loop(),
             64..=127 => std::thread::yield_now(),
-            n => std::thread::sleep(Duration::from_micros(u64::from((n - 127).min(1000)))),
+            _ => return false,
         }
+        true
     }
 }
 
@@ -149,7 +164,7 @@ pub(super) enum RoleWait<'h> {
 /// How far a [`RoleWait::Sleep`] got: tries since progress, its next sleep's bound, and
 /// whether it is announced on the doorbell.
 pub(super) struct SleepState {
-    tries: u32,
+    tries: LaneWait,
     park: Duration,
     announced: bool,
 }
@@ -157,7 +172,7 @@ pub(super) struct SleepState {
 impl Default for SleepState {
     fn default() -> Self {
         SleepState {
-            tries: 0,
+            tries: LaneWait::default(),
             park: crate::kernel::FIRST_PARK,
             announced: false,
         }
@@ -209,33 +224,29 @@ impl<'h> RoleWait<'h> {
     pub(super) fn idle(&mut self, ready: impl FnOnce() -> bool) {
         match self {
             RoleWait::Hub(w) => w.idle(ready),
-            RoleWait::Poll(WaitStrategy::BusySpin, _) => {}
-            RoleWait::Poll(WaitStrategy::SpinHint, _) => std::hint::spin_loop(),
-            RoleWait::Poll(WaitStrategy::Yielding, _) => std::thread::yield_now(),
+            RoleWait::Poll(WaitStrategy::BusySpin, _)
+            | RoleWait::Sleep(WaitStrategy::BusySpin, ..) => {}
+            RoleWait::Poll(WaitStrategy::SpinHint, _)
+            | RoleWait::Sleep(WaitStrategy::SpinHint, ..) => std::hint::spin_loop(),
+            RoleWait::Poll(WaitStrategy::Yielding, _)
+            | RoleWait::Sleep(WaitStrategy::Yielding, ..) => std::thread::yield_now(),
             RoleWait::Poll(WaitStrategy::Parking, w) => w.idle(),
             RoleWait::Sleep(WaitStrategy::Parking, sleeper, state) => {
-                state.tries = state.tries.saturating_add(1);
-                match state.tries {
-                    0..=63 => std::hint::spin_loop(),
-                    64..=127 => std::thread::yield_now(),
-                    _ => {
-                        // Announced once, the first sleep short: a ring at the very moment of
-                        // the announcement may miss it (see `kernel::doorbell`).
-                        if !state.announced {
-                            sleeper.announce();
-                            state.announced = true;
-                            state.park = crate::kernel::FIRST_PARK;
-                        }
-                        let mut ready = Some(ready);
-                        let mut once = || ready.take().is_some_and(|f| f());
-                        sleeper.sleep(&mut once, state.park);
-                        state.park = (state.park * 2).min(crate::kernel::MAX_PARK);
-                    }
+                if state.tries.spin_or_yield() {
+                    return;
                 }
+                // Announced once, the first sleep short: a ring at the very moment of the
+                // announcement may miss it (see `kernel::doorbell`).
+                if !state.announced {
+                    sleeper.announce();
+                    state.announced = true;
+                    state.park = crate::kernel::FIRST_PARK;
+                }
+                let mut ready = Some(ready);
+                let mut once = || ready.take().is_some_and(|f| f());
+                sleeper.sleep(&mut once, state.park);
+                state.park = (state.park * 2).min(crate::kernel::MAX_PARK);
             }
-            RoleWait::Sleep(WaitStrategy::Yielding, ..) => std::thread::yield_now(),
-            RoleWait::Sleep(WaitStrategy::SpinHint, ..) => std::hint::spin_loop(),
-            RoleWait::Sleep(WaitStrategy::BusySpin, ..) => {}
         }
     }
 
