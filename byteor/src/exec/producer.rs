@@ -82,7 +82,12 @@ where
                     gate: FinalStageGate::new(&rt.finals, s.ring.capacity(), 0),
                 })
             })
-            .collect();
+            .collect::<Box<[_]>>();
+        // `split` relies on this: an unsharded producer indexes shard 0 unchecked.
+        assert!(
+            !shards.is_empty() && shards.len() == rt.shards.len(),
+            "a pipeline has at least one shard"
+        );
         let hub_slot = rt.producer_slot();
         Producer {
             rt,
@@ -103,14 +108,37 @@ where
         self.rt.shards.iter().map(ShardRuntime::published).sum()
     }
 
+    /// Shard `shard`'s producer state and runtime, and the staging event. Unsharded, that is
+    /// shard 0, reached without a bounds check (on the path of every publish, the checks
+    /// saved per access add up).
+    #[inline(always)]
+    fn split(&mut self, shard: usize) -> (&mut ProducerShard, &ShardRuntime<R>, &mut E) {
+        if K::SHARDED {
+            (
+                &mut self.shards[shard],
+                &self.rt.shards[shard],
+                &mut self.scratch,
+            )
+        } else {
+            debug_assert_eq!(shard, 0);
+            // SAFETY: `new` asserts that both slices hold at least one shard (and as many), and
+            // neither is resized afterwards, so index 0 is in bounds of both.
+            unsafe {
+                (
+                    self.shards.get_unchecked_mut(0),
+                    self.rt.shards.get_unchecked(0),
+                    &mut self.scratch,
+                )
+            }
+        }
+    }
+
     /// Whether shard `shard` has room for events below `end` (cheap while the cached gate says
     /// so).
     #[inline(always)]
     fn room(&mut self, shard: usize, end: u64) -> bool {
-        let rt = &*self.rt;
-        self.shards[shard]
-            .gate
-            .has_room(rt.shards[shard].ring.stage_sequences(), end)
+        let (ps, sh, _) = self.split(shard);
+        ps.gate.has_room(sh.ring.stage_sequences(), end)
     }
 
     #[inline(always)]
@@ -168,7 +196,7 @@ where
         self.check_running()?;
         let mut fill = Some(fill);
         let shard = self.route(&mut fill);
-        let seq = self.shards[shard].next;
+        let seq = self.split(shard).0.next;
         if !self.room(shard, seq + 1) {
             self.wait_for_room(shard, seq + 1)?;
         }
@@ -188,7 +216,7 @@ where
         }
         let mut fill = Some(fill);
         let shard = self.route(&mut fill);
-        let seq = self.shards[shard].next;
+        let seq = self.split(shard).0.next;
         if !self.room(shard, seq + 1) {
             return Err(self.full(shard));
         }
@@ -231,13 +259,13 @@ where
     /// returned measured 5–9% slower.)
     #[inline(always)]
     fn write<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
-        let ps = &mut self.shards[shard];
+        let (ps, sh, scratch) = self.split(shard);
         ps.next = seq + 1;
         let rewind = Rewind {
             next: &mut ps.next,
             seq,
         };
-        write_slot(&self.rt.shards[shard], &mut self.scratch, seq, fill);
+        write_slot(sh, scratch, seq, fill);
         core::mem::forget(rewind);
     }
 
@@ -245,7 +273,7 @@ where
     #[inline(always)]
     fn put<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
         self.write(shard, seq, fill);
-        self.rt.shards[shard].publish(seq + 1);
+        self.split(shard).1.publish(seq + 1);
     }
 
     /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, all or nothing:

@@ -96,9 +96,10 @@ pub const WAKE_HUB_SLOTS: usize = 64;
 
 /// Parked-thread registry shared by the threads of one ring.
 ///
-/// Each waiting party owns one slot (a bit). A waiter registers its thread before parking; a
-/// notifier wakes every registered thread. Registration and wake-up take a lock on the slot —
-/// only on the slow path, when somebody is actually parked.
+/// Each waiting party owns one slot (a bit). A waiter registers its thread before each park; a
+/// notifier takes every registration and wakes those threads, so a thread is woken once per
+/// park however many notifications follow before it runs again. Registration and wake-up
+/// take a lock on the slot — only on the slow path, when somebody is actually parked.
 pub struct WakeHub {
     parked: AtomicU64,
     threads: Box<[std::sync::Mutex<Option<std::thread::Thread>>]>,
@@ -133,7 +134,10 @@ impl WakeHub {
     #[cold]
     #[inline(never)]
     fn wake_parked(&self) {
-        let mut mask = self.parked.load(Ordering::Acquire);
+        // Take the registrations: each parked thread is woken once, and until it parks again
+        // (and registers again) later notifications cost one relaxed load, not a lock and an
+        // unpark apiece while it is still getting back on a core.
+        let mut mask = self.parked.swap(0, Ordering::AcqRel);
         while mask != 0 {
             let slot = mask.trailing_zeros() as usize;
             mask &= mask - 1;
@@ -310,12 +314,12 @@ impl<'a> Waiter<'a> {
 
     #[cold]
     fn park(&mut self, ready: impl FnOnce() -> bool) {
-        if !self.registered {
-            self.registered = true;
-            self.hub.register(self.slot);
-            for (hub, slot) in &self.more {
-                hub.register(*slot);
-            }
+        // Register before every park, not once per wait: a notifier takes the registrations it
+        // wakes (see `WakeHub::wake_parked`).
+        self.registered = true;
+        self.hub.register(self.slot);
+        for (hub, slot) in &self.more {
+            hub.register(*slot);
         }
         if ready() {
             return;
@@ -377,6 +381,37 @@ mod tests {
                 "{strategy:?} left its registration behind"
             );
         }
+    }
+
+    #[test]
+    fn a_notification_takes_the_registrations_it_wakes() {
+        let hub = Arc::new(WakeHub::new(2));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (h, s) = (hub.clone(), stop.clone());
+        let t = std::thread::spawn(move || {
+            let mut w = Waiter::new(WaitStrategy::Parking, &h, 1);
+            let start = Instant::now();
+            while !s.load(Ordering::Acquire) {
+                w.idle(|| s.load(Ordering::Acquire));
+                assert!(start.elapsed() < Duration::from_secs(10), "waiter hung");
+            }
+            w.reset();
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for round in 0..5 {
+            while !hub.has_parked() {
+                assert!(Instant::now() < deadline, "round {round}: never parked");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // The first notification takes the registration; until the waiter parks again,
+            // later ones find nobody to wake.
+            hub.notify();
+            assert!(!hub.has_parked(), "round {round}: registration left behind");
+        }
+        stop.store(true, Ordering::Release);
+        hub.notify();
+        t.join().unwrap();
+        assert!(!hub.has_parked());
     }
 
     #[test]
