@@ -385,33 +385,60 @@ mod tests {
 
     #[test]
     fn a_notification_takes_the_registrations_it_wakes() {
-        let hub = Arc::new(WakeHub::new(2));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (h, s) = (hub.clone(), stop.clone());
-        let t = std::thread::spawn(move || {
-            let mut w = Waiter::new(WaitStrategy::Parking, &h, 1);
-            let start = Instant::now();
-            while !s.load(Ordering::Acquire) {
-                w.idle(|| s.load(Ordering::Acquire));
-                assert!(start.elapsed() < Duration::from_secs(10), "waiter hung");
-            }
-            w.reset();
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for round in 0..5 {
-            while !hub.has_parked() {
-                assert!(Instant::now() < deadline, "round {round}: never parked");
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            // The first notification takes the registration; until the waiter parks again,
-            // later ones find nobody to wake.
+        let hub = WakeHub::new(3);
+        for round in 0..3 {
+            hub.register(0);
+            hub.register(2);
+            assert!(hub.has_parked());
+            // The first notification takes both registrations (and unparks the thread, which
+            // only leaves it a token); until they register again, later ones find nobody.
             hub.notify();
             assert!(!hub.has_parked(), "round {round}: registration left behind");
+            hub.notify();
+            assert!(!hub.has_parked());
         }
-        stop.store(true, Ordering::Release);
+        // Consume the unpark tokens left for this thread.
+        std::thread::park_timeout(Duration::from_millis(1));
+    }
+
+    #[test]
+    fn a_waiter_woken_for_nothing_registers_again_before_it_parks() {
+        let hub = Arc::new(WakeHub::new(1));
+        let flag = Arc::new(AtomicBool::new(false));
+        let (h, f) = (hub.clone(), flag.clone());
+        let t = std::thread::spawn(move || {
+            let mut w = Waiter::new(WaitStrategy::Parking, &h, 0);
+            let start = Instant::now();
+            while !f.load(Ordering::Acquire) {
+                w.idle(|| f.load(Ordering::Acquire));
+                assert!(start.elapsed() < Duration::from_secs(10), "waiter hung");
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let parked = || {
+            while !hub.has_parked() {
+                assert!(Instant::now() < deadline, "never parked");
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        };
+        // Let it back off to long parks, then wake it for nothing: the notification takes its
+        // registration, so it must register again before parking, or the real wake-up below
+        // would find nobody and it would sleep out its park.
+        std::thread::sleep(Duration::from_millis(100));
+        for _ in 0..3 {
+            parked();
+            hub.notify();
+        }
+        parked();
+        let notified = Instant::now();
+        flag.store(true, Ordering::Release);
         hub.notify();
         t.join().unwrap();
-        assert!(!hub.has_parked());
+        assert!(
+            notified.elapsed() < MAX_PARK / 2,
+            "not woken by the notification: {:?}",
+            notified.elapsed()
+        );
     }
 
     #[test]
