@@ -589,8 +589,8 @@ fn batch_interrupted_by_a_panicking_fill_is_not_delivered() {
 // The producer's own contract (see its `Drop`): "anything written but unpublished (a batch
 // interrupted by a panicking closure) is not part of the stream". On a sharded ring,
 // `publish_batch` advances each shard's write position event by event and publishes only at
-// the end; when `fill` panics, every shard's write position rolls back, so the next `publish`
-// does not make the interrupted batch's events visible: the stage sees [1, 2] (as on an
+// the end; when `fill` panics, no cursor moved, and the next `publish` writes at the cursor,
+// so it does not make the interrupted batch's events visible: the stage sees [1, 2] (as on an
 // unsharded ring), never [1, 100, 101, 2].
 #[test]
 fn sharded_batch_interrupted_by_a_panicking_fill_is_not_delivered() {

@@ -19,12 +19,13 @@ pub use publish_async::{PublishAsync, PublishBatchAsync};
 /// sharing a cache line with anything a stage thread reads (the runtime's state word, say)
 /// would bounce that line between cores.
 ///
-/// What is published is the ring's cursor, which only the producer writes; no copy is kept
-/// here, so a single publish makes three stores (the event, `next`, the cursor). At tens of
-/// millions of events per second the producer is bound by how fast its stores drain, so every
-/// store saved counts.
+/// What is published is the ring's cursor, which only the producer writes, so it is also the
+/// next sequence to write: a single publish reads it (its own last store) and makes two stores,
+/// the event and the cursor. At hundreds of millions of events per second the producer is
+/// bound by its instructions and by how fast its stores drain, so every one saved counts.
 struct ProducerShard {
-    /// Next sequence to write.
+    /// Write position during a routed batch, which writes to several shards before it
+    /// publishes any; equal to the cursor between calls.
     next: u64,
     gate: FinalStageGate,
 }
@@ -196,10 +197,29 @@ where
         self.check_running()?;
         let mut fill = Some(fill);
         let shard = self.route(&mut fill);
-        let seq = self.split(shard).0.next;
-        if !self.room(shard, seq + 1) {
-            self.wait_for_room(shard, seq + 1)?;
+        // One look-up of the shard for the whole publish: after the event's store the
+        // compiler could not reuse anything it had loaded through `self`.
+        let (ps, sh, scratch) = self.split(shard);
+        let seq = sh.published();
+        if !ps.gate.has_room(sh.ring.stage_sequences(), seq + 1) {
+            return self.publish_after_wait(shard, seq, fill);
         }
+        write_slot(sh, scratch, seq, fill);
+        sh.publish(seq + 1);
+        Ok(seq)
+    }
+
+    /// The rest of a [`publish`](Self::publish) that found the ring full: out of line, so the
+    /// path with room stays short.
+    #[cold]
+    #[inline(never)]
+    fn publish_after_wait<F: FnOnce(&mut E)>(
+        &mut self,
+        shard: usize,
+        seq: u64,
+        fill: Option<F>,
+    ) -> Result<u64, PublishError> {
+        self.wait_for_room(shard, seq + 1)?;
         self.put(shard, seq, fill);
         Ok(seq)
     }
@@ -216,7 +236,7 @@ where
         }
         let mut fill = Some(fill);
         let shard = self.route(&mut fill);
-        let seq = self.split(shard).0.next;
+        let seq = self.split(shard).1.published();
         if !self.room(shard, seq + 1) {
             return Err(self.full(shard));
         }
@@ -249,31 +269,18 @@ where
         self.router.shard(&self.scratch)
     }
 
-    /// Writes event `seq` of `shard` — with `fill` in place, or from the staging event when
-    /// routing already ran `fill`. Stages see it only once the cursor passes it
-    /// ([`ShardRuntime::publish`]). The caller has checked there is room and that `seq`
-    /// is the shard's next sequence.
+    /// Writes and publishes event `seq` of `shard`, the shard's cursor (a single publish) —
+    /// with `fill` in place, or from the staging event when routing already ran `fill`. The
+    /// caller has checked there is room.
     ///
-    /// If `fill` unwinds, the write position is put back, so the next publish reuses the slot
-    /// instead of exposing a half-written event. (Moving the position only after `fill`
-    /// returned measured 5–9% slower.)
-    #[inline(always)]
-    fn write<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
-        let (ps, sh, scratch) = self.split(shard);
-        ps.next = seq + 1;
-        let rewind = Rewind {
-            next: &mut ps.next,
-            seq,
-        };
-        write_slot(sh, scratch, seq, fill);
-        core::mem::forget(rewind);
-    }
-
-    /// Writes and publishes event `seq` of `shard` (a single publish).
+    /// Stages see the event only once the cursor passes it, and the cursor moves only after
+    /// `fill` returned: if `fill` unwinds, nothing was published and the next publish reuses
+    /// the slot.
     #[inline(always)]
     fn put<F: FnOnce(&mut E)>(&mut self, shard: usize, seq: u64, fill: Option<F>) {
-        self.write(shard, seq, fill);
-        self.split(shard).1.publish(seq + 1);
+        let (_, sh, scratch) = self.split(shard);
+        write_slot(sh, scratch, seq, fill);
+        sh.publish(seq + 1);
     }
 
     /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, all or nothing:
@@ -299,33 +306,13 @@ where
         if count == 0 {
             return Ok(());
         }
-        // Events written but not yet published must not leak into the stream with the next
-        // publish, whether `fill` panicked or the wait for room failed: roll every shard back
-        // to what it published.
-        let batch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if K::SHARDED {
-                self.publish_batch_routed(count, &mut fill)
-            } else {
-                self.publish_batch_direct(count, &mut fill)
-            }
-        }));
-        match batch {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => {
-                self.rewind_unpublished();
-                Err(e)
-            }
-            Err(payload) => {
-                self.rewind_unpublished();
-                std::panic::resume_unwind(payload)
-            }
-        }
-    }
-
-    /// Puts every shard's write position back to what it published.
-    fn rewind_unpublished(&mut self) {
-        for (ps, sh) in self.shards.iter_mut().zip(self.rt.shards.iter()) {
-            ps.next = sh.published();
+        // Events written but not yet published never leak into the stream, whether `fill`
+        // panicked or the wait for room failed: cursors move only once the whole batch is
+        // written, and the next publish starts from them.
+        if K::SHARDED {
+            self.publish_batch_routed(count, &mut fill)
+        } else {
+            self.publish_batch_direct(count, &mut fill)
         }
     }
 
@@ -335,19 +322,18 @@ where
         count: usize,
         fill: &mut F,
     ) -> Result<(), PublishError> {
-        let start = self.shards[0].next;
+        let start = self.split(0).1.published();
         let end = start + count as u64;
         if !self.room(0, end) {
             self.wait_for_room(0, end)?;
         }
         // One store per event (the event itself): the write position and the cursor move once
         // for the whole batch.
-        let sh = &self.rt.shards[0];
+        let (_, sh, scratch) = self.split(0);
         for i in 0..count {
             let fill_one = |slot: &mut E| fill(i, slot);
-            write_slot(sh, &mut self.scratch, start + i as u64, Some(fill_one));
+            write_slot(sh, scratch, start + i as u64, Some(fill_one));
         }
-        self.shards[0].next = end;
         sh.publish(end);
         Ok(())
     }
@@ -363,6 +349,9 @@ where
         count: usize,
         fill: &mut F,
     ) -> Result<(), PublishError> {
+        for (ps, sh) in self.shards.iter_mut().zip(self.rt.shards.iter()) {
+            ps.next = sh.published();
+        }
         for i in 0..count {
             fill(i, &mut self.scratch);
             let shard = self.router.shard(&self.scratch);
@@ -370,7 +359,9 @@ where
             if !self.room(shard, seq + 1) {
                 self.wait_for_room(shard, seq + 1)?;
             }
-            self.write::<fn(&mut E)>(shard, seq, None);
+            let (ps, sh, scratch) = self.split(shard);
+            ps.next = seq + 1;
+            write_slot::<E, R, fn(&mut E)>(sh, scratch, seq, None);
         }
         for (ps, sh) in self.shards.iter().zip(self.rt.shards.iter()) {
             if ps.next != sh.published() {
@@ -387,20 +378,7 @@ where
     }
 }
 
-/// Puts a shard's write position back to `seq` when dropped: it lives only while a `fill`
-/// closure runs and is forgotten once that returns, so only an unwinding `fill` drops it.
-struct Rewind<'a> {
-    next: &'a mut u64,
-    seq: u64,
-}
-
-impl Drop for Rewind<'_> {
-    fn drop(&mut self) {
-        *self.next = self.seq;
-    }
-}
-
-/// Writes event `seq` into its slot of `sh`. See [`Producer::write`].
+/// Writes event `seq` into its slot of `sh`. See [`Producer::put`].
 #[inline(always)]
 fn write_slot<E, R: RingStorage<Event = E>, F: FnOnce(&mut E)>(
     sh: &ShardRuntime<R>,
