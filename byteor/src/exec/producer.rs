@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::backing::{MemRing, RingStorage};
-use crate::kernel::{FinalStageGate, Padded, Waiter};
+use crate::kernel::{FinalStageGate, Padded, SlotCell, Waiter};
 
 use super::error::{PublishError, TryPublishError};
 use super::routing::{Router, Unsharded};
@@ -327,12 +327,24 @@ where
         if !self.room(0, end) {
             self.wait_for_room(0, end)?;
         }
-        // One store per event (the event itself): the write position and the cursor move once
-        // for the whole batch.
-        let (_, sh, scratch) = self.split(0);
-        for i in 0..count {
-            let fill_one = |slot: &mut E| fill(i, slot);
-            write_slot(sh, scratch, start + i as u64, Some(fill_one));
+        // One store per event (the event itself): the cursor moves once for the whole batch.
+        // The batch's slots are at most two runs of consecutive cells (it may wrap around the
+        // end of the ring), walked as slices: no index arithmetic per event.
+        let (_, sh, _) = self.split(0);
+        let cells = sh.ring.slots();
+        let first = (start & (cells.len() as u64 - 1)) as usize;
+        let (before, from_first) = cells.split_at(first);
+        // `count <= capacity`, so the part past the end fits in the cells before `first`.
+        let wrapped = count.saturating_sub(from_first.len());
+        let unwrapped = count - wrapped;
+        for (i, cell) in from_first[..unwrapped].iter().enumerate() {
+            // SAFETY: `cell` holds event `start + i`, for which the gate showed room: see
+            // `write_cell`.
+            unsafe { write_cell(cell, |slot| fill(i, slot)) };
+        }
+        for (i, cell) in before[..wrapped].iter().enumerate() {
+            // SAFETY: as above, for event `start + unwrapped + i`.
+            unsafe { write_cell(cell, |slot| fill(unwrapped + i, slot)) };
         }
         sh.publish(end);
         Ok(())
@@ -378,7 +390,8 @@ where
     }
 }
 
-/// Writes event `seq` into its slot of `sh`. See [`Producer::put`].
+/// Writes event `seq` into its slot of `sh`: with `fill` in place, or by swapping in the
+/// staging event. See [`Producer::put`].
 #[inline(always)]
 fn write_slot<E, R: RingStorage<Event = E>, F: FnOnce(&mut E)>(
     sh: &ShardRuntime<R>,
@@ -386,15 +399,27 @@ fn write_slot<E, R: RingStorage<Event = E>, F: FnOnce(&mut E)>(
     seq: u64,
     fill: Option<F>,
 ) {
-    sh.ring.slot(seq).with_mut(|p| {
-        // SAFETY: the gate shows every final stage (so every stage) finished the event that used
-        // this slot before, and stages never read past the cursor, which still excludes `seq`;
-        // the producer is the only writer. So nobody else accesses the slot now.
-        let slot = unsafe { &mut *p };
-        match fill {
-            Some(f) => f(slot),
-            None => core::mem::swap(slot, scratch),
-        }
+    let write = |slot: &mut E| match fill {
+        Some(f) => f(slot),
+        None => core::mem::swap(slot, scratch),
+    };
+    // SAFETY: every caller checked (through the gate) that the ring has room for `seq`, and
+    // writes at or past the cursor.
+    unsafe { write_cell(sh.ring.slot(seq), write) }
+}
+
+/// Runs `write` on the event in `cell`.
+///
+/// # Safety
+/// `cell` holds an event the producer may overwrite: the gate showed every final stage (so
+/// every stage) finished the event that used the slot before, and the cursor does not cover it
+/// yet (stages never read past the cursor). The producer being the only writer, nobody else
+/// accesses the slot meanwhile.
+#[inline(always)]
+unsafe fn write_cell<E>(cell: &SlotCell<E>, write: impl FnOnce(&mut E)) {
+    cell.with_mut(|p| {
+        // SAFETY: exclusive access to the slot, guaranteed by the caller (above).
+        write(unsafe { &mut *p })
     });
 }
 
