@@ -168,7 +168,7 @@ where
         };
         let mut armed_now = false;
         loop {
-            let seq = p.split(shard).1.published();
+            let seq = p.split(shard).0.next;
             if p.room(shard, seq + 1) {
                 if let Some(armed) = this.armed.take() {
                     p.disarm_room(armed);
@@ -256,7 +256,7 @@ where
             // A shard receives at most `count` events of the batch: with room for `count` on
             // every shard, the blocking batch below never waits.
             let short = (0..p.shards.len()).find(|&s| {
-                let end = p.rt.shards[s].published() + count as u64;
+                let end = p.shards[s].next + count as u64;
                 !p.room(s, end)
             });
             let Some(shard) = short else {
