@@ -23,8 +23,9 @@
 //! Because the notifier does not pay for a store-load fence, a waiter that registers at the very
 //! instant an event is published can miss that one notification. Parks are therefore bounded:
 //! the first park after registering lasts at most [`FIRST_PARK`], later ones back off to
-//! [`MAX_PARK`]. A missed wake-up costs at most [`FIRST_PARK`] of latency; an idle thread wakes
-//! at most every [`MAX_PARK`] (well under 1% of a core).
+//! [`MAX_PARK`]. A notification takes the registrations it wakes, so a thread woken registers
+//! afresh and its next park is short again. A missed wake-up costs at most [`FIRST_PARK`] of
+//! latency; an idle thread wakes at most every [`MAX_PARK`] (well under 1% of a core).
 
 use std::time::Duration;
 
@@ -160,7 +161,8 @@ impl WakeHub {
         self.parked.load(Ordering::Relaxed) != 0
     }
 
-    fn register(&self, slot: usize) {
+    /// Registers the calling thread in `slot`; whether the slot was not registered already.
+    fn register(&self, slot: usize) -> bool {
         if let Some(cell) = self.threads.get(slot) {
             let mut guard = cell.lock().unwrap_or_else(|e| e.into_inner());
             let current = std::thread::current();
@@ -170,7 +172,8 @@ impl WakeHub {
         }
         // SeqCst read-modify-write: a full barrier between announcing ourselves and re-checking
         // the condition, so a notifier that published before our re-check is seen by it.
-        self.parked.fetch_or(1u64 << slot, Ordering::SeqCst);
+        let bit = 1u64 << slot;
+        self.parked.fetch_or(bit, Ordering::SeqCst) & bit == 0
     }
 
     fn unregister(&self, slot: usize) {
@@ -320,11 +323,16 @@ impl<'a> Waiter<'a> {
     #[cold]
     fn park(&mut self, ready: impl FnOnce() -> bool) {
         // Register before every park, not once per wait: a notifier takes the registrations it
-        // wakes (see `WakeHub::wake_parked`).
+        // wakes (see `WakeHub::wake_parked`). A fresh registration may miss a notification
+        // made at that very instant, so the park after it is short again; a registration
+        // still in place since the last park (a timeout, no notification) backs off.
         self.registered = true;
-        self.hub.register(self.slot);
+        let mut fresh = self.hub.register(self.slot);
         for (hub, slot) in &self.more {
-            hub.register(*slot);
+            fresh |= hub.register(*slot);
+        }
+        if fresh {
+            self.park = FIRST_PARK;
         }
         if ready() {
             return;
@@ -392,8 +400,9 @@ mod tests {
     fn a_notification_takes_the_registrations_it_wakes() {
         let hub = WakeHub::new(3);
         for round in 0..3 {
-            hub.register(0);
-            hub.register(2);
+            assert!(hub.register(0), "round {round}: a fresh registration");
+            assert!(hub.register(2));
+            assert!(!hub.register(2), "already registered");
             assert!(hub.has_parked());
             // The first notification takes both registrations (and unparks the thread, which
             // only leaves it a token); until they register again, later ones find nobody.
@@ -522,6 +531,13 @@ mod tests {
             assert!(hub.has_parked());
         }
         assert!(parks <= 12, "took {parks} parks to reach MAX_PARK");
+        // Woken by a notification (which takes the registration), it registers afresh: the
+        // park after that is short again, since a fresh registration may miss a notification.
+        hub.notify();
+        assert!(!hub.has_parked());
+        w.idle(|| false);
+        assert!(hub.has_parked());
+        assert_eq!(w.park, FIRST_PARK * 2, "backed off from FIRST_PARK again");
         w.reset();
         assert!(!hub.has_parked());
         assert_eq!(w.park, FIRST_PARK);
