@@ -60,7 +60,13 @@ pub const YIELD_WINDOW: Duration = Duration::from_micros(100);
 pub const FIRST_PARK: Duration = Duration::from_micros(50);
 
 /// Longest park of an idle waiter.
-pub const MAX_PARK: Duration = Duration::from_millis(20);
+///
+/// Every timed wake-up of an idle thread costs tens of microseconds on a virtual machine (the
+/// timer, the switch in and out); measured with an empty 3-stage pipeline on a 2-vCPU VM:
+/// 149 wake-ups/s and 1.09% of a core at 20 ms, 60 wake-ups/s and 0.56–0.62% at 50 ms. A
+/// notification still wakes a parked thread at once; this bounds only the re-checks it makes
+/// on its own.
+pub const MAX_PARK: Duration = Duration::from_millis(50);
 
 /// How a thread waits for a sequence to advance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
