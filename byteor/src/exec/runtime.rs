@@ -170,10 +170,16 @@ impl<R: RingStorage> Runtime<R> {
     }
 
     #[cfg(all(target_os = "linux", not(loom)))]
-    /// Wakes every parked thread of every shard (helpers polling shared memory use it: a
-    /// process cannot wake another's threads).
+    /// Wakes every parked thread of every shard (helpers polling shared memory use it, every
+    /// tick: a process cannot wake another's threads). The registrations stay in place
+    /// ([`WakeHub::nudge`]), so an idle thread keeps backing off instead of taking each tick
+    /// for a notification and parking briefly again.
     pub(crate) fn wake_all(&self) {
-        self.notify_all();
+        for shard in self.shards.iter() {
+            shard.hub.nudge();
+            #[cfg(feature = "async")]
+            shard.room_task.notify();
+        }
     }
 
     /// Records the first failure and stops everything.

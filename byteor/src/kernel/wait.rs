@@ -153,11 +153,30 @@ impl WakeHub {
         while mask != 0 {
             let slot = mask.trailing_zeros() as usize;
             mask &= mask - 1;
-            if let Some(cell) = self.threads.get(slot) {
-                let guard = cell.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(thread) = guard.as_ref() {
-                    thread.unpark();
-                }
+            self.unpark(slot);
+        }
+    }
+
+    /// Wakes every parked thread but leaves the registrations in place: a periodic wake-up
+    /// (a helper re-checking on behalf of another process, say) rather than a notification of
+    /// progress. A woken waiter whose registration is still there parks again without
+    /// registering afresh, so it keeps backing off towards [`MAX_PARK`] instead of going back
+    /// to [`FIRST_PARK`] on every nudge.
+    pub fn nudge(&self) {
+        let mut mask = self.parked.load(Ordering::Acquire);
+        while mask != 0 {
+            let slot = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            self.unpark(slot);
+        }
+    }
+
+    /// Unparks the thread registered in `slot`, if any.
+    fn unpark(&self, slot: usize) {
+        if let Some(cell) = self.threads.get(slot) {
+            let guard = cell.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(thread) = guard.as_ref() {
+                thread.unpark();
             }
         }
     }
@@ -537,6 +556,11 @@ mod tests {
             assert!(hub.has_parked());
         }
         assert!(parks <= 12, "took {parks} parks to reach MAX_PARK");
+        // A nudge wakes it but leaves the registration: no fresh start, the back-off goes on.
+        hub.nudge();
+        assert!(hub.has_parked());
+        w.idle(|| false);
+        assert_eq!(w.park, MAX_PARK, "a nudge reset the back-off");
         // Woken by a notification (which takes the registration), it registers afresh: the
         // park after that is short again, since a fresh registration may miss a notification.
         hub.notify();
