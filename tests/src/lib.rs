@@ -268,6 +268,22 @@ pub fn context_switches(name: &str) -> Option<u64> {
     None
 }
 
+/// Asserts that this process's thread named `name` sleeps while idle: after a settling pause,
+/// it switches context fewer than 150 times in 500 ms (a polling thread switches hundreds of
+/// times). `what` names it in the failure.
+#[cfg(target_os = "linux")]
+pub fn assert_sleeps_while_idle(name: &str, what: &str) {
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let before = context_switches(name).unwrap_or_else(|| panic!("no thread {name} ({what})"));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let after = context_switches(name).unwrap_or_else(|| panic!("thread {name} ({what}) gone"));
+    assert!(
+        after - before < 150,
+        "an idle {what} switched context {} times in 500 ms",
+        after - before
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

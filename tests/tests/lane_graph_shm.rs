@@ -18,7 +18,7 @@ use byteor::exec::lane_graph::{
 use byteor::exec::ShmRunOptions;
 use byteor::ops::builtin::{builtin_kinds, value_of, BuiltinEvent};
 use byteor::plan::PipelinePlanV2;
-use tests::{bounded, context_switches, test_seed, XorShift, TIMEOUT};
+use tests::{assert_sleeps_while_idle, bounded, test_seed, XorShift, TIMEOUT};
 
 /// A fresh directory for one test's regions (named after the test and this process), removed
 /// when dropped.
@@ -541,15 +541,7 @@ fn an_idle_reader_between_processes_sleeps_until_the_writer_rings() {
         let mut rx = ends.receiver_named::<BuiltinEvent>("dst").unwrap();
         producer.publish(|e| e.seq = 1).unwrap();
         assert_eq!(rx.recv_timeout(TIMEOUT).unwrap().map(|e| e.seq), Some(1));
-        std::thread::sleep(Duration::from_millis(100));
-        let before = context_switches("bell:work").expect("the stage's thread");
-        std::thread::sleep(Duration::from_millis(500));
-        let after = context_switches("bell:work").unwrap();
-        assert!(
-            after - before < 150,
-            "an idle reader switched context {} times in 500 ms",
-            after - before
-        );
+        assert_sleeps_while_idle("bell:work", "reader");
         let sent = Instant::now();
         producer.publish(|e| e.seq = 2).unwrap();
         assert_eq!(rx.recv_timeout(TIMEOUT).unwrap().map(|e| e.seq), Some(2));

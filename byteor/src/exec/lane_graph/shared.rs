@@ -168,7 +168,7 @@ pub(super) fn shared_lane<T: LaneEvent + ShmEvent + Pod>(
             block: spec.on_full == OnFull::Block,
             rt: Arc::clone(&at.rt),
             lane: spec.name.clone(),
-            room: Arc::new(RoomSleeper(Arc::clone(&ring))),
+            room: Arc::new(BellSleeper::room(&ring)),
         };
         Box::new(OutEnd::staged(Box::new(sink), T::default)) as Box<dyn std::any::Any + Send>
     });
@@ -182,7 +182,7 @@ pub(super) fn shared_lane<T: LaneEvent + ShmEvent + Pod>(
                     next: ring.released(id),
                     ring: Arc::clone(&ring),
                     id,
-                    sleeper: Arc::new(DataSleeper(Arc::clone(&ring))),
+                    sleeper: Arc::new(BellSleeper::data(&ring)),
                 };
                 Box::new(InEnd::batched(Box::new(source))) as Box<dyn std::any::Any + Send>
             })
@@ -358,37 +358,41 @@ impl<T: ShmEvent + Send + Sync> BatchSource<T> for ShmLaneSource<T> {
     }
 }
 
-/// A reader sleeping on its region's data doorbell (the writer rings it after publishing).
-struct DataSleeper<T>(Arc<ShmRing<T>>);
+/// A lane end sleeping on one of its region's doorbells: a reader on the data doorbell (the
+/// writer rings it after publishing), a writer on the room doorbell (readers ring it after
+/// releasing).
+struct BellSleeper<T> {
+    ring: Arc<ShmRing<T>>,
+    bell: for<'r> fn(&'r Region) -> crate::kernel::doorbell::Doorbell<'r>,
+}
 
-impl<T: ShmEvent + Send + Sync> Sleeper for DataSleeper<T> {
-    fn announce(&self) {
-        self.0.region().data_doorbell().announce();
+impl<T> BellSleeper<T> {
+    fn data(ring: &Arc<ShmRing<T>>) -> Self {
+        BellSleeper {
+            ring: Arc::clone(ring),
+            bell: Region::data_doorbell,
+        }
     }
 
-    fn retract(&self) {
-        self.0.region().data_doorbell().retract();
-    }
-
-    fn sleep(&self, ready: &mut dyn FnMut() -> bool, timeout: Duration) {
-        self.0.region().data_doorbell().sleep(ready, timeout);
+    fn room(ring: &Arc<ShmRing<T>>) -> Self {
+        BellSleeper {
+            ring: Arc::clone(ring),
+            bell: Region::room_doorbell,
+        }
     }
 }
 
-/// A writer sleeping on its region's room doorbell (readers ring it after releasing).
-struct RoomSleeper<T>(Arc<ShmRing<T>>);
-
-impl<T: ShmEvent + Send + Sync> Sleeper for RoomSleeper<T> {
+impl<T: ShmEvent + Send + Sync> Sleeper for BellSleeper<T> {
     fn announce(&self) {
-        self.0.region().room_doorbell().announce();
+        (self.bell)(self.ring.region()).announce();
     }
 
     fn retract(&self) {
-        self.0.region().room_doorbell().retract();
+        (self.bell)(self.ring.region()).retract();
     }
 
     fn sleep(&self, ready: &mut dyn FnMut() -> bool, timeout: Duration) {
-        self.0.region().room_doorbell().sleep(ready, timeout);
+        (self.bell)(self.ring.region()).sleep(ready, timeout);
     }
 }
 
