@@ -166,6 +166,45 @@ mod imp {
                 }
             }
         }
+
+        /// Asks the CPU to start fetching the cache line holding the value for writing
+        /// (`PREFETCHW`: the line arrives exclusive, other cores' copies invalidated). A hint
+        /// that never accesses the value. Callers check [`prefetch_write_supported`] once:
+        /// the instruction is emitted as is.
+        #[inline(always)]
+        pub(crate) fn prefetch_write(&self) {
+            #[cfg(all(target_arch = "x86_64", not(miri)))]
+            // SAFETY: `PREFETCHW` is a hint: it cannot fault, does not change the value or any
+            // register or flag, and creates no reference; the pointer is only an address for
+            // it. It is executed only on CPUs that report it (`prefetch_write_supported`).
+            unsafe {
+                core::arch::asm!(
+                    "prefetchw [{0}]",
+                    in(reg) self.0.get(),
+                    options(nostack, preserves_flags, readonly)
+                );
+            }
+        }
+    }
+
+    /// Whether [`UnsafeCell::prefetch_write`] may be used: the CPU reports `PREFETCHW`
+    /// (`CPUID.80000001H:ECX` bit 8). Executes `CPUID`, which traps to the hypervisor on a
+    /// virtual machine: call it once, when a producer is set up.
+    pub(crate) fn prefetch_write_supported() -> bool {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        {
+            use core::arch::x86_64::__cpuid;
+            #[allow(unused_unsafe)]
+            // SAFETY: `CPUID` exists on every x86_64 CPU; leaf 0x8000_0001 is read only after
+            // leaf 0x8000_0000 says it exists.
+            unsafe {
+                __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+            }
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+        {
+            false
+        }
     }
 }
 
@@ -224,6 +263,14 @@ mod imp {
 
         /// No hardware under the model: nothing to prefetch.
         pub(crate) fn prefetch(&self) {}
+
+        /// No hardware under the model: nothing to prefetch.
+        pub(crate) fn prefetch_write(&self) {}
+    }
+
+    /// No hardware under the model: no prefetching for writes.
+    pub(crate) fn prefetch_write_supported() -> bool {
+        false
     }
 }
 

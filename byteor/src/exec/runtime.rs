@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use crate::backing::{RingStorage, SlotView};
 use crate::kernel::{
     DrainTarget, Lifecycle, SequenceBarrier, WaitStrategy, Waiter, WakeHub, CLOSING, FAILED,
+    PREFETCH_AHEAD,
 };
 
 use super::error::{PipelineError, StageFailure};
@@ -213,39 +214,6 @@ impl<R: RingStorage> Runtime<R> {
 
     pub(crate) fn drain_target(&self, shard: usize) -> Option<u64> {
         self.shards[shard].drain_target.get()
-    }
-}
-
-/// How far ahead of the event in hand a stage prefetches slots: 512 bytes (8 cache lines),
-/// enough to keep several line transfers from the producer's core in flight at once.
-struct Prefetch {
-    /// Bytes ahead.
-    bytes: usize,
-}
-
-const PREFETCH_AHEAD: Prefetch = Prefetch { bytes: 512 };
-
-impl Prefetch {
-    /// Events ahead for events of type `E` (at least one).
-    #[inline(always)]
-    const fn of<E>(&self) -> u64 {
-        let size = core::mem::size_of::<E>();
-        if size == 0 || size >= self.bytes {
-            1
-        } else {
-            (self.bytes / size) as u64
-        }
-    }
-
-    /// Prefetch one event in `stride`: one per cache line for small events.
-    #[inline(always)]
-    const fn stride<E>(&self) -> u64 {
-        let size = core::mem::size_of::<E>();
-        if size == 0 || size >= 64 {
-            1
-        } else {
-            (64 / size) as u64
-        }
     }
 }
 
@@ -529,25 +497,5 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_owned()
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::PREFETCH_AHEAD;
-
-    #[test]
-    fn prefetch_reaches_eight_lines_ahead_once_per_line() {
-        // u64 events: 8 per line, 64 events (512 bytes) ahead, one prefetch per line.
-        assert_eq!(PREFETCH_AHEAD.of::<u64>(), 64);
-        assert_eq!(PREFETCH_AHEAD.stride::<u64>(), 8);
-        // Line-sized and larger events: every event, fewer of them ahead, never zero.
-        assert_eq!(PREFETCH_AHEAD.of::<[u8; 64]>(), 8);
-        assert_eq!(PREFETCH_AHEAD.stride::<[u8; 64]>(), 1);
-        assert_eq!(PREFETCH_AHEAD.of::<[u8; 4096]>(), 1);
-        assert_eq!(PREFETCH_AHEAD.stride::<[u8; 4096]>(), 1);
-        // Zero-sized events have nothing to fetch but must not divide by zero.
-        assert_eq!(PREFETCH_AHEAD.of::<()>(), 1);
-        assert_eq!(PREFETCH_AHEAD.stride::<()>(), 1);
     }
 }

@@ -110,6 +110,7 @@ impl FinalStageGate {
     }
 
     /// The cached limit: events below it may be written without re-reading the stages.
+    #[inline(always)]
     pub fn limit(&self) -> u64 {
         self.limit
     }

@@ -45,7 +45,8 @@ mod waker;
 mod loom_tests;
 
 pub use barrier::{FinalStageGate, SequenceBarrier, MAX_UPSTREAM};
-pub use cell::{Padded, SlotCell, CACHE_PADDING};
+pub use cell::{prefetch_write_supported, Padded, SlotCell, CACHE_PADDING};
+pub(crate) use cell::{PREFETCH_AHEAD, PREFETCH_WRITE_BURST};
 pub use lifecycle::{DrainTarget, Lifecycle, CLOSING, FAILED, RUNNING};
 pub use sequence::{Sequence, SEQUENCE_PADDING};
 pub use spsc::{spsc, SpscQueue, SpscReceiver, SpscSender};
