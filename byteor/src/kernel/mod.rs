@@ -21,7 +21,9 @@
 //!
 //! * Between the two, the executor adds only hints that never change what is visible: a stage
 //!   prefetches slots a few cache lines ahead inside its batch, and pauses briefly between
-//!   batches of a stream that is outrunning it ([`Waiter::pace`]).
+//!   batches of a stream that is outrunning it ([`Waiter::pace`]); the producer prefetches for
+//!   writing ([`SlotCell::prefetch_write`]) slots below its gate's limit, which every stage has
+//!   finished.
 //!
 //! The model tests under `cfg(loom)` check both properties exhaustively on small rings, and
 //! the lifecycle and SPSC protocols (see their modules):
