@@ -40,9 +40,9 @@ impl<T> SlotCell<T> {
     /// background instead of stalling the producer's stores one line at a time.
     ///
     /// Use only where [`prefetch_write_supported`] said yes (it reads the CPU's features once;
-    /// this does not check again).
+    /// this does not check again, which is why it is not public).
     #[inline(always)]
-    pub fn prefetch_write(&self) {
+    pub(crate) fn prefetch_write(&self) {
         self.0.prefetch_write()
     }
 
@@ -56,7 +56,7 @@ impl<T> SlotCell<T> {
 /// Whether this CPU can prefetch for writing ([`SlotCell::prefetch_write`]): `PREFETCHW` on
 /// x86_64 (reported by `CPUID`, which a virtual machine traps: ask once, at set-up). Always
 /// `false` on other targets and under Miri or loom.
-pub fn prefetch_write_supported() -> bool {
+pub(crate) fn prefetch_write_supported() -> bool {
     crate::sync::prefetch_write_supported()
 }
 

@@ -22,8 +22,7 @@
 //! * Between the two, the executor adds only hints that never change what is visible: a stage
 //!   prefetches slots a few cache lines ahead inside its batch, and pauses briefly between
 //!   batches of a stream that is outrunning it ([`Waiter::pace`]); the producer prefetches for
-//!   writing ([`SlotCell::prefetch_write`]) slots below its gate's limit, which every stage has
-//!   finished.
+//!   writing (`PREFETCHW`) slots below its gate's limit, which every stage has finished.
 //!
 //! The model tests under `cfg(loom)` check both properties exhaustively on small rings, and
 //! the lifecycle and SPSC protocols (see their modules):
@@ -47,8 +46,8 @@ mod waker;
 mod loom_tests;
 
 pub use barrier::{FinalStageGate, SequenceBarrier, MAX_UPSTREAM};
-pub use cell::{prefetch_write_supported, Padded, SlotCell, CACHE_PADDING};
-pub(crate) use cell::{PREFETCH_AHEAD, PREFETCH_WRITE_BURST};
+pub(crate) use cell::{prefetch_write_supported, PREFETCH_AHEAD, PREFETCH_WRITE_BURST};
+pub use cell::{Padded, SlotCell, CACHE_PADDING};
 pub use lifecycle::{DrainTarget, Lifecycle, CLOSING, FAILED, RUNNING};
 pub use sequence::{Sequence, SEQUENCE_PADDING};
 pub use spsc::{spsc, SpscQueue, SpscReceiver, SpscSender};
