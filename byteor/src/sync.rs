@@ -169,14 +169,14 @@ mod imp {
 
         /// Asks the CPU to start fetching the cache line holding the value for writing
         /// (`PREFETCHW`: the line arrives exclusive, other cores' copies invalidated). A hint
-        /// that never accesses the value. Callers check [`prefetch_write_supported`] once (the
-        /// producer, when it is set up): the instruction is emitted as is.
+        /// that never accesses the value. Callers check [`prefetch_write_supported`] once (a
+        /// writer, when it is set up): the instruction is emitted as is.
         #[inline(always)]
         pub(crate) fn prefetch_write(&self) {
             #[cfg(all(target_arch = "x86_64", not(miri)))]
             // SAFETY: `PREFETCHW` is a hint: it cannot fault, does not change the value or any
             // register or flag, and creates no reference; the pointer is only an address for
-            // it. The one caller (the producer, through the crate-private
+            // it. The one caller (`kernel::WritePrefetch`, through the crate-private
             // `SlotCell::prefetch_write`) executes it only where `prefetch_write_supported`
             // said the CPU has it.
             unsafe {

@@ -3,10 +3,7 @@
 use std::sync::Arc;
 
 use crate::backing::{MemRing, RingStorage};
-use crate::kernel::{
-    prefetch_write_supported, FinalStageGate, Padded, SlotCell, Waiter, PREFETCH_AHEAD,
-    PREFETCH_WRITE_BURST,
-};
+use crate::kernel::{FinalStageGate, Padded, SlotCell, Waiter, WritePrefetch};
 
 use super::error::{PublishError, TryPublishError};
 use super::routing::{Router, Unsharded};
@@ -32,10 +29,9 @@ struct ProducerShard {
     /// shards before it publishes any.
     next: u64,
     gate: FinalStageGate,
-    /// How far ahead of the events it publishes the producer starts prefetching slots for
-    /// writing ([`prefetch_ahead`]). The ring's capacity when the CPU cannot: the slot is then never
-    /// free (see there), so nothing is prefetched and the check costs the same.
-    write_ahead: u64,
+    /// Prefetching for writing the slots this shard's events go to next, below the gate's
+    /// cached limit (see [`WritePrefetch`]).
+    prefetch: WritePrefetch,
 }
 
 /// Writes events into a running pipeline. There is exactly one producer per pipeline
@@ -82,7 +78,6 @@ where
     R: RingStorage<Event = E>,
 {
     pub(crate) fn new(rt: Arc<Runtime<R>>, router: K) -> Self {
-        let prefetch = prefetch_write_supported();
         let shards = rt
             .shards
             .iter()
@@ -91,11 +86,7 @@ where
                 Padded(ProducerShard {
                     next: 0,
                     gate: FinalStageGate::new(&rt.finals, capacity, 0),
-                    write_ahead: if prefetch {
-                        PREFETCH_AHEAD.of::<E>()
-                    } else {
-                        capacity
-                    },
+                    prefetch: WritePrefetch::new::<E>(capacity),
                 })
             })
             .collect::<Box<[_]>>();
@@ -222,7 +213,8 @@ where
         write_slot(sh, scratch, seq, fill);
         ps.next = seq + 1;
         sh.publish(seq + 1);
-        prefetch_after_one(ps, sh, seq);
+        ps.prefetch
+            .after_one(seq, ps.gate.limit(), |s| sh.ring.slot(s));
         Ok(seq)
     }
 
@@ -299,7 +291,8 @@ where
         write_slot(sh, scratch, seq, fill);
         ps.next = seq + 1;
         sh.publish(seq + 1);
-        prefetch_after_one(ps, sh, seq);
+        ps.prefetch
+            .after_one(seq, ps.gate.limit(), |s| sh.ring.slot(s));
     }
 
     /// Publishes `count` events filled by `fill(i, slot)` for `i in 0..count`, all or nothing:
@@ -388,7 +381,8 @@ where
         }
         ps.next = end;
         sh.publish(end);
-        prefetch_ahead(ps, sh, start, end);
+        ps.prefetch
+            .after(start, end, ps.gate.limit(), |s| sh.ring.slot(s));
         Ok(())
     }
 
@@ -427,77 +421,6 @@ where
     pub fn close(self) {
         drop(self)
     }
-}
-
-/// Called once the events `from..to` are published: starts fetching for writing, in bursts,
-/// the slots the producer will write next ([`SlotCell::prefetch_write`]). By the time the
-/// producer gets to them, their lines have come over from the stage's core that last read them,
-/// and its stores do not wait for them one line at a time.
-///
-/// A burst is due at every multiple of [`PREFETCH_WRITE_BURST`]'s worth of events: at event
-/// `m`, it fetches one slot per cache line over the next burst's worth of events from
-/// `m + write_ahead` on, stopping at the gate's cached limit (slots below it are free: every
-/// stage has finished the event there). Each line is so fetched 64 to 192 events ahead of its
-/// write (for 8-byte events). With `write_ahead` at the capacity nothing is fetched: the cached
-/// limit is at most the oldest final-stage sequence plus the capacity, and that sequence is at
-/// most `from`.
-///
-/// After the cursor store, so the event is visible before any prefetch is issued; and in bursts,
-/// so that in a request/response flow one request in 128 (8-byte events) shares its round trip
-/// with prefetches, not one in 8. Measured on the ping-pong round trip (one binary, the bursts
-/// on and off, six runs of a million round trips each): p50 and p99 the same either way.
-#[inline(always)]
-fn prefetch_ahead<E, R: RingStorage<Event = E>>(
-    ps: &ProducerShard,
-    sh: &ShardRuntime<R>,
-    from: u64,
-    to: u64,
-) {
-    let burst = PREFETCH_WRITE_BURST.of::<E>();
-    let mut due = from.next_multiple_of(burst);
-    while due < to {
-        prefetch_burst(ps, sh, due, burst);
-        due += burst;
-    }
-}
-
-/// [`prefetch_ahead`] after the single event `seq`: one test per event.
-#[inline(always)]
-fn prefetch_after_one<E, R: RingStorage<Event = E>>(
-    ps: &ProducerShard,
-    sh: &ShardRuntime<R>,
-    seq: u64,
-) {
-    let burst = PREFETCH_WRITE_BURST.of::<E>();
-    if seq % burst == 0 {
-        prefetch_burst(ps, sh, seq, burst);
-    }
-}
-
-/// One burst of [`prefetch_ahead`], due at event `due`. Out of line: the publishing loop stays
-/// short.
-#[inline(never)]
-fn prefetch_burst<E, R: RingStorage<Event = E>>(
-    ps: &ProducerShard,
-    sh: &ShardRuntime<R>,
-    due: u64,
-    burst: u64,
-) {
-    let stride = PREFETCH_AHEAD.stride::<E>();
-    let span = burst_span(due, ps.write_ahead, burst, ps.gate.limit());
-    let mut seq = span.start;
-    while seq < span.end {
-        sh.ring.slot(seq).prefetch_write();
-        seq += stride;
-    }
-}
-
-/// The events whose slots a burst due at `due` prefetches: `burst` of them from
-/// `due + write_ahead` on, none at or past `limit` (the gate's cached limit).
-#[inline(always)]
-fn burst_span(due: u64, write_ahead: u64, burst: u64, limit: u64) -> core::ops::Range<u64> {
-    let start = due + write_ahead;
-    start..(start + burst).min(limit)
 }
 
 /// Writes event `seq` into its slot of `sh`: with `fill` in place, or by swapping in the
@@ -539,37 +462,5 @@ impl<E, K, R: RingStorage<Event = E>> Drop for Producer<E, K, R> {
         // part of the stream.
         let rt = &*self.rt;
         rt.close_from_producer(rt.shards.iter().map(ShardRuntime::published));
-    }
-}
-
-#[cfg(all(test, not(loom)))]
-mod tests {
-    use super::burst_span;
-
-    #[test]
-    fn a_burst_prefetches_only_slots_every_stage_has_finished() {
-        let (capacity, ahead, burst) = (1024u64, 64u64, 128u64);
-        // Every final stage at `released`; the producer at `due`, anywhere from `released` to
-        // a full ring ahead of it.
-        for released in [0u64, 5, 1000, 1 << 40] {
-            let limit = released + capacity;
-            for due in (released..=limit).step_by(7) {
-                let span = burst_span(due, ahead, burst, limit);
-                assert!(span.end <= limit, "fetches a slot a stage may still read");
-                assert!(span.start >= due + ahead);
-                assert!(span.end.saturating_sub(span.start) <= burst);
-            }
-            // Far from full, a burst covers its whole span.
-            assert_eq!(
-                burst_span(released, ahead, burst, limit),
-                released + ahead..released + ahead + burst
-            );
-        }
-        // No prefetching (`write_ahead` at the capacity): empty whatever the state.
-        for released in [0u64, 3, 999] {
-            for due in released..released + capacity {
-                assert!(burst_span(due, capacity, burst, released + capacity).is_empty());
-            }
-        }
     }
 }

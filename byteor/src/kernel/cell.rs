@@ -35,9 +35,10 @@ impl<T> SlotCell<T> {
     /// writing, exclusive to this core (`PREFETCHW` on x86_64; nothing elsewhere). A hint: no
     /// access happens and nothing can fault.
     ///
-    /// The producer calls this a few lines ahead of the slot it writes, for slots every stage
-    /// has finished with: the line, last read by a stage's core, is taken from it in the
-    /// background instead of stalling the producer's stores one line at a time.
+    /// A writer calls this (through [`WritePrefetch`]) a few lines ahead of the slot it writes,
+    /// for slots every reader has finished with: the line, last read by a reader's core, is
+    /// taken from it in the background instead of stalling the writer's stores one line at a
+    /// time.
     ///
     /// Use only where [`prefetch_write_supported`] said yes (it reads the CPU's features once;
     /// this does not check again, which is why it is not public).
@@ -99,6 +100,94 @@ impl Prefetch {
     }
 }
 
+/// A writer's prefetching for writing: after it publishes, it asks in bursts for the slots it
+/// will write next, so that their lines come over from the readers' cores (which read them one
+/// lap earlier) before its stores need them, instead of each store waiting for its line in
+/// turn.
+///
+/// A burst is due at every multiple of [`PREFETCH_WRITE_BURST`]'s worth of events: at event
+/// `m`, it fetches one slot per cache line over the next burst's worth of events from
+/// `m + ahead` on ([`PREFETCH_AHEAD`]), stopping at the writer's cached limit (slots below it
+/// are free: every reader has finished the event there). Each line is so fetched 64 to 192
+/// events ahead of its write (for 8-byte events).
+///
+/// Bursts are issued after the cursor store, so the events are visible before any prefetch;
+/// and in bursts, so that in a request/response flow one request in 128 (8-byte events) shares
+/// its round trip with prefetches, not one in 8. Measured on the SingleRing ping-pong round trip
+/// (one binary, the bursts on and off, six runs of a million round trips each): p50 and p99 the
+/// same either way.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WritePrefetch {
+    /// Events ahead of a due burst where its span starts. The capacity when the CPU cannot
+    /// prefetch for writing: the span is then always empty (a writer's limit is at most the
+    /// oldest reader's sequence plus the capacity, and that sequence is at most the writer's),
+    /// so nothing is fetched and the test per event costs the same.
+    ahead: u64,
+}
+
+impl WritePrefetch {
+    /// The prefetching of a writer of `E`s into a ring of `capacity` slots.
+    pub(crate) fn new<E>(capacity: u64) -> Self {
+        WritePrefetch {
+            ahead: if prefetch_write_supported() {
+                PREFETCH_AHEAD.of::<E>()
+            } else {
+                capacity
+            },
+        }
+    }
+
+    /// After the single event `seq` was published: one test per event.
+    #[inline(always)]
+    pub(crate) fn after_one<'a, E: 'a>(
+        self,
+        seq: u64,
+        limit: u64,
+        slot: impl Fn(u64) -> &'a SlotCell<E>,
+    ) {
+        let burst = PREFETCH_WRITE_BURST.of::<E>();
+        if seq % burst == 0 {
+            self.burst(seq, limit, slot);
+        }
+    }
+
+    /// After the events `from..to` were published.
+    #[inline(always)]
+    pub(crate) fn after<'a, E: 'a>(
+        self,
+        from: u64,
+        to: u64,
+        limit: u64,
+        slot: impl Fn(u64) -> &'a SlotCell<E>,
+    ) {
+        let burst = PREFETCH_WRITE_BURST.of::<E>();
+        let mut due = from.next_multiple_of(burst);
+        while due < to {
+            self.burst(due, limit, &slot);
+            due += burst;
+        }
+    }
+
+    /// One burst, due at event `due`. Out of line: the publishing loop stays short.
+    #[inline(never)]
+    fn burst<'a, E: 'a>(self, due: u64, limit: u64, slot: impl Fn(u64) -> &'a SlotCell<E>) {
+        let stride = PREFETCH_AHEAD.stride::<E>();
+        let span = self.span(due, PREFETCH_WRITE_BURST.of::<E>(), limit);
+        let mut seq = span.start;
+        while seq < span.end {
+            slot(seq).prefetch_write();
+            seq += stride;
+        }
+    }
+
+    /// The events whose slots a burst of `burst` events due at `due` prefetches, below `limit`.
+    #[inline(always)]
+    fn span(self, due: u64, burst: u64, limit: u64) -> core::ops::Range<u64> {
+        let start = due + self.ahead;
+        start..(start + burst).min(limit)
+    }
+}
+
 /// Bytes every padded value occupies: two 64-byte cache lines, so adjacent-line prefetching on
 /// x86 cannot make two padded values share a prefetch pair (false sharing). The same on every
 /// target, so it can describe shared-memory layouts.
@@ -129,7 +218,63 @@ impl<T> core::ops::DerefMut for Padded<T> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::{prefetch_write_supported, SlotCell, PREFETCH_AHEAD, PREFETCH_WRITE_BURST};
+    use super::{
+        prefetch_write_supported, SlotCell, WritePrefetch, PREFETCH_AHEAD, PREFETCH_WRITE_BURST,
+    };
+
+    #[test]
+    fn a_burst_prefetches_only_slots_every_reader_has_finished() {
+        let (capacity, burst) = (1024u64, 128u64);
+        let on = WritePrefetch { ahead: 64 };
+        // Every reader at `released`; the writer at `due`, anywhere from `released` to a full
+        // ring ahead of it.
+        for released in [0u64, 5, 1000, 1 << 40] {
+            let limit = released + capacity;
+            for due in (released..=limit).step_by(7) {
+                let span = on.span(due, burst, limit);
+                assert!(span.end <= limit, "fetches a slot a reader may still read");
+                assert!(span.start >= due + 64);
+                assert!(span.end.saturating_sub(span.start) <= burst);
+            }
+            // Far from full, a burst covers its whole span.
+            assert_eq!(
+                on.span(released, burst, limit),
+                released + 64..released + 64 + burst
+            );
+        }
+        // No prefetching (`ahead` at the capacity): empty whatever the state.
+        let off = WritePrefetch { ahead: capacity };
+        for released in [0u64, 3, 999] {
+            for due in released..released + capacity {
+                assert!(off.span(due, burst, released + capacity).is_empty());
+            }
+        }
+        // Set up from the CPU's features: on where it can, the capacity where it cannot.
+        let made = WritePrefetch::new::<u64>(capacity);
+        let want = if prefetch_write_supported() {
+            64
+        } else {
+            capacity
+        };
+        assert_eq!(made.ahead, want);
+    }
+
+    #[test]
+    fn bursts_are_due_once_per_kibibyte_of_events() {
+        let cells: Vec<SlotCell<u64>> = (0..1024).map(SlotCell::new).collect();
+        let slot = |seq: u64| &cells[(seq % 1024) as usize];
+        let p = WritePrefetch::new::<u64>(1024);
+        // Exercises every path (a hint only: nothing observable changes).
+        for seq in 0..4096 {
+            p.after_one(seq, seq + 512, slot);
+        }
+        p.after(0, 4096, 4096, slot);
+        p.after(100, 100, 2000, slot);
+        for (i, cell) in cells.iter().enumerate() {
+            // SAFETY: nothing else accesses the cells; the value is initialised.
+            assert_eq!(cell.with(|p| unsafe { *p }), i as u64);
+        }
+    }
 
     #[test]
     fn prefetch_reaches_eight_lines_ahead_once_per_line() {

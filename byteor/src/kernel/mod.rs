@@ -46,8 +46,8 @@ mod waker;
 mod loom_tests;
 
 pub use barrier::{FinalStageGate, SequenceBarrier, MAX_UPSTREAM};
-pub(crate) use cell::{prefetch_write_supported, PREFETCH_AHEAD, PREFETCH_WRITE_BURST};
 pub use cell::{Padded, SlotCell, CACHE_PADDING};
+pub(crate) use cell::{WritePrefetch, PREFETCH_AHEAD};
 pub use lifecycle::{DrainTarget, Lifecycle, CLOSING, FAILED, RUNNING};
 pub use sequence::{Sequence, SEQUENCE_PADDING};
 pub use spsc::{spsc, SpscQueue, SpscReceiver, SpscSender};
