@@ -63,10 +63,11 @@ pub const FIRST_PARK: Duration = Duration::from_micros(50);
 ///
 /// Every timed wake-up of an idle thread costs tens of microseconds on a virtual machine (the
 /// timer, the switch in and out); measured with an empty 3-stage pipeline on a 2-vCPU VM:
-/// 149 wake-ups/s and 1.09% of a core at 20 ms, 60 wake-ups/s and 0.56–0.62% at 50 ms. A
-/// notification still wakes a parked thread at once; this bounds only the re-checks it makes
-/// on its own.
-pub const MAX_PARK: Duration = Duration::from_millis(50);
+/// 149 wake-ups/s and 1.09% of a core at 20 ms; 60 wake-ups/s and 0.56–1.06% at 50 ms (the
+/// cost of a wake-up grows when the host is busy); 30 wake-ups/s and 0.43–0.58% at 100 ms,
+/// against 0.72–0.79% at 50 ms in the same minutes. A notification still wakes a parked thread
+/// at once; this bounds only the re-checks it makes on its own.
+pub const MAX_PARK: Duration = Duration::from_millis(100);
 
 /// How a thread waits for a sequence to advance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
