@@ -191,8 +191,14 @@ mod imp {
 
     /// Whether [`UnsafeCell::prefetch_write`] may be used: the CPU reports `PREFETCHW`
     /// (`CPUID.80000001H:ECX` bit 8). Executes `CPUID`, which traps to the hypervisor on a
-    /// virtual machine: call it once, when a producer is set up.
+    /// virtual machine: read once per process, then remembered.
     pub(crate) fn prefetch_write_supported() -> bool {
+        static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *SUPPORTED.get_or_init(read_prefetch_write_support)
+    }
+
+    /// [`prefetch_write_supported`], read from the CPU.
+    fn read_prefetch_write_support() -> bool {
         #[cfg(all(target_arch = "x86_64", not(miri)))]
         {
             use core::arch::x86_64::__cpuid;

@@ -109,8 +109,14 @@ impl<R: RingStorage> Runtime<R> {
     }
 
     fn notify_all(&self) {
+        self.wake_shards(WakeHub::notify);
+    }
+
+    /// Wakes every shard's parked threads with `wake` (a notification or a nudge), and its
+    /// producer task awaiting room.
+    fn wake_shards(&self, wake: fn(&WakeHub)) {
         for shard in self.shards.iter() {
-            shard.hub.notify();
+            wake(&shard.hub);
             #[cfg(feature = "async")]
             shard.room_task.notify();
         }
@@ -176,11 +182,7 @@ impl<R: RingStorage> Runtime<R> {
     /// ([`WakeHub::nudge`]), so an idle thread keeps backing off instead of taking each tick
     /// for a notification and parking briefly again.
     pub(crate) fn wake_all(&self) {
-        for shard in self.shards.iter() {
-            shard.hub.nudge();
-            #[cfg(feature = "async")]
-            shard.room_task.notify();
-        }
+        self.wake_shards(WakeHub::nudge);
     }
 
     /// Records the first failure and stops everything.

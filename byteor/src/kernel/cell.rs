@@ -55,7 +55,7 @@ impl<T> SlotCell<T> {
 }
 
 /// Whether this CPU can prefetch for writing ([`SlotCell::prefetch_write`]): `PREFETCHW` on
-/// x86_64 (reported by `CPUID`, which a virtual machine traps: ask once, at set-up). Always
+/// x86_64 (reported by `CPUID`, which a virtual machine traps: read once per process). Always
 /// `false` on other targets and under Miri or loom.
 pub(crate) fn prefetch_write_supported() -> bool {
     crate::sync::prefetch_write_supported()

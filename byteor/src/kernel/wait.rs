@@ -150,12 +150,7 @@ impl WakeHub {
         // Take the registrations: each parked thread is woken once, and until it parks again
         // (and registers again) later notifications cost one relaxed load, not a lock and an
         // unpark apiece while it is still getting back on a core.
-        let mut mask = self.parked.swap(0, Ordering::AcqRel);
-        while mask != 0 {
-            let slot = mask.trailing_zeros() as usize;
-            mask &= mask - 1;
-            self.unpark(slot);
-        }
+        self.unpark_all(self.parked.swap(0, Ordering::AcqRel));
     }
 
     /// Wakes every parked thread but leaves the registrations in place: a periodic wake-up
@@ -164,20 +159,19 @@ impl WakeHub {
     /// registering afresh, so it keeps backing off towards [`MAX_PARK`] instead of going back
     /// to [`FIRST_PARK`] on every nudge.
     pub fn nudge(&self) {
-        let mut mask = self.parked.load(Ordering::Acquire);
+        self.unpark_all(self.parked.load(Ordering::Acquire));
+    }
+
+    /// Unparks the thread registered in each slot whose bit is set in `mask`.
+    fn unpark_all(&self, mut mask: u64) {
         while mask != 0 {
             let slot = mask.trailing_zeros() as usize;
             mask &= mask - 1;
-            self.unpark(slot);
-        }
-    }
-
-    /// Unparks the thread registered in `slot`, if any.
-    fn unpark(&self, slot: usize) {
-        if let Some(cell) = self.threads.get(slot) {
-            let guard = cell.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(thread) = guard.as_ref() {
-                thread.unpark();
+            if let Some(cell) = self.threads.get(slot) {
+                let guard = cell.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(thread) = guard.as_ref() {
+                    thread.unpark();
+                }
             }
         }
     }
